@@ -1,0 +1,104 @@
+# Makefile: builds mpod-lua, its tests, the reference app and its images.
+#
+#   make            build build/mpod-lua (and the test fixtures, meshd)
+#   make deps       install the Debian packages that are missing
+#   make test       the whole test suite (C units, Lua self-tests, scenarios)
+#   make run        bring the reference cluster up, run scenarios/*.lua, down
+#   make bench      benchmark figures, as ratios against reference tools
+#   make images     the Docker base image and the meshd image (cached)
+#   make install    PREFIX=/usr/local
+#
+# Variants build into their own folder: `make test-asan` (ASan + UBSan, in
+# build-asan/), `make test-valgrind`, `make fuzz` (clang, libFuzzer).
+
+PREFIX   ?= /usr/local
+BUILD    ?= build
+CC       ?= cc
+PKGS     := lua5.4 libcurl libcjson libpq
+OPT      ?= -O2 -g
+SAN      ?=
+BACKEND  ?= process
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   := -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror $(CFLAGS)
+CPPFLAGS := -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CPPFLAGS)
+LDFLAGS  := $(SAN) $(LDFLAGS)
+LDLIBS   := $(PKG_LIBS) -lm $(LDLIBS)
+
+ENGINE_SRC := $(filter-out src/main.c src/gen_bundle.c,$(wildcard src/*.c))
+ENGINE_OBJ := $(ENGINE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_bundle.o
+LUA_SRC    := $(sort $(shell find lua -name '*.lua'))
+MPOD       := $(BUILD)/mpod-lua
+
+C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
+
+.PHONY: all deps test run bench images install clean test-asan test-valgrind fuzz
+.DEFAULT_GOAL := all
+
+all: $(MPOD) $(C_TESTS)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen_bundle: src/gen_bundle.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O1 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/gen/lua_bundle.c: $(BUILD)/gen_bundle $(LUA_SRC)
+	@mkdir -p $(@D)
+	$(BUILD)/gen_bundle $@ $(LUA_SRC)
+
+$(BUILD)/obj/lua_bundle.o: $(BUILD)/gen/lua_bundle.c src/bundle.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmpod.a: $(ENGINE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(MPOD): $(BUILD)/obj/main.o $(BUILD)/libmpod.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# C unit tests link the engine library; each prints TAP.
+$(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libmpod.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/c $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmpod.a $(LDLIBS)
+
+-include $(wildcard $(BUILD)/obj/*.d)
+-include $(wildcard tests/fixtures/fixtures.mk compose/meshd/meshd.mk compose/images.mk tests/fuzz/fuzz.mk bench/bench.mk)
+
+deps:
+	@vendor/install-deps
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	MPOD=$(MPOD) BUILD=$(BUILD) tests/run-all
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	tests/run-scenarios $(BACKEND)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	MPOD=build-asan/mpod-lua BUILD=build-asan \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run-all
+
+test-valgrind: deps
+	@$(MAKE) --no-print-directory all
+	MPOD=$(MPOD) BUILD=$(BUILD) tests/run-valgrind
+
+install: $(MPOD)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/mpod-lua
+	install -m 755 $(MPOD) $(DESTDIR)$(PREFIX)/bin/mpod-lua
+	install -m 644 docs/mpod-lua.1 $(DESTDIR)$(PREFIX)/share/man/man1/mpod-lua.1
+	install -m 644 docs/mpod.meta.lua $(DESTDIR)$(PREFIX)/share/mpod-lua/mpod.meta.lua
+
+clean:
+	rm -rf build build-asan build-fuzz

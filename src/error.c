@@ -1,0 +1,149 @@
+/*
+ * error.c: structured error values and the Lua module mpod.error.
+ *
+ * Every runtime failure the engine raises is a table with the metatable
+ * "mpod.Error": `kind` (a short word such as "timeout", "connect", "expect",
+ * "usage", "cancelled"), `message` (one line for humans) and any fields the
+ * raiser adds (pod, method, path, sqlstate, ...). tostring() gives the
+ * message, so an error printed by plain Lua code still reads well.
+ */
+#include "mpod.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define ERROR_MT "mpod.Error"
+
+void mp_new_class(lua_State *L, const char *tname,
+                  const luaL_Reg *methods, const luaL_Reg *meta)
+{
+    if (!luaL_newmetatable(L, tname))
+        return;
+    if (meta)
+        luaL_setfuncs(L, meta, 0);
+    if (methods) {
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pushstring(L, tname);
+    lua_setfield(L, -2, "__name");
+}
+
+static int l_error_tostring(lua_State *L);
+
+static const luaL_Reg error_meta[] = {
+    { "__tostring", l_error_tostring },
+    { NULL, NULL }
+};
+
+static void push_error_v(lua_State *L, const char *kind, const char *fmt,
+                         va_list ap)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushvfstring(L, fmt, ap);
+    lua_setfield(L, -2, "message");
+    mp_new_class(L, ERROR_MT, NULL, error_meta);
+    lua_setmetatable(L, -2);
+}
+
+void mp_push_error(lua_State *L, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    push_error_v(L, kind, fmt, ap);
+    va_end(ap);
+}
+
+int mp_raise(lua_State *L, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    push_error_v(L, kind, fmt, ap);
+    va_end(ap);
+    lua_error(L);
+    abort();   /* not reached */
+}
+
+void mp_error_set_string(lua_State *L, const char *name, const char *value)
+{
+    if (!value)
+        return;
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, name);
+}
+
+void mp_error_set_number(lua_State *L, const char *name, double value)
+{
+    lua_pushnumber(L, value);
+    lua_setfield(L, -2, name);
+}
+
+void mp_error_set_integer(lua_State *L, const char *name, lua_Integer value)
+{
+    lua_pushinteger(L, value);
+    lua_setfield(L, -2, name);
+}
+
+/* __tostring: the message, else the kind. */
+static int l_error_tostring(lua_State *L)
+{
+    if (lua_getfield(L, 1, "message") == LUA_TSTRING)
+        return 1;
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "kind");
+    lua_pushfstring(L, "%s error", luaL_optstring(L, -1, "unknown"));
+    return 1;
+}
+
+/* error.new(kind, message [, fields]) -> error value */
+static int l_error_new(lua_State *L)
+{
+    const char *kind = luaL_checkstring(L, 1);
+    const char *message = luaL_checkstring(L, 2);
+    mp_push_error(L, kind, "%s", message);
+    if (lua_istable(L, 3)) {
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_settable(L, -4);
+        }
+    }
+    return 1;
+}
+
+/* error.is(v [, kind]) -> true when v is an mpod error (of that kind) */
+static int l_error_is(lua_State *L)
+{
+    bool is = false;
+    if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+        luaL_getmetatable(L, ERROR_MT);
+        is = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    if (is && !lua_isnoneornil(L, 2)) {
+        lua_getfield(L, 1, "kind");
+        is = lua_rawequal(L, -1, 2);
+        lua_pop(L, 1);
+    }
+    lua_pushboolean(L, is);
+    return 1;
+}
+
+static const luaL_Reg error_functions[] = {
+    { "new", l_error_new },
+    { "is", l_error_is },
+    { NULL, NULL }
+};
+
+int luaopen_mpod_error(lua_State *L)
+{
+    luaL_newlib(L, error_functions);
+    mp_new_class(L, ERROR_MT, NULL, error_meta);
+    lua_setfield(L, -2, "metatable");
+    return 1;
+}

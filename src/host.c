@@ -1,0 +1,131 @@
+/*
+ * host.c: builds a Lua state for the engine and runs Lua entry points.
+ *
+ * A state gets the standard libraries, every C module of the engine and
+ * every bundled Lua chunk registered in package.preload (so `require
+ * "mpod"` needs no files on disk), and package.path/cpath left as Lua sets
+ * them. Entry points run as the root task of the scheduler under lua_pcall
+ * with a traceback message handler; the host turns their outcome into an
+ * exit code.
+ */
+#include "host.h"
+
+#include "bundle.h"
+#include "mpod.h"
+
+#include <lualib.h>
+#include <stdio.h>
+#include <string.h>
+
+static const luaL_Reg c_modules[] = {
+    { "mpod.core", luaopen_mpod_core },
+    { "mpod.error", luaopen_mpod_error },
+    { "mpod.json", luaopen_mpod_json },
+    { "mpod.stream", luaopen_mpod_stream },
+    { "mpod.proc", luaopen_mpod_proc },
+    { "mpod.report", luaopen_mpod_report },
+    { NULL, NULL }
+};
+
+/* package.preload loader for a bundled chunk: upvalue 1 is its index. */
+static int load_bundled(lua_State *L)
+{
+    const mp_bundled_chunk *c = &mp_bundle[lua_tointeger(L, lua_upvalueindex(1))];
+    if (luaL_loadbufferx(L, c->text, c->len, c->chunkname, "t") != LUA_OK)
+        return lua_error(L);
+    lua_pushstring(L, c->module);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+static void register_preload(lua_State *L)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    for (const luaL_Reg *m = c_modules; m->name; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
+    for (lua_Integer i = 0; mp_bundle[i].module; i++) {
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, load_bundled, 1);
+        lua_setfield(L, -2, mp_bundle[i].module);
+    }
+    lua_pop(L, 1);
+}
+
+lua_State *mp_host_new(void)
+{
+    lua_State *L = luaL_newstate();
+    if (!L)
+        return NULL;
+    luaL_openlibs(L);
+    register_preload(L);
+    return L;
+}
+
+/* Message handler: keep error values that are tables (they carry their own
+ * fields), add a traceback to everything else. */
+static int msghandler(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TTABLE)
+        return 1;
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)",
+                              luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Protected body of mp_host_run: require the module, then run
+ * module.main(arg) as the root task. */
+static int run_entry(lua_State *L)
+{
+    const char *module = lua_tostring(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, module);
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "main");
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "module %s has no main function", module);
+    lua_pushvalue(L, 2);
+    return mp_sched_run(L, 1);
+}
+
+/* Print a failed root task's error (and traceback) to stderr. */
+static void report_failure(lua_State *L, int err_idx, int tb_idx)
+{
+    const char *msg = luaL_tolstring(L, err_idx, NULL);
+    fprintf(stderr, "mpod-lua: internal error: %s\n", msg);
+    if (tb_idx && lua_isstring(L, tb_idx))
+        fprintf(stderr, "%s\n", lua_tostring(L, tb_idx));
+    lua_pop(L, 1);
+}
+
+int mp_host_run(lua_State *L, const char *module, int arg_index)
+{
+    int arg = lua_absindex(L, arg_index);
+    int base = lua_gettop(L);
+    lua_pushcfunction(L, msghandler);
+    lua_pushcfunction(L, run_entry);
+    lua_pushstring(L, module);
+    lua_pushvalue(L, arg);
+    if (lua_pcall(L, 2, LUA_MULTRET, base + 1) != LUA_OK) {
+        report_failure(L, -1, 0);
+        lua_settop(L, base);
+        return MP_EXIT_INTERNAL;
+    }
+    int status_idx = base + 2, rc = MP_EXIT_INTERNAL;
+    const char *status = lua_tostring(L, status_idx);
+    if (status && strcmp(status, "done") == 0) {
+        rc = lua_isinteger(L, status_idx + 1)
+           ? (int)lua_tointeger(L, status_idx + 1) : 0;
+    } else {
+        report_failure(L, status_idx + 1, status_idx + 2);
+    }
+    lua_settop(L, base);
+    return rc;
+}

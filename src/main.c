@@ -1,0 +1,33 @@
+/*
+ * main.c: the mpod-lua executable. Global library set-up, then the Lua CLI
+ * (lua/mpod/cli.lua) runs as the root task with the command-line arguments;
+ * its result is the exit code.
+ */
+#include "host.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "mpod-lua: libcurl failed to initialise\n");
+        return MP_EXIT_INTERNAL;
+    }
+    lua_State *L = mp_host_new();
+    if (!L) {
+        fprintf(stderr, "mpod-lua: out of memory\n");
+        return MP_EXIT_INTERNAL;
+    }
+    lua_createtable(L, argc, 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    int rc = mp_host_run(L, "mpod.cli", -1);
+    lua_close(L);
+    curl_global_cleanup();
+    return rc;
+}
