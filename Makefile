@@ -23,7 +23,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   := -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror $(CFLAGS)
-CPPFLAGS := -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CPPFLAGS)
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CPPFLAGS)
 LDFLAGS  := $(SAN) $(LDFLAGS)
 LDLIBS   := $(PKG_LIBS) -lm $(LDLIBS)
 

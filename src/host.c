@@ -24,6 +24,7 @@ static const luaL_Reg c_modules[] = {
     { "mpod.stream", luaopen_mpod_stream },
     { "mpod.proc", luaopen_mpod_proc },
     { "mpod.report", luaopen_mpod_report },
+    { "mpod.sys", luaopen_mpod_sys },
     { NULL, NULL }
 };
 

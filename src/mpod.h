@@ -88,10 +88,30 @@ void mp_wait_wake(mp_wait *w);
  * cancelled while waiting, else returns MP_WAKE_DONE or MP_WAKE_TIMEOUT. */
 mp_wake mp_wait_check(lua_State *L, mp_wait *w);
 
+/* A condition tasks can wait on; C modules embed it in their own state. */
+typedef struct mp_cond_waiter mp_cond_waiter;
+typedef struct mp_cond {
+    mp_cond_waiter *head;
+} mp_cond;
+
+struct mp_cond_waiter {
+    mp_wait w;
+    mp_cond_waiter *prev, *next;
+    mp_cond *cond;
+};
+
+/* Park the running task on c and yield (timeout < 0: none). cw must live
+ * in memory that stays valid until k runs (a userdata on the task's stack);
+ * k starts with mp_wait_check(L, &cw->w). */
+int mp_cond_wait(lua_State *L, mp_cond *c, mp_cond_waiter *cw,
+                 double timeout, lua_KContext ctx, lua_KFunction k);
+void mp_cond_broadcast(mp_cond *c);    /* wake every waiter */
+
 /* The task running L, or NULL outside any task. */
 mp_task *mp_task_current(lua_State *L);
 
-/* Raise unless L runs inside a task ("what" names the caller). */
+/* Raise unless L runs inside a task that may still wait ("what" names the
+ * caller in the message); a cancelled task gets its cancellation error. */
 void mp_task_require(lua_State *L, const char *what);
 
 /* Run fn (at the top of L's stack) as the root task with nargs arguments
@@ -147,5 +167,6 @@ int luaopen_mpod_json(lua_State *L);     /* json.c */
 int luaopen_mpod_stream(lua_State *L);   /* stream.c: buffered fds */
 int luaopen_mpod_proc(lua_State *L);     /* proc.c: processes, signals */
 int luaopen_mpod_report(lua_State *L);   /* report.c: TAP and JUnit */
+int luaopen_mpod_sys(lua_State *L);      /* sys.c: files and folders */
 
 #endif

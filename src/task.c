@@ -39,16 +39,7 @@ static const char *const state_names[] = {
     "ready", "ready", "running", "waiting", "done", "failed", "cancelled"
 };
 
-/* Waiters parked on a cond (also a task's completion). */
-typedef struct cond_waiter {
-    mp_wait w;
-    struct cond_waiter *prev, *next;
-    struct mp_cond *cond;
-} cond_waiter;
-
-typedef struct mp_cond {
-    cond_waiter *head;
-} mp_cond;
+typedef mp_cond_waiter cond_waiter;
 
 struct mp_task {
     lua_State *co;
@@ -224,6 +215,19 @@ static void cond_wake(mp_cond *c, bool all)
         if (!all)
             break;
     }
+}
+
+int mp_cond_wait(lua_State *L, mp_cond *c, mp_cond_waiter *cw,
+                 double timeout, lua_KContext ctx, lua_KFunction k)
+{
+    mp_task_require(L, "this operation");
+    cond_park(c, cw);
+    return mp_wait_yield(L, &cw->w, timeout, ctx, k);
+}
+
+void mp_cond_broadcast(mp_cond *c)
+{
+    cond_wake(c, true);
 }
 
 /* ---- finishing ---- */
@@ -517,8 +521,7 @@ static int l_task_join(lua_State *L)
     if (t == sched.current)
         mp_raise(L, "usage", "a task cannot wait for itself");
     cond_waiter *cw = lua_newuserdatauv(L, sizeof *cw, 0);
-    cond_park(&t->done, cw);
-    return mp_wait_yield(L, &cw->w, timeout, (lua_KContext)cw, join_k);
+    return mp_cond_wait(L, &t->done, cw, timeout, (lua_KContext)cw, join_k);
 }
 
 /* task:cancel([reason]): cancelling the running task raises at once. */
@@ -618,8 +621,7 @@ static int l_cond_wait(lua_State *L)
     lua_settop(L, 2);
     mp_task_require(L, "cond:wait");
     cond_waiter *cw = lua_newuserdatauv(L, sizeof *cw, 0);
-    cond_park(c, cw);
-    return mp_wait_yield(L, &cw->w, timeout, (lua_KContext)cw, cond_wait_k);
+    return mp_cond_wait(L, c, cw, timeout, (lua_KContext)cw, cond_wait_k);
 }
 
 static int l_cond_broadcast(lua_State *L)
@@ -671,11 +673,15 @@ static const luaL_Reg core_functions[] = {
 int luaopen_mpod_core(lua_State *L)
 {
     mp_new_class(L, TASK_MT, task_methods, task_meta);
+    lua_getfield(L, -1, "__index");        /* Lua adds wait() and friends */
     mp_new_class(L, COND_MT, cond_methods, NULL);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     lua_sethook(lua_tothread(L, -1), deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
     lua_pop(L, 1);
     luaL_newlib(L, core_functions);
+    lua_insert(L, -3);                      /* core, Task mt, methods */
+    lua_setfield(L, -3, "Task");
+    lua_pop(L, 1);
     return 1;
 }

@@ -1,0 +1,72 @@
+/*
+ * child.c: the forked child that runs one scenario file.
+ *
+ * The runner forks the engine itself (libraries stay loaded), and the child
+ * leaves the parent's world behind before touching Lua: its own process
+ * group (so a file timeout kills everything it started), default signal
+ * handling, stdout pointed at stderr (stdout belongs to the runner's TAP),
+ * every inherited fd closed but the channel to the runner, and the loop,
+ * scheduler and process table forgotten. It then builds a fresh Lua state
+ * and runs mpod.child's main with {channel = fd, payload = text}.
+ */
+#include "host.h"
+#include "mpod.h"
+#include "proc.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void leave_parent_world(int channel)
+{
+    setpgid(0, 0);
+    mp_reset_for_exec();          /* signals to default, fds marked cloexec */
+    signal(SIGPIPE, SIG_IGN);
+    if (channel > 3)
+        close_range(3, (unsigned)channel - 1, 0);
+    close_range((unsigned)channel + 1, ~0U, 0);
+    dup2(2, 1);
+    mp_loop_forget();
+    mp_sched_forget();
+    mp_proc_forget();
+}
+
+static void child_main(int channel, const char *payload, size_t len)
+{
+    leave_parent_world(channel);
+    lua_State *L = mp_host_new();
+    if (!L)
+        _exit(MP_EXIT_INTERNAL);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, channel);
+    lua_setfield(L, -2, "channel");
+    lua_pushlstring(L, payload, len);
+    lua_setfield(L, -2, "payload");
+    int rc = mp_host_run(L, "mpod.child", -1);
+    lua_close(L);
+    fflush(stderr);
+    _exit(rc);
+}
+
+pid_t mp_fork_child(const char *payload, size_t len, int *channel)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        child_main(sv[1], payload, len);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    setpgid(pid, pid);
+    *channel = sv[0];
+    return pid;
+}

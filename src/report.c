@@ -1,0 +1,711 @@
+/*
+ * report.c: the Lua module mpod.report: TAP on stdout, JUnit XML, the
+ * progress line and the closing line on stderr.
+ *
+ * One Reporter per run. Each scenario file is a TAP subtest: its lines are
+ * buffered per file and written in file order, so with -j N the output is
+ * the same as with -j 1, while the file at the head of the order streams
+ * live. stdout carries TAP only. A file's top-level point is "not ok" when a
+ * test in it failed or the runner reported the file itself failed (crash,
+ * timeout, load error); the latter counts as one failure of its own.
+ */
+#include "mpod.h"
+#include "text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPORT_MT "mpod.Report"
+#define SUBTEST_INDENT 4
+#define YAML_MAX_DEPTH 8
+
+typedef struct {
+    char *name;
+    mp_sbuf tap;            /* the subtest's lines, then its point */
+    size_t printed;         /* bytes of tap already on stdout */
+    mp_sbuf trailer;        /* comments printed after the file's point */
+    mp_sbuf junit_cases;
+    mp_sbuf junit_out;      /* file-level notes for <system-out> */
+    int ntests, passed, failed, skipped, todo;
+    bool ended, failed_itself;
+    double elapsed;
+    char timestamp[32];
+} file_report;
+
+typedef struct {
+    int tap_version;
+    bool progress;
+    char *junit_path;
+    file_report *files;
+    int nfiles, cap, total;
+    int head;               /* first file whose output is not all printed */
+    bool header_done, bailed, finished;
+    double t0;
+    int passed, failed, skipped, todo, files_failed;
+} reporter;
+
+/* ---- output ---- */
+
+static void write_out(const char *s, size_t len)
+{
+    fwrite(s, 1, len, stdout);
+}
+
+static void ensure_header(reporter *r)
+{
+    if (r->header_done)
+        return;
+    r->header_done = true;
+    printf("TAP version %d\n", r->tap_version);
+}
+
+/* Write what can be written: the head file's new lines, and every file
+ * after it that has ended. */
+static void pump(reporter *r)
+{
+    if (r->bailed)
+        return;
+    ensure_header(r);
+    while (r->head < r->nfiles) {
+        file_report *f = &r->files[r->head];
+        write_out(f->tap.data + f->printed, f->tap.len - f->printed);
+        f->printed = f->tap.len;
+        if (!f->ended)
+            break;
+        write_out(f->trailer.data, f->trailer.len);
+        r->head++;
+    }
+    fflush(stdout);
+}
+
+static void progress(reporter *r, const char *file, const char *test)
+{
+    if (!r->progress)
+        return;
+    int done = 0;
+    for (int i = 0; i < r->nfiles; i++)
+        done += r->files[i].ended;
+    fprintf(stderr, "\r\033[K[%d/%d] %d passed, %d failed, %d skipped  %s%s%.60s",
+            done, r->total > r->nfiles ? r->total : r->nfiles, r->passed,
+            r->failed, r->skipped, file ? file : "", test ? " > " : "",
+            test ? test : "");
+    fflush(stderr);
+}
+
+/* ---- YAML from Lua tables ---- */
+
+static void yaml_value(lua_State *L, mp_sbuf *b, int idx, int indent,
+                       int depth);
+
+static int key_rank(const char *key)
+{
+    static const char *const first[] = { "message", "kind", "at", "got",
+                                         "expected", "diff", NULL };
+    static const char *const last[] = { "log", "logs", "stack", NULL };
+    for (int i = 0; first[i]; i++)
+        if (strcmp(key, first[i]) == 0)
+            return i;
+    for (int i = 0; last[i]; i++)
+        if (strcmp(key, last[i]) == 0)
+            return 100 + i;
+    return 50;
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    const char *ka = *(const char *const *)a, *kb = *(const char *const *)b;
+    int ra = key_rank(ka), rb = key_rank(kb);
+    return ra != rb ? ra - rb : strcmp(ka, kb);
+}
+
+static bool is_sequence(lua_State *L, int idx)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    if (n == 0)
+        return false;
+    lua_pushnil(L);
+    int count = 0;
+    while (lua_next(L, idx)) {
+        count++;
+        lua_pop(L, 1);
+    }
+    return count == n;
+}
+
+static void yaml_sequence(lua_State *L, mp_sbuf *b, int idx, int indent,
+                          int depth)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    for (lua_Integer i = 1; i <= n; i++) {
+        mp_sbuf_addf(b, "\n%*s- ", indent, "");
+        lua_rawgeti(L, idx, i);
+        yaml_value(L, b, lua_gettop(L), indent + 2, depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+/* Collect the table's string keys, sorted; returns how many (at most cap). */
+static int sorted_keys(lua_State *L, int idx, const char **keys, int cap)
+{
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING && n < cap)
+            keys[n++] = lua_tostring(L, -1);   /* anchored by the table */
+    }
+    qsort(keys, (size_t)n, sizeof *keys, compare_keys);
+    return n;
+}
+
+static void yaml_mapping(lua_State *L, mp_sbuf *b, int idx, int indent,
+                         int depth, bool first_inline)
+{
+    const char *keys[64];
+    int n = sorted_keys(L, idx, keys, 64);
+    for (int i = 0; i < n; i++) {
+        if (i > 0 || !first_inline)
+            mp_sbuf_addf(b, "\n%*s", indent, "");
+        mp_sbuf_adds(b, keys[i]);
+        mp_sbuf_adds(b, ": ");
+        lua_getfield(L, idx, keys[i]);
+        yaml_value(L, b, lua_gettop(L), indent + 2, depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+static void yaml_number(lua_State *L, mp_sbuf *b, int idx)
+{
+    if (lua_isinteger(L, idx)) {
+        mp_sbuf_addf(b, "%lld", (long long)lua_tointeger(L, idx));
+        return;
+    }
+    double d = lua_tonumber(L, idx);
+    if (isfinite(d))
+        mp_sbuf_addf(b, "%.14g", d);
+    else
+        mp_sbuf_adds(b, isnan(d) ? ".nan" : d > 0 ? ".inf" : "-.inf");
+}
+
+static bool table_is_empty(lua_State *L, int idx)
+{
+    lua_pushnil(L);
+    if (!lua_next(L, idx))
+        return true;
+    lua_pop(L, 2);
+    return false;
+}
+
+/* Tables print as YAML structure unless they know how to print themselves
+ * (errors, responses, mp.null) or nest too deep. */
+static bool print_as_structure(lua_State *L, int idx, int depth)
+{
+    if (lua_type(L, idx) != LUA_TTABLE || depth >= YAML_MAX_DEPTH)
+        return false;
+    if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        lua_pop(L, 1);
+        return false;
+    }
+    return true;
+}
+
+static void yaml_value(lua_State *L, mp_sbuf *b, int idx, int indent,
+                       int depth)
+{
+    int type = lua_type(L, idx);
+    if (type == LUA_TNUMBER) {
+        yaml_number(L, b, idx);
+    } else if (type == LUA_TBOOLEAN) {
+        mp_sbuf_adds(b, lua_toboolean(L, idx) ? "true" : "false");
+    } else if (type == LUA_TNIL) {
+        mp_sbuf_adds(b, "~");
+    } else if (print_as_structure(L, idx, depth)) {
+        if (is_sequence(L, idx))
+            yaml_sequence(L, b, idx, indent, depth);
+        else if (table_is_empty(L, idx))
+            mp_sbuf_adds(b, "{}");
+        else
+            yaml_mapping(L, b, idx, indent, depth, false);
+    } else {
+        size_t len;
+        const char *s = luaL_tolstring(L, idx, &len);
+        mp_yaml_scalar(b, s, len, indent);
+        lua_pop(L, 1);
+    }
+}
+
+/* Append a YAML diagnostics block for the table at idx. */
+static void yaml_block(lua_State *L, mp_sbuf *b, int idx, int indent)
+{
+    mp_sbuf_addf(b, "%*s---\n%*s", indent, "", indent, "");
+    yaml_mapping(L, b, idx, indent, 0, true);
+    mp_sbuf_addf(b, "\n%*s...\n", indent, "");
+}
+
+/* ---- reporter state ---- */
+
+static reporter *check_reporter(lua_State *L)
+{
+    return luaL_checkudata(L, 1, REPORT_MT);
+}
+
+static file_report *check_file(lua_State *L, reporter *r, int idx)
+{
+    lua_Integer i = luaL_checkinteger(L, idx);
+    luaL_argcheck(L, i >= 1 && i <= r->nfiles, idx, "no such file index");
+    return &r->files[i - 1];
+}
+
+static const char *opt_field(lua_State *L, int t, const char *name,
+                             size_t *len)
+{
+    lua_getfield(L, t, name);
+    const char *s = lua_tolstring(L, -1, len);
+    lua_pop(L, 1);                 /* still anchored by the table */
+    return s;
+}
+
+static void append_directive(mp_sbuf *b, const char *directive,
+                             const char *reason, size_t reason_len)
+{
+    if (!directive)
+        return;
+    mp_sbuf_addf(b, " # %s", directive);
+    if (reason && reason_len) {
+        mp_sbuf_adds(b, " ");
+        mp_tap_escape_name(b, reason, reason_len);
+    }
+}
+
+/* Append "ok N - name # DIRECTIVE reason" and, if given, the diagnostics. */
+static void append_point(lua_State *L, mp_sbuf *b, int t, int indent,
+                         int number, bool ok)
+{
+    size_t name_len = 0, reason_len = 0;
+    const char *name = opt_field(L, t, "name", &name_len);
+    const char *directive = opt_field(L, t, "directive", NULL);
+    const char *reason = opt_field(L, t, "reason", &reason_len);
+    mp_sbuf_addf(b, "%*s%sok %d - ", indent, "", ok ? "" : "not ", number);
+    mp_tap_escape_name(b, name ? name : "", name_len);
+    append_directive(b, directive, reason, reason_len);
+    mp_sbuf_adds(b, "\n");
+    if (lua_getfield(L, t, "diag") == LUA_TTABLE)
+        yaml_block(L, b, lua_gettop(L), indent + 2);
+    lua_pop(L, 1);
+}
+
+/* ---- JUnit ---- */
+
+static void junit_case(lua_State *L, file_report *f, int t, bool ok)
+{
+    mp_sbuf *b = &f->junit_cases;
+    size_t len = 0;
+    const char *name = opt_field(L, t, "name", &len);
+    const char *directive = opt_field(L, t, "directive", NULL);
+    lua_getfield(L, t, "elapsed");
+    double elapsed = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    mp_sbuf_adds(b, "    <testcase name=\"");
+    mp_xml_escape(b, name ? name : "", len);
+    mp_sbuf_adds(b, "\" classname=\"");
+    mp_xml_escape(b, f->name, strlen(f->name));
+    mp_sbuf_addf(b, "\" time=\"%.3f\">\n", elapsed);
+    const char *reason = opt_field(L, t, "reason", &len);
+    if (directive && strcmp(directive, "SKIP") == 0) {
+        mp_sbuf_adds(b, "      <skipped message=\"");
+        mp_xml_escape(b, reason ? reason : "", reason ? len : 0);
+        mp_sbuf_adds(b, "\"/>\n");
+    } else if (!ok && !directive) {
+        mp_sbuf diag = { 0 };
+        const char *msg = NULL;
+        size_t msg_len = 0;
+        if (lua_getfield(L, t, "diag") == LUA_TTABLE) {
+            yaml_block(L, &diag, lua_gettop(L), 0);
+            msg = opt_field(L, lua_gettop(L), "message", &msg_len);
+        }
+        mp_sbuf_adds(b, "      <failure message=\"");
+        mp_xml_escape(b, msg ? msg : "failed", msg ? msg_len : 6);
+        mp_sbuf_adds(b, "\">");
+        mp_xml_escape(b, diag.data ? diag.data : "", diag.len);
+        mp_sbuf_adds(b, "</failure>\n");
+        lua_pop(L, 1);
+        mp_sbuf_free(&diag);
+    }
+    const char *out = opt_field(L, t, "output", &len);
+    if (out && len) {
+        mp_sbuf_adds(b, "      <system-out>");
+        mp_xml_escape(b, out, len);
+        mp_sbuf_adds(b, "</system-out>\n");
+    }
+    mp_sbuf_adds(b, "    </testcase>\n");
+}
+
+static void junit_suite(FILE *out, const file_report *f)
+{
+    mp_sbuf b = { 0 };
+    mp_sbuf_adds(&b, "  <testsuite name=\"");
+    mp_xml_escape(&b, f->name, strlen(f->name));
+    mp_sbuf_addf(&b, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
+                 "skipped=\"%d\" time=\"%.3f\" timestamp=\"%s\">\n",
+                 f->ntests, f->failed, f->failed_itself ? 1 : 0,
+                 f->skipped, f->elapsed, f->timestamp);
+    fwrite(b.data, 1, b.len, out);
+    if (f->junit_cases.len)
+        fwrite(f->junit_cases.data, 1, f->junit_cases.len, out);
+    if (f->junit_out.len) {
+        fputs("    <system-out>", out);
+        fwrite(f->junit_out.data, 1, f->junit_out.len, out);
+        fputs("</system-out>\n", out);
+    }
+    fputs("  </testsuite>\n", out);
+    mp_sbuf_free(&b);
+}
+
+/* Write the JUnit file; returns NULL or an error message. */
+static const char *write_junit(reporter *r, double elapsed)
+{
+    FILE *out = fopen(r->junit_path, "w");
+    if (!out)
+        return "cannot open";
+    fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<testsuites name=\"mpod-lua\" tests=\"%d\" failures=\"%d\" "
+            "errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
+            r->passed + r->failed + r->skipped + r->todo,
+            r->failed, r->files_failed, r->skipped, elapsed);
+    for (int i = 0; i < r->nfiles; i++)
+        junit_suite(out, &r->files[i]);
+    fputs("</testsuites>\n", out);
+    return fclose(out) == 0 ? NULL : "cannot write";
+}
+
+/* ---- Lua API ---- */
+
+/* report.new{tap_version=13|14, junit=path, progress=bool, total=n} */
+static int l_new(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    reporter *r = lua_newuserdatauv(L, sizeof *r, 0);
+    memset(r, 0, sizeof *r);
+    luaL_setmetatable(L, REPORT_MT);
+    lua_getfield(L, 1, "tap_version");
+    r->tap_version = (int)luaL_optinteger(L, -1, 13);
+    luaL_argcheck(L, r->tap_version == 13 || r->tap_version == 14, 1,
+                  "tap_version must be 13 or 14");
+    lua_getfield(L, 1, "progress");
+    r->progress = lua_toboolean(L, -1);
+    lua_getfield(L, 1, "total");
+    r->total = (int)luaL_optinteger(L, -1, 0);
+    const char *junit = opt_field(L, 1, "junit", NULL);
+    r->junit_path = junit ? strdup(junit) : NULL;
+    lua_pop(L, 3);
+    r->t0 = mp_now();
+    return 1;
+}
+
+/* r:file_begin(name) -> index */
+static int l_file_begin(lua_State *L)
+{
+    reporter *r = check_reporter(L);
+    const char *name = luaL_checkstring(L, 2);
+    if (r->nfiles == r->cap) {
+        int cap = r->cap ? r->cap * 2 : 16;
+        file_report *files = realloc(r->files, (size_t)cap * sizeof *files);
+        if (!files)
+            return luaL_error(L, "out of memory");
+        r->files = files;
+        r->cap = cap;
+    }
+    file_report *f = &r->files[r->nfiles++];
+    memset(f, 0, sizeof *f);
+    f->name = strdup(name);
+    f->elapsed = mp_now();                  /* start time until file_end */
+    time_t now = time(NULL);
+    strftime(f->timestamp, sizeof f->timestamp, "%Y-%m-%dT%H:%M:%S",
+             gmtime(&now));
+    mp_sbuf_adds(&f->tap, "# Subtest: ");
+    mp_tap_escape_name(&f->tap, name, strlen(name));
+    mp_sbuf_adds(&f->tap, "\n");
+    pump(r);
+    progress(r, name, NULL);
+    lua_pushinteger(L, r->nfiles);
+    return 1;
+}
+
+static void count_test(reporter *r, file_report *f, bool ok,
+                       const char *directive)
+{
+    int *file_counter, *run_counter;
+    if (directive && strcmp(directive, "SKIP") == 0) {
+        file_counter = &f->skipped;
+        run_counter = &r->skipped;
+    } else if (directive && strcmp(directive, "TODO") == 0) {
+        file_counter = &f->todo;
+        run_counter = &r->todo;
+    } else if (ok) {
+        file_counter = &f->passed;
+        run_counter = &r->passed;
+    } else {
+        file_counter = &f->failed;
+        run_counter = &r->failed;
+    }
+    (*file_counter)++;
+    (*run_counter)++;
+}
+
+/* r:test(index, {name=, ok=, directive=, reason=, diag=, elapsed=, output=}) */
+static int l_test(lua_State *L)
+{
+    reporter *r = check_reporter(L);
+    file_report *f = check_file(L, r, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_argcheck(L, !f->ended, 2, "file already ended");
+    lua_getfield(L, 3, "ok");
+    bool ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    const char *directive = opt_field(L, 3, "directive", NULL);
+    f->ntests++;
+    count_test(r, f, ok, directive);
+    append_point(L, &f->tap, 3, SUBTEST_INDENT, f->ntests, ok);
+    junit_case(L, f, 3, ok);
+    pump(r);
+    progress(r, f->name, opt_field(L, 3, "name", NULL));
+    return 0;
+}
+
+/* Append text as comment lines ("# ...") at the given indentation. */
+static void append_comment(mp_sbuf *b, const char *text, size_t len,
+                           int indent)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && text[i] != '\n')
+            continue;
+        mp_sbuf_addf(b, "%*s# ", indent, "");
+        mp_tap_escape_name(b, text + start, i - start);
+        mp_sbuf_adds(b, "\n");
+        start = i + 1;
+    }
+}
+
+/* r:note(index, text): a comment inside the file's subtest */
+static int l_note(lua_State *L)
+{
+    reporter *r = check_reporter(L);
+    file_report *f = check_file(L, r, 2);
+    size_t len;
+    const char *text = luaL_checklstring(L, 3, &len);
+    if (!f->ended)
+        append_comment(&f->tap, text, len, SUBTEST_INDENT);
+    mp_xml_escape(&f->junit_out, text, len);
+    mp_sbuf_adds(&f->junit_out, "\n");
+    pump(r);
+    return 0;
+}
+
+/* r:comment(text [, index]): a top-level comment, after file `index`'s
+ * point when given (or after the latest file), else at once. */
+static int l_comment(lua_State *L)
+{
+    reporter *r = check_reporter(L);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    if (r->nfiles == 0 || r->head >= r->nfiles) {
+        mp_sbuf b = { 0 };
+        append_comment(&b, text, len, 0);
+        ensure_header(r);
+        if (!r->bailed)
+            write_out(b.data, b.len);
+        mp_sbuf_free(&b);
+        fflush(stdout);
+        return 0;
+    }
+    file_report *f = lua_isnoneornil(L, 3) ? &r->files[r->nfiles - 1]
+                                           : check_file(L, r, 3);
+    append_comment(&f->trailer, text, len, 0);
+    pump(r);
+    return 0;
+}
+
+/* r:file_end(index, {ok=, directive=, reason=, diag=}) -> ok */
+static int l_file_end(lua_State *L)
+{
+    reporter *r = check_reporter(L);
+    file_report *f = check_file(L, r, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_argcheck(L, !f->ended, 2, "file already ended");
+    lua_getfield(L, 3, "ok");
+    f->failed_itself = !lua_isnil(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    bool ok = !f->failed_itself && f->failed == 0;
+    if (f->failed_itself) {
+        r->failed++;
+        if (f->failed == 0)
+            f->failed = 1;
+    }
+    if (!ok)
+        r->files_failed++;
+    f->elapsed = mp_now() - f->elapsed;
+    mp_sbuf_addf(&f->tap, "%*s1..%d", SUBTEST_INDENT, "", f->ntests);
+    const char *directive = opt_field(L, 3, "directive", NULL);
+    size_t reason_len = 0;
+    const char *reason = opt_field(L, 3, "reason", &reason_len);
+    if (f->ntests == 0 && directive && strcmp(directive, "SKIP") == 0)
+        append_directive(&f->tap, "SKIP", reason, reason_len);
+    mp_sbuf_adds(&f->tap, "\n");
+    lua_pushstring(L, f->name);
+    lua_setfield(L, 3, "name");
+    append_point(L, &f->tap, 3, 0, (int)(f - r->files) + 1, ok);
+    f->ended = true;
+    pump(r);
+    progress(r, NULL, NULL);
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+/* r:bail(reason): "Bail out!" and no more TAP */
+static int l_bail(lua_State *L)
+{
+    reporter *r = check_reporter(L);
+    size_t len;
+    const char *reason = luaL_checklstring(L, 2, &len);
+    pump(r);
+    mp_sbuf b = { 0 };
+    mp_sbuf_adds(&b, "Bail out! ");
+    mp_tap_escape_name(&b, reason, len);
+    mp_sbuf_adds(&b, "\n");
+    write_out(b.data, b.len);
+    fflush(stdout);
+    mp_sbuf_free(&b);
+    r->bailed = true;
+    return 0;
+}
+
+static void push_totals(lua_State *L, reporter *r, double elapsed)
+{
+    lua_createtable(L, 0, 7);
+    lua_pushinteger(L, r->passed);
+    lua_setfield(L, -2, "passed");
+    lua_pushinteger(L, r->failed);
+    lua_setfield(L, -2, "failed");
+    lua_pushinteger(L, r->skipped);
+    lua_setfield(L, -2, "skipped");
+    lua_pushinteger(L, r->todo);
+    lua_setfield(L, -2, "todo");
+    lua_pushinteger(L, r->nfiles);
+    lua_setfield(L, -2, "files");
+    lua_pushinteger(L, r->files_failed);
+    lua_setfield(L, -2, "files_failed");
+    lua_pushnumber(L, elapsed);
+    lua_setfield(L, -2, "elapsed");
+}
+
+/* r:finish() -> totals; prints the plan, writes JUnit, the closing line */
+static int l_finish(lua_State *L)
+{
+    reporter *r = check_reporter(L);
+    luaL_argcheck(L, !r->finished, 1, "already finished");
+    r->finished = true;
+    double elapsed = mp_now() - r->t0;
+    pump(r);
+    if (!r->bailed) {
+        printf("1..%d\n", r->nfiles);
+        fflush(stdout);
+    }
+    if (r->progress)
+        fputs("\r\033[K", stderr);
+    fprintf(stderr, "mpod-lua: %d passed, %d failed, %d skipped", r->passed,
+            r->failed, r->skipped);
+    if (r->todo)
+        fprintf(stderr, ", %d todo", r->todo);
+    fprintf(stderr, " (%.1f s)\n", elapsed);
+    push_totals(L, r, elapsed);
+    if (r->junit_path) {
+        const char *err = write_junit(r, elapsed);
+        if (err) {
+            lua_pushfstring(L, "%s %s", err, r->junit_path);
+            lua_setfield(L, -2, "junit_error");
+        }
+    }
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    reporter *r = check_reporter(L);
+    for (int i = 0; i < r->nfiles; i++) {
+        file_report *f = &r->files[i];
+        free(f->name);
+        mp_sbuf_free(&f->tap);
+        mp_sbuf_free(&f->trailer);
+        mp_sbuf_free(&f->junit_cases);
+        mp_sbuf_free(&f->junit_out);
+    }
+    free(r->files);
+    free(r->junit_path);
+    memset(r, 0, sizeof *r);
+    return 0;
+}
+
+/* report.escape_name(s), report.yaml(t) -> text: the formatting rules, for
+ * tests and for other reports. */
+static int l_escape_name(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    mp_sbuf b = { 0 };
+    mp_tap_escape_name(&b, s, len);
+    lua_pushlstring(L, b.data ? b.data : "", b.len);
+    mp_sbuf_free(&b);
+    return 1;
+}
+
+static int l_yaml(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int indent = (int)luaL_optinteger(L, 2, 0);
+    luaL_Buffer lb;
+    mp_sbuf b = { 0 };
+    yaml_block(L, &b, 1, indent);
+    luaL_buffinit(L, &lb);
+    luaL_addlstring(&lb, b.data, b.len);
+    mp_sbuf_free(&b);
+    luaL_pushresult(&lb);
+    return 1;
+}
+
+static const luaL_Reg report_methods[] = {
+    { "file_begin", l_file_begin },
+    { "test", l_test },
+    { "note", l_note },
+    { "comment", l_comment },
+    { "file_end", l_file_end },
+    { "bail", l_bail },
+    { "finish", l_finish },
+    { NULL, NULL }
+};
+
+static const luaL_Reg report_meta[] = {
+    { "__gc", l_gc },
+    { NULL, NULL }
+};
+
+static const luaL_Reg report_functions[] = {
+    { "new", l_new },
+    { "escape_name", l_escape_name },
+    { "yaml", l_yaml },
+    { NULL, NULL }
+};
+
+int luaopen_mpod_report(lua_State *L)
+{
+    mp_new_class(L, REPORT_MT, report_methods, report_meta);
+    lua_pop(L, 1);
+    luaL_newlib(L, report_functions);
+    lua_pushboolean(L, isatty(STDERR_FILENO));
+    lua_setfield(L, -2, "stderr_is_tty");
+    return 1;
+}

@@ -1,0 +1,199 @@
+/*
+ * sys.c: the Lua module mpod.sys: the few operating-system services plain
+ * Lua lacks and the engine needs: glob, stat, temporary and nested
+ * folders, recursive removal, realpath, isatty, hostname.
+ *
+ * Failures return nil plus a message (like io.open), except programmer
+ * mistakes (wrong argument types), which raise.
+ */
+#include "mpod.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int push_failure(lua_State *L, const char *what)
+{
+    int err = errno;
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", what, strerror(err));
+    return 2;
+}
+
+/* sys.glob(pattern) -> sorted list of matches (empty when none) */
+static int l_glob(lua_State *L)
+{
+    const char *pattern = luaL_checkstring(L, 1);
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    int rc = glob(pattern, 0, NULL, &g);
+    lua_createtable(L, rc == 0 ? (int)g.gl_pathc : 0, 0);
+    for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
+        lua_pushstring(L, g.gl_pathv[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    globfree(&g);
+    return 1;
+}
+
+static const char *file_type(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return "file";
+    if (S_ISDIR(mode))
+        return "directory";
+    if (S_ISLNK(mode))
+        return "link";
+    if (S_ISSOCK(mode))
+        return "socket";
+    if (S_ISFIFO(mode))
+        return "fifo";
+    return "other";
+}
+
+/* sys.stat(path) -> {type=, size=, mtime=, mode=} | nil, message */
+static int l_stat(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return push_failure(L, path);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, file_type(st.st_mode));
+    lua_setfield(L, -2, "type");
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushnumber(L, (double)st.st_mtim.tv_sec +
+                      (double)st.st_mtim.tv_nsec / 1e9);
+    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, st.st_mode & 07777);
+    lua_setfield(L, -2, "mode");
+    return 1;
+}
+
+/* sys.mkdtemp([prefix]) -> path of a new private folder under $TMPDIR */
+static int l_mkdtemp(lua_State *L)
+{
+    const char *prefix = luaL_optstring(L, 1, "mpod-lua");
+    const char *tmp = getenv("TMPDIR");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp",
+             prefix);
+    if (!mkdtemp(path))
+        return push_failure(L, path);
+    lua_pushstring(L, path);
+    return 1;
+}
+
+/* sys.mkdir_p(path [, mode]) -> true | nil, message */
+static int l_mkdir_p(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    mode_t mode = (mode_t)luaL_optinteger(L, 2, 0755);
+    char buf[PATH_MAX];
+    if (len >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return push_failure(L, path);
+    }
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; ; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return push_failure(L, buf);
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* sys.rmtree(path) -> true | nil, message (a missing path is fine) */
+static int l_rmtree(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (lstat(path, &st) < 0 && errno == ENOENT) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS) < 0)
+        return push_failure(L, path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char buf[PATH_MAX];
+    if (!realpath(path, buf))
+        return push_failure(L, path);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* sys.isatty(fd) -> boolean */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+static int l_hostname(lua_State *L)
+{
+    char buf[256];
+    if (gethostname(buf, sizeof buf) < 0)
+        return push_failure(L, "gethostname");
+    buf[sizeof buf - 1] = '\0';
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* sys.getcwd() -> path */
+static int l_getcwd(lua_State *L)
+{
+    char buf[PATH_MAX];
+    if (!getcwd(buf, sizeof buf))
+        return push_failure(L, "getcwd");
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static const luaL_Reg sys_functions[] = {
+    { "glob", l_glob },
+    { "stat", l_stat },
+    { "mkdtemp", l_mkdtemp },
+    { "mkdir_p", l_mkdir_p },
+    { "rmtree", l_rmtree },
+    { "realpath", l_realpath },
+    { "isatty", l_isatty },
+    { "hostname", l_hostname },
+    { "getcwd", l_getcwd },
+    { NULL, NULL }
+};
+
+int luaopen_mpod_sys(lua_State *L)
+{
+    luaL_newlib(L, sys_functions);
+    return 1;
+}

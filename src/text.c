@@ -1,0 +1,241 @@
+/*
+ * text.c: byte buffers and report escaping (see text.h).
+ *
+ * Every function here produces valid UTF-8 whatever its input: an invalid
+ * byte is replaced by U+FFFD, one replacement per byte. Memory failures
+ * abort: the reports are small, and a half-written report would be worse.
+ */
+#include "text.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char replacement[] = "\xEF\xBF\xBD";   /* U+FFFD */
+
+static void reserve(mp_sbuf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (!data)
+        abort();
+    b->data = data;
+    b->cap = cap;
+}
+
+void mp_sbuf_add(mp_sbuf *b, const char *s, size_t len)
+{
+    reserve(b, len);
+    memcpy(b->data + b->len, s, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
+
+void mp_sbuf_adds(mp_sbuf *b, const char *s)
+{
+    mp_sbuf_add(b, s, strlen(s));
+}
+
+void mp_sbuf_addf(mp_sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void mp_sbuf_free(mp_sbuf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+size_t mp_utf8_seq_len(const unsigned char *s, size_t avail)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (avail < n)
+        return 0;
+    unsigned cp = c & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Walks s calling `each` for every character: its bytes and length, or
+ * the replacement character for an invalid byte. */
+typedef void (*char_fn)(mp_sbuf *b, const char *ch, size_t n, void *ctx);
+
+static void each_char(mp_sbuf *b, const char *s, size_t len, char_fn fn,
+                      void *ctx)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = mp_utf8_seq_len(p + i, len - i);
+        if (n == 0) {
+            fn(b, replacement, 3, ctx);
+            i++;
+        } else {
+            fn(b, s + i, n, ctx);
+            i += n;
+        }
+    }
+}
+
+/* ---- TAP names ---- */
+
+static void tap_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
+{
+    (void)ctx;
+    unsigned char c = (unsigned char)ch[0];
+    if (n == 1 && (c < 0x20 || c == 0x7F))
+        mp_sbuf_add(b, " ", 1);
+    else if (n == 1 && (c == '\\' || c == '#')) {
+        mp_sbuf_add(b, "\\", 1);
+        mp_sbuf_add(b, ch, 1);
+    } else
+        mp_sbuf_add(b, ch, n);
+}
+
+void mp_tap_escape_name(mp_sbuf *b, const char *s, size_t len)
+{
+    each_char(b, s, len, tap_char, NULL);
+}
+
+/* ---- YAML ---- */
+
+static void yaml_quoted_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
+{
+    (void)ctx;
+    unsigned char c = (unsigned char)ch[0];
+    if (n > 1) {
+        mp_sbuf_add(b, ch, n);
+        return;
+    }
+    switch (c) {
+    case '"': mp_sbuf_adds(b, "\\\""); return;
+    case '\\': mp_sbuf_adds(b, "\\\\"); return;
+    case '\n': mp_sbuf_adds(b, "\\n"); return;
+    case '\r': mp_sbuf_adds(b, "\\r"); return;
+    case '\t': mp_sbuf_adds(b, "\\t"); return;
+    default:
+        if (c < 0x20 || c == 0x7F)
+            mp_sbuf_addf(b, "\\x%02X", c);
+        else
+            mp_sbuf_add(b, ch, 1);
+    }
+}
+
+/* True when s reads well as a literal block: several lines, no control
+ * characters but tab and newline, first line not indented. */
+static bool block_friendly(const char *s, size_t len)
+{
+    if (len == 0 || !memchr(s, '\n', len) || s[0] == ' ' || s[0] == '\t')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
+            return false;
+    }
+    return true;
+}
+
+typedef struct {
+    int indent;
+    bool line_start;
+} block_state;
+
+static void yaml_block_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
+{
+    block_state *st = ctx;
+    if (st->line_start && ch[0] != '\n') {
+        mp_sbuf_addf(b, "%*s", st->indent, "");
+        st->line_start = false;
+    }
+    mp_sbuf_add(b, ch, n);
+    if (ch[0] == '\n')
+        st->line_start = true;
+}
+
+void mp_yaml_scalar(mp_sbuf *b, const char *s, size_t len, int indent)
+{
+    if (block_friendly(s, len)) {
+        while (len > 0 && s[len - 1] == '\n')
+            len--;
+        mp_sbuf_adds(b, "|-\n");
+        block_state st = { indent, true };
+        each_char(b, s, len, yaml_block_char, &st);
+        return;
+    }
+    mp_sbuf_add(b, "\"", 1);
+    each_char(b, s, len, yaml_quoted_char, NULL);
+    mp_sbuf_add(b, "\"", 1);
+}
+
+/* ---- XML ---- */
+
+static void xml_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
+{
+    (void)ctx;
+    unsigned char c = (unsigned char)ch[0];
+    if (n > 1) {
+        /* U+FFFE and U+FFFF are not XML characters */
+        if (n == 3 && c == 0xEF && (unsigned char)ch[1] == 0xBF &&
+            (unsigned char)ch[2] >= 0xBE)
+            mp_sbuf_add(b, replacement, 3);
+        else
+            mp_sbuf_add(b, ch, n);
+        return;
+    }
+    switch (c) {
+    case '&': mp_sbuf_adds(b, "&amp;"); return;
+    case '<': mp_sbuf_adds(b, "&lt;"); return;
+    case '>': mp_sbuf_adds(b, "&gt;"); return;
+    case '"': mp_sbuf_adds(b, "&quot;"); return;
+    case '\'': mp_sbuf_adds(b, "&apos;"); return;
+    default:
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            mp_sbuf_add(b, replacement, 3);
+        else
+            mp_sbuf_add(b, ch, 1);
+    }
+}
+
+void mp_xml_escape(mp_sbuf *b, const char *s, size_t len)
+{
+    each_char(b, s, len, xml_char, NULL);
+}

@@ -1,0 +1,41 @@
+/*
+ * text.h: growable byte buffers and the escaping rules of the reports:
+ * TAP test names, YAML scalars, XML text. Pure C, no Lua, fuzzed by
+ * tests/fuzz/fuzz_text.c.
+ */
+#ifndef MPOD_TEXT_H
+#define MPOD_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    char *data;          /* NUL-terminated when len > 0 */
+    size_t len, cap;
+} mp_sbuf;
+
+void mp_sbuf_add(mp_sbuf *b, const char *s, size_t len);
+void mp_sbuf_adds(mp_sbuf *b, const char *s);
+void mp_sbuf_addf(mp_sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void mp_sbuf_free(mp_sbuf *b);
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid
+ * (overlong forms, surrogates and code points above U+10FFFF included). */
+size_t mp_utf8_seq_len(const unsigned char *s, size_t avail);
+
+/* Append s as a TAP description: valid UTF-8 (invalid bytes become U+FFFD),
+ * "\" and "#" escaped with a backslash, control characters (newlines
+ * included) as single spaces, so a name never breaks its line. */
+void mp_tap_escape_name(mp_sbuf *b, const char *s, size_t len);
+
+/* Append s as a YAML scalar at the given indentation: a plain double-quoted
+ * string, or a literal block ("|-") for multi-line text, always valid
+ * UTF-8. `indent` is the indentation of block lines. */
+void mp_yaml_scalar(mp_sbuf *b, const char *s, size_t len, int indent);
+
+/* Append s escaped for XML 1.0 text and attributes: & < > " ' as entities,
+ * characters XML cannot carry and invalid UTF-8 as U+FFFD. */
+void mp_xml_escape(mp_sbuf *b, const char *s, size_t len);
+
+#endif
