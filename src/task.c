@@ -47,6 +47,7 @@ struct mp_task {
     task_state state;
     bool cancel_requested;
     bool deadline_hit;       /* the count hook already raised once */
+    char deadline_at[160];   /* where the scenario code was looping */
     bool plain_yield;        /* re-queued after a plain coroutine.yield */
     char cancel_reason[96];
     mp_wait *wait;
@@ -334,16 +335,21 @@ static void cancel(mp_task *t, const char *reason)
 
 static void deadline_hook(lua_State *L, lua_Debug *ar)
 {
-    (void)ar;
     mp_task *t = sched.current;
     if (!t || t->co != L || t->deadline <= 0 || mp_now() < t->deadline)
         return;
     if (!t->deadline_hit) {
         t->deadline_hit = true;
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT, 1);
+        if (lua_getinfo(L, "Sl", ar) && ar->source[0] == '@' &&
+            ar->currentline > 0)
+            snprintf(t->deadline_at, sizeof t->deadline_at, "%s:%d",
+                     ar->short_src, ar->currentline);
     }
-    mp_raise(L, "timeout", "time limit reached while running Lua code "
-             "without waiting (a busy loop?)");
+    mp_push_error(L, "timeout", "time limit reached while running Lua code "
+                  "without waiting (a busy loop?)");
+    mp_error_set_string(L, "at", t->deadline_at[0] ? t->deadline_at : NULL);
+    lua_error(L);
 }
 
 /* ---- creating and running ---- */
@@ -574,6 +580,7 @@ static int l_task_set_deadline(lua_State *L)
     t->deadline = luaL_optnumber(L, 2, 0);
     if (t->deadline_hit && t->co) {
         t->deadline_hit = false;
+        t->deadline_at[0] = '\0';
         lua_sethook(t->co, deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
     }
     return 0;

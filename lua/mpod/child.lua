@@ -1,0 +1,96 @@
+-- mpod/child.lua: the main function of a forked scenario child.
+--
+-- Protocol with the runner (one JSON object per line, see mpod.channel):
+--   child -> runner  {ev="load", ok=, exclusive=, tests=}  after loading
+--   runner -> child  {go=true}                             run the tests
+--   child -> runner  {ev="test_start"}, {ev="test"}, {ev="note"},
+--                    {ev="file_error", diag=}, {ev="exit", code=, at=},
+--                    {ev="done"}; requests {id=, op=} for pod control
+-- print() and mp.note become notes (TAP comments); os.exit tells the runner
+-- where it was called before the process ends.
+
+local channel = require "mpod.channel"
+local core = require "mpod.core"
+local dsl = require "mpod.dsl"
+local json = require "mpod.json"
+local proc = require "mpod.proc"
+local runtime = require "mpod.runtime"
+local stream = require "mpod.stream"
+local trace = require "mpod.trace"
+
+local M = {}
+
+local EXIT_FLUSH_TIMEOUT = 2
+
+local function join_args(...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+  return table.concat(parts, "\t")
+end
+
+local function install_globals(ch)
+  _G.print = function(...) runtime.emit { ev = "note", text = join_args(...) } end
+  os.exit = function(code, _)
+    if code == true or code == nil then code = 0 elseif code == false then code = 1 end
+    runtime.emit { ev = "exit", code = math.tointeger(code) or 1,
+                   at = trace.user_location(2) }
+    pcall(ch.flush, ch, EXIT_FLUSH_TIMEOUT)
+    proc.exit_now(math.tointeger(code) or 1)
+  end
+end
+
+local function set_package_path(file)
+  local dir = file:match("^(.*)/[^/]*$") or "."
+  package.path = string.format("%s/lib/?.lua;%s/lib/?/init.lua;%s", dir, dir,
+    package.path)
+end
+
+-- Load the file and run its top level; returns true or false, diag.
+local function load_scenario(file, timeout)
+  local chunk, err = loadfile(file, "t")
+  if not chunk then
+    local diag = trace.diagnose(err)
+    if not io.open(file, "r") then
+      diag.message = "cannot open the scenario file: " .. diag.message
+    else
+      diag.message = "syntax error: " .. diag.message
+    end
+    return false, diag
+  end
+  local ok, diag = dsl.run_chunk(chunk, timeout)
+  if not ok then diag.message = "error while loading: " .. diag.message end
+  return ok, diag
+end
+
+local function wait_for_go(ch, gate)
+  while not gate.go and not ch.closed do gate.cond:wait() end
+  return gate.go
+end
+
+function M.main(args)
+  local cfg = json.decode(args.payload)
+  local gate = { go = false, cond = core.cond() }
+  local ch = channel.new(stream.new(args.channel), function(msg)
+    if msg.go then gate.go = true; gate.cond:broadcast() end
+  end)
+  runtime.channel, runtime.file, runtime.options = ch, cfg.file, cfg
+  runtime.cluster, runtime.cluster_error = cfg.cluster, cfg.cluster_error
+  install_globals(ch)
+  math.randomseed(cfg.seed or os.time())
+  set_package_path(cfg.file)
+  dsl.reset()
+  local ok, diag = load_scenario(cfg.file, cfg.test_timeout)
+  ch:send { ev = "load", ok = ok, exclusive = dsl.is_exclusive(),
+            tests = ok and dsl.count(cfg.filter) or 0 }
+  if not ok then
+    ch:send { ev = "file_error", diag = diag }
+  elseif wait_for_go(ch, gate) then
+    dsl.run { emit = runtime.emit, filter = cfg.filter, test_timeout = cfg.test_timeout }
+  end
+  ch:send { ev = "done" }
+  ch:flush(EXIT_FLUSH_TIMEOUT)
+  ch:close()
+  return 0
+end
+
+return M

@@ -1,0 +1,220 @@
+-- mpod/cli.lua: the mpod-lua command line (docs/cli.md).
+--
+-- Parses options, picks the files and the cluster file, and hands over to
+-- the runner or to a cluster command (up, down, status, logs). Returns the
+-- process exit code: 0 all passed, 1 a test failed, 2 usage or cluster-file
+-- error, 3 the cluster could not be brought up or reached, 4 internal error.
+
+local errors = require "mpod.error"
+local report = require "mpod.report"
+local sys = require "mpod.sys"
+
+local M = {}
+
+local VERSION = "0.1.0"
+
+local USAGE = [[
+usage: mpod-lua [options] [file.lua ...]      (default files: scenarios/*.lua)
+       mpod-lua up | down | status | logs POD [-f]   [-C FILE]
+       mpod-lua --help | --version
+
+Runs scenario files, each in its own process, and prints TAP on stdout.
+
+options:
+  -C, --cluster FILE     cluster file (default: $MPOD_CLUSTER, else ./cluster.lua)
+      --up               bring the cluster up first and down at exit
+      --keep             with --up, leave the cluster running
+  -j, --jobs N           scenario files at once (exclusive files run alone); 1
+  -t, --timeout S        per-file timeout in seconds; 300
+      --test-timeout S   default per-test timeout in seconds; 60
+      --filter TEXT      only tests whose full name contains TEXT
+      --junit FILE       also write JUnit XML to FILE
+      --tap-version N    13 (default) or 14
+      --seed N           seed for math.random and --shuffle (default: random)
+      --shuffle          run the files in a random order (see --seed)
+      --dump-logs DIR    after a run with failures, write every pod's log to DIR
+  -v, --verbose          stream notes and failures to stderr
+  -h, --help             this text
+  -V, --version          the version
+
+exit status: 0 all passed, 1 a test failed, 2 usage or cluster-file error,
+3 the cluster could not be brought up or reached, 4 internal error.
+]]
+
+local function usage_error(msg)
+  io.stderr:write("mpod-lua: " .. msg .. "\n(see mpod-lua --help)\n")
+  return 2
+end
+
+local OPTIONS = {
+  ["-C"] = "cluster", ["--cluster"] = "cluster",
+  ["--up"] = true, ["--keep"] = true, ["--shuffle"] = true,
+  ["-j"] = "jobs", ["--jobs"] = "jobs",
+  ["-t"] = "timeout", ["--timeout"] = "timeout",
+  ["--test-timeout"] = "test_timeout", ["--filter"] = "filter",
+  ["--junit"] = "junit", ["--tap-version"] = "tap_version", ["--seed"] = "seed",
+  ["--dump-logs"] = "dump_logs",
+  ["-v"] = true, ["--verbose"] = true, ["-h"] = true, ["--help"] = true,
+  ["-V"] = true, ["--version"] = true, ["-f"] = true, ["--follow"] = true,
+}
+
+local FLAG_NAMES = {
+  ["--up"] = "up", ["--keep"] = "keep", ["--shuffle"] = "shuffle",
+  ["-v"] = "verbose", ["--verbose"] = "verbose", ["-h"] = "help",
+  ["--help"] = "help", ["-V"] = "version", ["--version"] = "version",
+  ["-f"] = "follow", ["--follow"] = "follow",
+}
+
+-- parse(argv) -> opts, positional | nil, message
+function M.parse(argv)
+  local opts, positional = {}, {}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+    name = name or a
+    local spec = OPTIONS[name]
+    if a == "--" then
+      table.move(argv, i + 1, #argv, #positional + 1, positional)
+      break
+    elseif spec == true and not inline then
+      opts[FLAG_NAMES[name]] = true
+    elseif type(spec) == "string" then
+      local value = inline
+      if not value then
+        i = i + 1
+        value = argv[i]
+        if value == nil then return nil, "option " .. name .. " needs a value" end
+      end
+      opts[spec] = value
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return nil, "unknown option " .. a
+    else
+      positional[#positional + 1] = a
+    end
+    i = i + 1
+  end
+  return opts, positional
+end
+
+local function positive_number(opts, key, what, integer)
+  if opts[key] == nil then return true end
+  local n = tonumber(opts[key])
+  if not n or n <= 0 or (integer and math.type(n) ~= "integer") then
+    return nil, string.format("%s must be a positive %s, not '%s'", what,
+      integer and "integer" or "number", tostring(opts[key]))
+  end
+  opts[key] = n
+  return true
+end
+
+-- check(opts) -> true | nil, message
+function M.check(opts)
+  for _, spec in ipairs {
+    { "jobs", "--jobs", true }, { "timeout", "--timeout" },
+    { "test_timeout", "--test-timeout" },
+  } do
+    local ok, err = positive_number(opts, spec[1], spec[2], spec[3])
+    if not ok then return nil, err end
+  end
+  if opts.tap_version and opts.tap_version ~= "13" and opts.tap_version ~= "14" then
+    return nil, "--tap-version must be 13 or 14"
+  end
+  opts.tap_version = tonumber(opts.tap_version or 13)
+  if opts.seed then
+    opts.seed = math.tointeger(tonumber(opts.seed))
+    if not opts.seed then return nil, "--seed must be an integer" end
+  end
+  if opts.keep and not opts.up then return nil, "--keep only makes sense with --up" end
+  return true
+end
+
+local function shuffle(list, seed)
+  local rng = seed
+  for i = #list, 2, -1 do
+    rng = (rng * 1103515245 + 12345) % 2147483648
+    local j = rng % i + 1
+    list[i], list[j] = list[j], list[i]
+  end
+end
+
+-- The files to run: the arguments, else scenarios/*.lua.
+local function pick_files(positional)
+  if #positional > 0 then return positional end
+  local files = sys.glob("scenarios/*.lua")
+  return files
+end
+
+local function cluster_path(opts)
+  if opts.cluster then return opts.cluster, true end
+  local env = os.getenv("MPOD_CLUSTER")
+  if env and env ~= "" then return env, true end
+  return "cluster.lua", false
+end
+
+local function random_seed()
+  local f = io.open("/dev/urandom", "rb")
+  if f then
+    local b = f:read(4)
+    f:close()
+    if b and #b == 4 then return string.unpack("<I4", b) % 1000000000 end
+  end
+  return os.time() % 1000000000
+end
+
+-- Run scenario files; returns the exit code.
+local function run_files(opts, positional)
+  local files = pick_files(positional)
+  if #files == 0 then
+    return usage_error("no scenario files (none given and no scenarios/*.lua here)")
+  end
+  opts.seed = opts.seed or random_seed()
+  if opts.shuffle then shuffle(files, opts.seed) end
+  local path, explicit = cluster_path(opts)
+  local session = require("mpod.session")
+  local s, code = session.open(path, explicit, opts)
+  if not s then return code end
+  local header = { string.format("mpod-lua %s, seed %d%s", VERSION, opts.seed,
+    s.cluster and string.format(", cluster %s (%s)", s.cluster.name, s.cluster.backend) or "") }
+  local totals = require("mpod.runner").run {
+    files = files, jobs = opts.jobs or 1, file_timeout = opts.timeout or 300,
+    test_timeout = opts.test_timeout or 60, filter = opts.filter, seed = opts.seed,
+    junit = opts.junit, tap_version = opts.tap_version, verbose = opts.verbose,
+    progress = report.stderr_is_tty and not opts.verbose, header = header,
+    cluster_description = s.description, cluster_error = s.cluster_error,
+    control = s.control, reporter = s.reporter,
+  }
+  code = session.close(s, totals)
+  if totals.junit_error then
+    io.stderr:write("mpod-lua: --junit: " .. totals.junit_error .. "\n")
+  end
+  if code ~= 0 then return code end
+  return totals.failed > 0 and 1 or 0
+end
+
+local COMMANDS = { up = true, down = true, status = true, logs = true }
+
+function M.main(argv)
+  local opts, positional = M.parse(argv)
+  if not opts then return usage_error(positional) end
+  if opts.help then io.stdout:write(USAGE); return 0 end
+  if opts.version then io.stdout:write("mpod-lua " .. VERSION .. "\n"); return 0 end
+  local ok, err = M.check(opts)
+  if not ok then return usage_error(err) end
+  local command = positional[1]
+  if command and COMMANDS[command] and not command:match("%.lua$") then
+    table.remove(positional, 1)
+    local path, explicit = cluster_path(opts)
+    return require("mpod.session").command(command, positional, path, explicit, opts)
+  end
+  local code
+  ok, err = pcall(function() code = run_files(opts, positional) end)
+  if ok then return code end
+  if errors.is(err, "cluster") then
+    io.stderr:write("mpod-lua: " .. tostring(err.message) .. "\n")
+    return 2
+  end
+  error(err, 0)
+end
+
+return M

@@ -1,0 +1,244 @@
+-- mpod/clusterfile.lua: loading and validating a cluster file.
+--
+-- A cluster file is Lua returning a table (docs/cluster-file.md). It runs
+-- in a sandbox with the safe standard functions and os.getenv. Strings
+-- expand ${ROOT} (the file's folder), ${RUN_DIR} (the run folder), ${NAME}
+-- (the service, inside a service) and ${VAR} from the environment. Every
+-- error names the file, the service and the field, and unknown fields are
+-- errors (a typo must not silently disable a readiness check).
+
+local errors = require "mpod.error"
+local sys = require "mpod.sys"
+
+local M = {}
+
+local TOP_FIELDS = {
+  name = "string", backend = "string", compose = "table", http = "table",
+  postgres = "string", services = "table", proxies = "table",
+  toxiproxy = "table", ready_timeout = "number", log_limit = "number",
+}
+
+local SERVICE_FIELDS = {
+  name = "string", group = "string", cmd = "table", env = "table",
+  url = "string", ready = "table", after = "table", oneshot = "boolean",
+  cwd = "string", stop_signal = "string", stop_timeout = "number",
+  service = "string",
+}
+
+local READY_FIELDS = {
+  http = "string", tcp = "string", log = "string", cmd = "table",
+  status = "number", timeout = "number", interval = "number",
+}
+
+local BACKENDS = { process = true, compose = true }
+
+local function fail(path, message)
+  error(errors.new("cluster", path .. ": " .. message), 0)
+end
+
+local function sorted_names(t)
+  local names = {}
+  for k in pairs(t) do names[#names + 1] = tostring(k) end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+local function check_fields(tbl, allowed, path)
+  for k, v in pairs(tbl) do
+    local want = allowed[k]
+    if type(k) ~= "string" or not want then
+      fail(path, string.format("unknown field '%s' (known: %s)", tostring(k), sorted_names(allowed)))
+    end
+    if type(v) ~= want then
+      fail(path .. "." .. k, string.format("must be a %s, not a %s", want, type(v)))
+    end
+  end
+end
+
+local function check_string_list(list, path)
+  for i, v in ipairs(list) do
+    if type(v) ~= "string" and type(v) ~= "number" then
+      fail(string.format("%s[%d]", path, i), "must be a string")
+    end
+    list[i] = tostring(v)
+  end
+  if #list == 0 and next(list) ~= nil then fail(path, "must be a list") end
+end
+
+-- Expansion -----------------------------------------------------------------
+
+local function expand_string(s, vars, path)
+  return (s:gsub("%${([%w_]+)}", function(name)
+    local v = vars[name] or os.getenv(name)
+    if v == nil then fail(path, "unknown variable ${" .. name .. "}") end
+    return v
+  end))
+end
+
+local function expand(value, vars, path)
+  if type(value) == "string" then return expand_string(value, vars, path) end
+  if type(value) ~= "table" then return value end
+  local out = {}
+  for k, v in pairs(value) do out[k] = expand(v, vars, path .. "." .. tostring(k)) end
+  return out
+end
+
+-- Services ------------------------------------------------------------------
+
+local function check_ready(ready, path)
+  check_fields(ready, READY_FIELDS, path)
+  local kinds = 0
+  for _, k in ipairs { "http", "tcp", "log", "cmd" } do
+    if ready[k] ~= nil then kinds = kinds + 1 end
+  end
+  if kinds ~= 1 then fail(path, "needs exactly one of http, tcp, log, cmd") end
+  if ready.tcp and not ready.tcp:match("^[^:]+:%d+$") then
+    fail(path .. ".tcp", "must be host:port, not '" .. ready.tcp .. "'")
+  end
+  if ready.cmd then check_string_list(ready.cmd, path .. ".cmd") end
+end
+
+local function check_service(svc, i, backend, path)
+  local spath = string.format("%s.services[%d]", path, i)
+  if type(svc) ~= "table" then fail(spath, "must be a table") end
+  if type(svc.name) ~= "string" or svc.name == "" then fail(spath, "needs a name") end
+  spath = string.format("%s.services[%d] (%s)", path, i, svc.name)
+  check_fields(svc, SERVICE_FIELDS, spath)
+  if not svc.name:match("^[%w][%w_.%-]*$") then
+    fail(spath .. ".name", "use letters, digits, '.', '_' and '-'")
+  end
+  if svc.cmd then check_string_list(svc.cmd, spath .. ".cmd") end
+  if svc.after then check_string_list(svc.after, spath .. ".after") end
+  if svc.ready then check_ready(svc.ready, spath .. ".ready") end
+  if svc.url and not svc.url:match("^https?://[^/]+") then
+    fail(spath .. ".url", "must start with http:// or https://")
+  end
+  if svc.ready and svc.ready.http and not svc.url then
+    fail(spath .. ".ready.http", "an http check needs the service's url")
+  end
+  if svc.stop_signal then
+    local ok = pcall(require("mpod.proc").signum, svc.stop_signal)
+    if not ok then fail(spath .. ".stop_signal", "unknown signal " .. svc.stop_signal) end
+  end
+  if backend == "compose" and svc.cmd then
+    fail(spath .. ".cmd", "the compose backend takes commands from the compose file")
+  end
+end
+
+local function check_order(services, path)
+  local by_name = {}
+  for _, s in ipairs(services) do
+    if by_name[s.name] then fail(path, "two services are named '" .. s.name .. "'") end
+    by_name[s.name] = s
+  end
+  local state = {}
+  local function visit(s, trail)
+    if state[s.name] == "done" then return end
+    if state[s.name] == "visiting" then
+      fail(path, "services depend on each other in a cycle: " .. trail .. " -> " .. s.name)
+    end
+    state[s.name] = "visiting"
+    for _, dep in ipairs(s.after or {}) do
+      if not by_name[dep] then
+        fail(string.format("%s.services (%s).after", path, s.name),
+          "no service named '" .. dep .. "'")
+      end
+      visit(by_name[dep], trail .. " -> " .. s.name)
+    end
+    state[s.name] = "done"
+  end
+  for _, s in ipairs(services) do visit(s, "") end
+  return by_name
+end
+
+local function check_http(http, path)
+  for k in pairs(http) do
+    if k ~= "headers" and k ~= "timeout" then
+      fail(path .. ".http", "unknown field '" .. tostring(k) .. "' (known: headers, timeout)")
+    end
+  end
+  if http.timeout ~= nil and (type(http.timeout) ~= "number" or http.timeout <= 0) then
+    fail(path .. ".http.timeout", "must be a positive number of seconds")
+  end
+  for name, value in pairs(http.headers or {}) do
+    if type(name) ~= "string" or type(value) ~= "string" then
+      fail(path .. ".http.headers", "must map header names to strings")
+    end
+  end
+end
+
+local function validate(c, path)
+  if type(c) ~= "table" then fail(path, "must return a table, not a " .. type(c)) end
+  check_fields(c, TOP_FIELDS, path)
+  if not c.name or c.name == "" then fail(path, "needs a name") end
+  c.backend = c.backend or "process"
+  if not BACKENDS[c.backend] then
+    fail(path .. ".backend", "must be 'process' or 'compose', not '" .. c.backend .. "'")
+  end
+  if c.http then check_http(c.http, path) end
+  if c.backend == "compose" and not (c.compose and c.compose.file) then
+    fail(path .. ".compose", "the compose backend needs compose = { file = ... }")
+  end
+  c.services = c.services or {}
+  for i, svc in ipairs(c.services) do check_service(svc, i, c.backend, path) end
+  if #c.services == 0 and next(c.services) ~= nil then
+    fail(path .. ".services", "must be a list of services")
+  end
+  c.by_name = check_order(c.services, path)
+end
+
+-- Loading -------------------------------------------------------------------
+
+local function sandbox()
+  local env = {}
+  for _, name in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall",
+    "select", "tonumber", "tostring", "type", "math", "string", "table", "utf8" } do
+    env[name] = _G[name]
+  end
+  env.os = { getenv = os.getenv, time = os.time }
+  return env
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+-- load(path, run_dir) -> the validated cluster table (strings expanded);
+-- raises an error of kind "cluster" naming what is wrong.
+function M.load(path, run_dir)
+  local chunk, err = loadfile(path, "t", sandbox())
+  if not chunk then
+    if not sys.stat(path) then fail(path, "no such cluster file") end
+    fail(path, "cannot load: " .. err)
+  end
+  local ok, c = pcall(chunk)
+  if not ok then fail(path, "raised an error: " .. tostring(c)) end
+  local root = sys.realpath(dirname(path)) or dirname(path)
+  validate(c, path)
+  c.root, c.path, c.run_dir = root, path, run_dir
+  local vars = { ROOT = root, RUN_DIR = run_dir or "" }
+  for k, v in pairs(c) do
+    if k ~= "services" and k ~= "by_name" then c[k] = expand(v, vars, path .. "." .. k) end
+  end
+  for _, svc in ipairs(c.services) do
+    vars.NAME = svc.name
+    local spath = string.format("%s.services (%s)", path, svc.name)
+    for k, v in pairs(svc) do svc[k] = expand(v, vars, spath .. "." .. k) end
+  end
+  return c
+end
+
+-- describe(c) -> the plain description a scenario child gets
+function M.describe(c)
+  local pods = {}
+  for _, s in ipairs(c.services) do
+    pods[#pods + 1] = { name = s.name, group = s.group, url = s.url,
+                        oneshot = s.oneshot or false }
+  end
+  return {
+    name = c.name, backend = c.backend, http = c.http or {},
+    postgres = c.postgres, pods = pods, proxies = c.proxies,
+  }
+end
+
+return M

@@ -1,0 +1,285 @@
+-- mpod/dsl.lua: the test structure of a scenario file and how it runs:
+-- mp.test, mp.describe, the four hooks, mp.skip, mp.todo, mp.exclusive.
+--
+-- Loading a file only registers tests; run() then executes them in order,
+-- each in its own task with a deadline: before_each hooks (outermost
+-- first) and the body share that task; after_each hooks (innermost first)
+-- run in a fresh task afterwards, so they run even when the body timed out.
+-- Tasks a test spawned are cancelled when it ends; one that failed and was
+-- never waited for fails the test. A before_all failure fails every test of
+-- its block without running them; an after_all failure is a failing point
+-- of its own. Results go out through the emit function given to run().
+
+local core = require "mpod.core"
+local sync = require "mpod.sync"
+local trace = require "mpod.trace"
+
+local M = {}
+
+local DEFAULT_TIMEOUT = 60
+local UNWIND_GRACE = 2
+
+local state
+
+local function new_block(name, parent)
+  return { name = name, parent = parent, items = {}, before_all = {},
+           after_all = {}, before_each = {}, after_each = {} }
+end
+
+-- reset(): start registering a new file
+function M.reset()
+  local root = new_block(nil, nil)
+  state = { root = root, current = root, exclusive = false, running = false }
+end
+
+local function check_registering(what)
+  if state.running then
+    error(what .. " must be called while the file loads, not inside a test", 3)
+  end
+end
+
+local function full_name(block, name)
+  local parts = { name }
+  while block do
+    if block.name then table.insert(parts, 1, block.name) end
+    block = block.parent
+  end
+  return table.concat(parts, " > ")
+end
+
+local function add_test(name, fn, opts, defaults)
+  check_registering("mp.test")
+  if type(name) ~= "string" then error("a test needs a name (string)", 3) end
+  if fn ~= nil and type(fn) ~= "function" then
+    error("test '" .. name .. "': the body must be a function", 3)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then error("test '" .. name .. "': options must be a table", 3) end
+  local test = {
+    kind = "test", fn = fn, timeout = opts.timeout,
+    skip = opts.skip or defaults.skip, todo = opts.todo or defaults.todo,
+    name = full_name(state.current, name), block = state.current,
+  }
+  if not fn and not test.skip and not test.todo then
+    error("test '" .. name .. "' has no body", 3)
+  end
+  table.insert(state.current.items, test)
+end
+
+function M.test(name, fn, opts) add_test(name, fn, opts, {}) end
+
+function M.skip(name, fn, reason)
+  if type(fn) == "string" then fn, reason = nil, fn end
+  add_test(name, fn, nil, { skip = reason or "skipped" })
+end
+
+function M.todo(name, fn, reason)
+  if type(fn) == "string" then fn, reason = nil, fn end
+  add_test(name, fn, nil, { todo = reason or "not done yet" })
+end
+
+function M.describe(name, fn)
+  check_registering("mp.describe")
+  if type(name) ~= "string" or type(fn) ~= "function" then
+    error("mp.describe(name, fn) needs a name and a function", 2)
+  end
+  local block = new_block(name, state.current)
+  table.insert(state.current.items, { kind = "block", block = block })
+  state.current = block
+  local ok, err = pcall(fn)
+  state.current = block.parent
+  if not ok then error(err, 0) end
+end
+
+local function add_hook(kind)
+  return function(fn)
+    check_registering("mp." .. kind)
+    if type(fn) ~= "function" then error("mp." .. kind .. " expects a function", 2) end
+    table.insert(state.current[kind], fn)
+  end
+end
+
+M.before_all = add_hook("before_all")
+M.after_all = add_hook("after_all")
+M.before_each = add_hook("before_each")
+M.after_each = add_hook("after_each")
+
+function M.exclusive() state.exclusive = true end
+function M.is_exclusive() return state.exclusive end
+
+-- Running -------------------------------------------------------------------
+
+local function selected(test, filter)
+  return not filter or filter == "" or test.name:find(filter, 1, true) ~= nil
+end
+
+local function count_selected(block, filter)
+  local n = 0
+  for _, item in ipairs(block.items) do
+    if item.kind == "test" then
+      n = n + (selected(item, filter) and 1 or 0)
+    else
+      n = n + count_selected(item.block, filter)
+    end
+  end
+  return n
+end
+
+function M.count(filter) return count_selected(state.root, filter) end
+
+local function round_ms(s) return math.floor(s * 1000 + 0.5) / 1000 end
+
+-- Run fn in a task with a time limit; returns true or false, diag.
+local function run_limited(fn, timeout, what)
+  local t = core.spawn(function() return xpcall(fn, trace.capture) end)
+  t:name(what)
+  t:set_deadline(core.now() + timeout)
+  local status, ok, captured = t:join(timeout)
+  if status == "timeout" then
+    t:cancel(what .. " timed out")
+    t:join(UNWIND_GRACE)
+    return false, { kind = "timeout",
+      message = string.format("%s timed out after %g s", what, timeout) }
+  end
+  if status == "done" and ok then return true end
+  if status == "done" then
+    return false, trace.diagnose(captured.err, captured.traceback, captured.at)
+  end
+  local diag = trace.diagnose(ok, captured)
+  if diag.kind == "timeout" then
+    diag.message = string.format("%s timed out after %g s: %s", what, timeout, diag.message)
+  end
+  return false, diag
+end
+
+local function collect_hooks(block, kind, outer_first)
+  local chain = {}
+  while block do
+    table.insert(chain, outer_first and 1 or #chain + 1, block)
+    block = block.parent
+  end
+  local hooks = {}
+  for _, b in ipairs(chain) do
+    local list = b[kind]
+    if outer_first then
+      for _, h in ipairs(list) do hooks[#hooks + 1] = h end
+    else
+      for i = #list, 1, -1 do hooks[#hooks + 1] = list[i] end
+    end
+  end
+  return hooks
+end
+
+local function run_all(hooks, test_body)
+  return function()
+    for _, h in ipairs(hooks) do h() end
+    if test_body then test_body() end
+  end
+end
+
+-- Cancel the test's leftover tasks; return the diag of the first failed
+-- task nobody waited for.
+local function settle_spawned(tasks)
+  local unobserved
+  for _, t in ipairs(tasks) do
+    local status = t:status()
+    if status ~= "done" and status ~= "failed" and status ~= "cancelled" then
+      t:cancel("its test ended")
+    elseif status == "failed" and not t:observed() and not unobserved then
+      unobserved = sync.diagnose(t)
+      unobserved.message = string.format("a spawned task (%s) failed and nobody waited for it: %s",
+        t:name(), unobserved.message)
+    end
+  end
+  return unobserved
+end
+
+local function prefix(diag, text)
+  diag.message = text .. diag.message
+  return diag
+end
+
+local function execute(test, ctx)
+  local timeout = test.timeout or ctx.test_timeout or DEFAULT_TIMEOUT
+  local spawned = {}
+  sync.on_spawn = function(t) spawned[#spawned + 1] = t end
+  local ok, diag = run_limited(
+    run_all(collect_hooks(test.block, "before_each", true), test.fn),
+    timeout, "test")
+  local leftover = settle_spawned(spawned)
+  sync.on_spawn = nil
+  local after = collect_hooks(test.block, "after_each", false)
+  if #after > 0 then
+    local ok2, diag2 = run_limited(run_all(after), timeout, "after_each hook")
+    if ok and not ok2 then ok, diag = false, prefix(diag2, "after_each hook: ") end
+  end
+  if ok and leftover then ok, diag = false, leftover end
+  return ok, diag
+end
+
+local function run_test(test, ctx, setup_failure)
+  if test.skip then
+    ctx.emit { ev = "test", name = test.name, ok = true, directive = "SKIP", reason = test.skip }
+    return
+  end
+  ctx.emit { ev = "test_start", name = test.name }
+  local start = core.now()
+  local ok, diag
+  if setup_failure then
+    ok, diag = false, setup_failure
+  elseif not test.fn then
+    ok, diag = false, { message = "not written yet" }
+  else
+    ok, diag = execute(test, ctx)
+  end
+  local elapsed = round_ms(core.now() - start)
+  if diag then diag.elapsed = diag.elapsed or elapsed end
+  ctx.emit { ev = "test", name = test.name, ok = ok, diag = (not ok) and diag or nil,
+             directive = test.todo and "TODO" or nil, reason = test.todo,
+             elapsed = elapsed }
+end
+
+local run_block
+
+local function run_hooks_once(list, what, timeout)
+  for _, h in ipairs(list) do
+    local ok, diag = run_limited(h, timeout, what)
+    if not ok then return diag end
+  end
+end
+
+function run_block(block, ctx, inherited_failure)
+  if count_selected(block, ctx.filter) == 0 then return end
+  local timeout = ctx.test_timeout or DEFAULT_TIMEOUT
+  local failure = inherited_failure
+  if not failure then
+    failure = run_hooks_once(block.before_all, "before_all hook", timeout)
+    if failure then prefix(failure, "before_all hook failed: ") end
+  end
+  for _, item in ipairs(block.items) do
+    if item.kind == "block" then
+      run_block(item.block, ctx, failure)
+    elseif selected(item, ctx.filter) then
+      run_test(item, ctx, failure)
+    end
+  end
+  if inherited_failure then return end
+  local teardown = run_hooks_once(block.after_all, "after_all hook", timeout)
+  if teardown then
+    ctx.emit { ev = "test", ok = false, diag = teardown,
+      name = full_name(block, "after_all hook") }
+  end
+end
+
+-- run{emit=, filter=, test_timeout=}: run every selected test in order.
+function M.run(ctx)
+  state.running = true
+  run_block(state.root, ctx, nil)
+end
+
+-- run_chunk(fn, timeout) -> true | false, diag: the file's top level.
+function M.run_chunk(fn, timeout)
+  return run_limited(fn, timeout or DEFAULT_TIMEOUT, "loading the file")
+end
+
+return M

@@ -1,0 +1,252 @@
+-- mpod/runner.lua: runs scenario files, each in a forked child, and turns
+-- what the children report into TAP, JUnit and an exit status.
+--
+-- Scheduling: up to `jobs` children at once. A child loads its file and
+-- reports whether it is exclusive; it runs its tests only when the gate
+-- says "go": an exclusive file when nothing else runs, any other file when
+-- no exclusive one does. Files are admitted in order and no new child
+-- starts while an exclusive file waits or runs, so nobody starves.
+--
+-- Supervision: a child that runs past the file timeout is killed with its
+-- whole process group; a crash, a kill or os.exit becomes "not ok" with a
+-- diagnostic naming the test that was running. Requests from children
+-- (pod control) go to the `control` object; after each file the control
+-- heals what the file broke before the next file is admitted.
+
+local channel = require "mpod.channel"
+local core = require "mpod.core"
+local json = require "mpod.json"
+local proc = require "mpod.proc"
+local report = require "mpod.report"
+
+local M = {}
+
+local DRAIN_TIMEOUT = 5
+
+-- The gate --------------------------------------------------------------------
+
+local Gate = {}
+Gate.__index = Gate
+
+local function new_gate(jobs)
+  return setmetatable({ jobs = jobs, alive = 0, active = 0, exclusive_active = false,
+                        waiting = {}, cond = core.cond() }, Gate)
+end
+
+function Gate:exclusive_waiting()
+  for _, e in ipairs(self.waiting) do
+    if e.exclusive then return true end
+  end
+  return false
+end
+
+function Gate:may_start()
+  return self.alive < self.jobs and not self.exclusive_active and not self:exclusive_waiting()
+end
+
+function Gate:admit()
+  while not self:may_start() do self.cond:wait() end
+  self.alive = self.alive + 1
+end
+
+function Gate:grant()
+  while #self.waiting > 0 do
+    local e = self.waiting[1]
+    local allowed = not self.exclusive_active and (not e.exclusive or self.active == 0)
+    if not allowed then break end
+    table.remove(self.waiting, 1)
+    e.granted = true
+    self.active = self.active + 1
+    self.exclusive_active = e.exclusive
+  end
+  self.cond:broadcast()
+end
+
+-- wait_turn(entry): queue the loaded file (in file order) until it may run
+function Gate:wait_turn(entry)
+  local pos = #self.waiting + 1
+  for i, e in ipairs(self.waiting) do
+    if e.index > entry.index then pos = i; break end
+  end
+  table.insert(self.waiting, pos, entry)
+  self:grant()
+  while not entry.granted do self.cond:wait() end
+end
+
+function Gate:leave(entry)
+  for i, e in ipairs(self.waiting) do
+    if e == entry then table.remove(self.waiting, i) end
+  end
+  if entry.granted then
+    self.active = self.active - 1
+    if entry.exclusive then self.exclusive_active = false end
+  end
+  self.alive = self.alive - 1
+  self:grant()
+end
+
+-- One file ------------------------------------------------------------------
+
+local function note_stderr(run, file, text)
+  if run.opts.verbose then
+    io.stderr:write(string.format("# %s: %s\n", file, text))
+  end
+end
+
+local function handle_request(run, st, msg)
+  local ok, result = pcall(function()
+    if not run.control then
+      error(require("mpod.error").new("usage", "this run has no cluster to control"), 0)
+    end
+    return run.control:handle(msg, st)
+  end)
+  st.channel:reply(msg.id, ok, result)
+end
+
+local function on_message(run, st, msg)
+  local ev = msg.ev
+  if msg.op then
+    core.spawn(handle_request, run, st, msg):name("request " .. tostring(msg.op))
+  elseif ev == "load" then
+    st.entry.exclusive = msg.exclusive == true
+    st.loaded, st.ntests = msg.ok, msg.tests
+    core.spawn(function()
+      run.gate:wait_turn(st.entry)
+      st.channel:send { go = true }
+    end):name("gate")
+  elseif ev == "test_start" then
+    st.current = msg.name
+  elseif ev == "test" then
+    st.current = nil
+    msg.ev = nil
+    run.reporter:test(st.index, msg)
+    if not msg.ok and not msg.directive then note_stderr(run, st.file, "not ok - " .. tostring(msg.name)) end
+  elseif ev == "note" then
+    run.reporter:note(st.index, tostring(msg.text))
+    note_stderr(run, st.file, tostring(msg.text))
+  elseif ev == "file_error" then
+    st.file_error = msg.diag
+  elseif ev == "exit" then
+    st.exit = msg
+  elseif ev == "done" then
+    st.done = true
+  elseif ev == "garbled" then
+    run.reporter:note(st.index, "unreadable message from the scenario process: " .. tostring(msg.line))
+  end
+end
+
+local function signal_text(status)
+  return string.format("SIG%s (%d)%s", status.signame or "?", status.signal,
+    status.core and ", core dumped" or "")
+end
+
+-- What went wrong with the file as a whole, or nil.
+local function file_failure(run, st, status)
+  if st.timed_out then
+    return { kind = "timeout", message = string.format(
+      "the file ran past its %g s timeout and was killed", run.opts.file_timeout) }
+  end
+  if status and status.signal then
+    return { kind = "crash", message = "the scenario process was killed by " .. signal_text(status) }
+  end
+  if st.exit then
+    return { kind = "exit", at = st.exit.at, message = string.format(
+      "os.exit(%s) was called; the tests after it did not run", tostring(st.exit.code)) }
+  end
+  if not st.done then
+    return { kind = "crash", message = string.format(
+      "the scenario process exited with code %s before finishing",
+      tostring(status and status.code)) }
+  end
+  return st.file_error
+end
+
+local function finish_file(run, st, status)
+  local diag = file_failure(run, st, status)
+  local result = {}
+  if diag and st.current then
+    if diag.message then diag.message = diag.message .. " (during this test)" end
+    run.reporter:test(st.index, { name = st.current, ok = false, diag = diag })
+  elseif diag then
+    result = { ok = false, diag = diag }
+  elseif st.ntests == 0 then
+    result = { directive = "SKIP", reason = run.opts.filter
+      and "no test matches the filter" or "the file has no tests" }
+  end
+  return run.reporter:file_end(st.index, result)
+end
+
+local function start_child(run, st)
+  local payload = json.encode {
+    file = st.file, seed = run.opts.seed, filter = run.opts.filter,
+    test_timeout = run.opts.test_timeout, verbose = run.opts.verbose,
+    cluster = run.cluster_description, cluster_error = run.cluster_error,
+  }
+  local ok, p, stream = pcall(proc.fork_child, payload)
+  if not ok then return nil, p end
+  st.closed = core.cond()
+  st.channel = channel.new(stream, function(msg) on_message(run, st, msg) end,
+    function() st.closed:broadcast() end)
+  return p
+end
+
+-- Wait for the child; kill its process group when it overruns.
+local function supervise(run, st, p)
+  local status = p:wait(run.opts.file_timeout)
+  if not status then
+    st.timed_out = true
+    proc.kill(p:pid(), "KILL", true)
+    status = p:wait()
+  end
+  if not st.channel.closed then st.closed:wait(DRAIN_TIMEOUT) end
+  st.channel:close()
+  return status
+end
+
+local function run_file(run, index, file)
+  local st = { file = file, index = run.reporter:file_begin(file) }
+  st.entry = { index = st.index }
+  local p, err = start_child(run, st)
+  local status
+  if p then
+    status = supervise(run, st, p)
+  else
+    st.file_error = { kind = "crash", message = "cannot start a process for the file: " .. tostring(err) }
+    st.done = true
+  end
+  local ok = finish_file(run, st, status)
+  if run.control and run.control.after_file then
+    local healed = run.control:after_file(st, ok)
+    if healed and healed ~= "" then run.reporter:comment(healed, st.index) end
+  end
+  run.gate:leave(st.entry)
+  run.files_done = run.files_done + 1
+  run.done_cond:broadcast()
+  return index
+end
+
+-- run(opts) -> totals {passed=, failed=, ...}
+-- opts: files, jobs, file_timeout, test_timeout, filter, seed, junit,
+-- tap_version, verbose, progress, cluster_description, cluster_error,
+-- control (object: handle(msg, file_state), after_file(file_state, ok)),
+-- header (comment lines printed first).
+function M.run(opts)
+  local run = {
+    opts = opts, control = opts.control,
+    cluster_description = opts.cluster_description, cluster_error = opts.cluster_error,
+    gate = new_gate(opts.jobs or 1), files_done = 0, done_cond = core.cond(),
+    reporter = opts.reporter or report.new {
+      tap_version = opts.tap_version, junit = opts.junit,
+      progress = opts.progress, total = #opts.files,
+    },
+  }
+  for _, line in ipairs(opts.header or {}) do run.reporter:comment(line) end
+  for index, file in ipairs(opts.files) do
+    run.gate:admit()
+    core.spawn(run_file, run, index, file):name("file " .. file)
+  end
+  while run.files_done < #opts.files do run.done_cond:wait() end
+  return run.reporter:finish(), run.reporter
+end
+
+return M

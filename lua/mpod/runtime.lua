@@ -1,0 +1,27 @@
+-- mpod/runtime.lua: what a scenario child knows about its run: the
+-- channel to the runner, the file being run, the cluster description and
+-- the options. Set once by mpod.child; read by the public API (mp.note,
+-- mp.cluster, pod control).
+
+local M = {
+  channel = nil,     -- mpod.channel to the runner
+  file = nil,        -- the scenario file, as given on the command line
+  cluster = nil,     -- the cluster description the runner resolved, or nil
+  cluster_error = nil, -- why there is no cluster, when there is none
+  options = {},      -- the run's options (verbose, seed, ...)
+}
+
+-- emit(event): send an event to the runner (dropped without a runner)
+function M.emit(event)
+  if M.channel then M.channel:send(event) end
+end
+
+-- request(msg [, timeout]) -> result: ask the runner and wait
+function M.request(msg, timeout)
+  if not M.channel then
+    error(require("mpod.error").new("usage", "no runner: this needs mpod-lua to run the file"), 0)
+  end
+  return M.channel:request(msg, timeout)
+end
+
+return M

@@ -1,0 +1,107 @@
+-- mpod/trace.lua: turning a raised value and its stack into the YAML
+-- diagnostics of a failed test: message, at (the scenario's own line),
+-- the error's own fields (got, expected, kind, pod, ...) and a stack of
+-- the scenario's frames only.
+--
+-- Frames of the engine's bundled chunks (sources starting with "=") and of
+-- C functions are left out: a scenario author wants the line they wrote.
+
+local inspect = require "mpod.inspect"
+local errors = require "mpod.error"
+
+local M = {}
+
+local function is_user_source(source)
+  return source ~= nil and source:sub(1, 1) == "@"
+end
+
+-- user_location([thread,] level) -> "file:line" of the innermost frame at
+-- or above `level` that belongs to a scenario file, or nil.
+function M.user_location(thread, level)
+  if type(thread) ~= "thread" then
+    thread, level = nil, thread
+  end
+  level = level or 1
+  for l = level, 200 do
+    local info
+    if thread then info = debug.getinfo(thread, l, "Sl")
+    else info = debug.getinfo(l + 1, "Sl") end
+    if not info then return nil end
+    if is_user_source(info.source) and info.currentline > 0 then
+      return info.short_src .. ":" .. info.currentline
+    end
+  end
+end
+
+-- user_stack(traceback) -> the traceback's lines from scenario files
+function M.user_stack(traceback)
+  if type(traceback) ~= "string" then return nil end
+  local lines = {}
+  for line in traceback:gmatch("[^\n]+") do
+    local frame = line:match("^%s+(.+)$")
+    if frame and not frame:match("^%[C%]") and not frame:match("^mpod/")
+       and not frame:match("^%(%.%.%.tail calls%.%.%.%)") then
+      lines[#lines + 1] = frame
+    end
+  end
+  if #lines < 2 then return nil end   -- one frame says no more than `at`
+  return table.concat(lines, "\n")
+end
+
+-- Strip a leading "file:line: " that Lua's error() adds; returns the rest
+-- and the location it named.
+local function split_position(msg)
+  local where, rest = msg:match("^([^\n:]+:%d+): (.*)$")
+  if where and not where:match("^mpod/") then return rest, where end
+  if where then return rest, nil end
+  return msg, nil
+end
+
+-- Copy an error table's fields into diag, as printable values.
+local function copy_fields(diag, err)
+  for k, v in pairs(err) do
+    if type(k) == "string" and diag[k] == nil and k ~= "traceback" then
+      local tv = type(v)
+      if tv == "string" or tv == "number" or tv == "boolean" then
+        diag[k] = v
+      else
+        diag[k] = inspect.inspect(v)
+      end
+    end
+  end
+end
+
+-- diagnose(err [, traceback [, at]]) -> diag table {message=, at=, ...}
+function M.diagnose(err, traceback, at)
+  local diag = {}
+  if errors.is(err) then
+    copy_fields(diag, err)
+    diag.message = tostring(err.message or err.kind or "error")
+  elseif type(err) == "string" then
+    local msg, where = split_position(err)
+    diag.message = msg
+    at = at or where
+  elseif err == nil then
+    diag.message = "error raised with a nil value"
+  elseif type(err) == "table" then
+    diag.message = "error raised with a table value: " .. inspect.inspect(err, 300)
+    diag.kind = "error"
+  else
+    diag.message = string.format("error raised with a %s value: %s",
+      type(err), inspect.inspect(err, 300))
+  end
+  diag.at = diag.at or at
+  diag.stack = M.user_stack(traceback)
+  return diag
+end
+
+-- A message handler for xpcall: returns {err=, traceback=, at=}.
+function M.capture(err)
+  return {
+    err = err,
+    traceback = debug.traceback(nil, 2),
+    at = M.user_location(2),
+  }
+end
+
+return M

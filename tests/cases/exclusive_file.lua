@@ -1,0 +1,9 @@
+-- An exclusive file: records when it runs (MPOD_TEST_LOG).
+local mp = require "mpod"
+mp.exclusive()
+local function log(what)
+  local f = assert(io.open(os.getenv("MPOD_TEST_LOG"), "a"))
+  f:write(string.format("%s exclusive %.6f\n", what, mp.now()))
+  f:close()
+end
+mp.test("runs alone", function() log("start"); mp.sleep(0.4); log("end") end)

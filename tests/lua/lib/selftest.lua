@@ -1,0 +1,45 @@
+-- selftest.lua: helpers for the engine's own tests that run mpod-lua on
+-- the case files in tests/cases/ and read what it printed.
+
+local mp = require "mpod"
+
+local M = {}
+
+M.MPOD = os.getenv("MPOD") or "build/mpod-lua"
+
+-- run(args [, opts]) -> {code=, stdout=, stderr=}: mpod-lua with args
+function M.run(args, opts)
+  local argv = { M.MPOD }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  opts = opts or {}
+  return mp.exec(argv, { timeout = opts.timeout or 60, env = opts.env, stdin = opts.stdin })
+end
+
+-- case(name) -> path of tests/cases/<name>.lua
+function M.case(name)
+  return "tests/cases/" .. name .. ".lua"
+end
+
+-- lines(text) -> list of lines
+function M.lines(text)
+  local out = {}
+  for line in (text .. "\n"):gmatch("(.-)\n") do out[#out + 1] = line end
+  return out
+end
+
+-- has_line(text, line): the exact line appears in text
+function M.has_line(text, wanted)
+  for _, line in ipairs(M.lines(text)) do
+    if line == wanted then return true end
+  end
+  return false
+end
+
+-- expect_line(text, line): fails listing the output when the line is absent
+function M.expect_line(text, wanted)
+  if not M.has_line(text, wanted) then
+    mp.fail("missing line: " .. wanted .. "\n--- output was:\n" .. text)
+  end
+end
+
+return M
