@@ -433,7 +433,18 @@ static int l_set_pdeathsig(lua_State *L)
     return 1;
 }
 
+/* proc.exit_now(code): end this process at once (no atexit handlers: a
+ * forked child must not run the parent's). */
+static int l_exit_now(lua_State *L)
+{
+    int code = (int)luaL_optinteger(L, 1, 0);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(code);
+}
+
 static const luaL_Reg proc_functions[] = {
+    { "exit_now", l_exit_now },
     { "spawn", l_spawn },
     { "fork_child", l_fork_child },
     { "kill", l_kill },
