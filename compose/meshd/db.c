@@ -79,6 +79,12 @@ static int wait_socket(int fd, bool want_write, int64_t deadline)
 static PGresult *exec_until(PGconn *c, const char *sql, int nparams,
                             const char *const *params, int64_t deadline);
 
+/* Server notices ("relation already exists, skipping") are not events. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 /* Opens a connection within the deadline; NULL after logging why not. */
 static PGconn *connect_until(int64_t deadline)
 {
@@ -98,6 +104,7 @@ static PGconn *connect_until(int64_t deadline)
     }
     if (st != PGRES_POLLING_OK || PQsetnonblocking(c, 1) != 0)
         goto fail;
+    PQsetNoticeProcessor(c, ignore_notice, NULL);
     PGresult *res = exec_until(c, "SET TIME ZONE 'UTC'", -1, NULL, deadline);
     bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);

@@ -97,9 +97,9 @@ int http_start(void)
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
     daemon_handle = MHD_start_daemon(
         flags, (uint16_t)cfg.port, NULL, NULL, on_request, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
-        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_END);
     return daemon_handle ? 0 : -1;
 }
 
