@@ -28,7 +28,8 @@ LDFLAGS  := $(SAN) $(LDFLAGS)
 LDLIBS   := $(PKG_LIBS) -lm $(LDLIBS)
 
 ENGINE_SRC := $(filter-out src/main.c src/gen_bundle.c,$(wildcard src/*.c))
-ENGINE_OBJ := $(ENGINE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_bundle.o
+ENGINE_OBJ := $(ENGINE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_bundle.o \
+              $(BUILD)/obj/c_modules.o
 LUA_SRC    := $(sort $(shell find lua -name '*.lua'))
 MPOD       := $(BUILD)/mpod-lua
 
@@ -52,6 +53,14 @@ $(BUILD)/gen/lua_bundle.c: $(BUILD)/gen_bundle $(LUA_SRC)
 	$(BUILD)/gen_bundle $@ $(LUA_SRC)
 
 $(BUILD)/obj/lua_bundle.o: $(BUILD)/gen/lua_bundle.c src/bundle.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/c_modules.c: src/gen_modules.sh $(ENGINE_SRC)
+	@mkdir -p $(@D)
+	src/gen_modules.sh $(ENGINE_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/c_modules.o: $(BUILD)/gen/c_modules.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

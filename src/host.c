@@ -1,8 +1,9 @@
 /*
  * host.c: builds a Lua state for the engine and runs Lua entry points.
  *
- * A state gets the standard libraries, every C module of the engine and
- * every bundled Lua chunk registered in package.preload (so `require
+ * A state gets the standard libraries, every C module of the engine (the
+ * table gen_modules.sh builds from the luaopen_mpod_* functions) and
+ * every bundled Lua chunk, registered in package.preload (so `require
  * "mpod"` needs no files on disk), and package.path/cpath left as Lua sets
  * them. Entry points run as the root task of the scheduler under lua_pcall
  * with a traceback message handler; the host turns their outcome into an
@@ -17,16 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const luaL_Reg c_modules[] = {
-    { "mpod.core", luaopen_mpod_core },
-    { "mpod.error", luaopen_mpod_error },
-    { "mpod.json", luaopen_mpod_json },
-    { "mpod.stream", luaopen_mpod_stream },
-    { "mpod.proc", luaopen_mpod_proc },
-    { "mpod.report", luaopen_mpod_report },
-    { "mpod.sys", luaopen_mpod_sys },
-    { NULL, NULL }
-};
+/* Generated from the luaopen_mpod_* functions of src/ (gen_modules.sh). */
+extern const luaL_Reg mp_c_modules[];
 
 /* package.preload loader for a bundled chunk: upvalue 1 is its index. */
 static int load_bundled(lua_State *L)
@@ -42,7 +35,7 @@ static int load_bundled(lua_State *L)
 static void register_preload(lua_State *L)
 {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-    for (const luaL_Reg *m = c_modules; m->name; m++) {
+    for (const luaL_Reg *m = mp_c_modules; m->name; m++) {
         lua_pushcfunction(L, m->func);
         lua_setfield(L, -2, m->name);
     }

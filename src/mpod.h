@@ -11,8 +11,8 @@
  *
  * Invariants: loop callbacks never call into Lua; only continuations (which
  * run inside a resumed task, under the scheduler's protection) build Lua
- * values or raise. Every Lua module written in C has a luaopen_mpod_* opener
- * listed in host.c's preload table.
+ * values or raise. Every Lua module written in C is a luaopen_mpod_* function,
+ * registered in package.preload by the generated table host.c reads.
  */
 #ifndef MPOD_H
 #define MPOD_H
@@ -159,14 +159,7 @@ void mp_json_decode(lua_State *L, const char *text, size_t len);
  * JSON cannot hold (functions, cycles, NaN, too deep, mixed tables). */
 void mp_json_encode(lua_State *L, int idx);
 
-/* ---- module openers (package.preload) ---------------------------------- */
-
-int luaopen_mpod_core(lua_State *L);     /* task.c: tasks, sleep, conds */
-int luaopen_mpod_error(lua_State *L);    /* error.c */
-int luaopen_mpod_json(lua_State *L);     /* json.c */
-int luaopen_mpod_stream(lua_State *L);   /* stream.c: buffered fds */
-int luaopen_mpod_proc(lua_State *L);     /* proc.c: processes, signals */
-int luaopen_mpod_report(lua_State *L);   /* report.c: TAP and JUnit */
-int luaopen_mpod_sys(lua_State *L);      /* sys.c: files and folders */
+/* Module openers: every `int luaopen_mpod_x_y(lua_State *L)` in src/ is
+ * registered as the module "mpod.x.y" (src/gen_modules.sh). */
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * sys.c: the Lua module mpod.sys: the few operating-system services plain
  * Lua lacks and the engine needs: glob, stat, temporary and nested
- * folders, recursive removal, realpath, isatty, hostname.
+ * folders, recursive removal, realpath, isatty, hostname, a free port.
  *
  * Failures return nil plus a message (like io.open), except programmer
  * mistakes (wrong argument types), which raise.
@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int push_failure(lua_State *L, const char *what)
@@ -179,7 +181,29 @@ static int l_getcwd(lua_State *L)
     return 1;
 }
 
+/* sys.free_port() -> a TCP port on 127.0.0.1 that was free a moment ago */
+static int l_free_port(lua_State *L)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return push_failure(L, "socket");
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof addr;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return push_failure(L, "bind 127.0.0.1:0");
+    }
+    close(fd);
+    lua_pushinteger(L, ntohs(addr.sin_port));
+    return 1;
+}
+
 static const luaL_Reg sys_functions[] = {
+    { "free_port", l_free_port },
     { "glob", l_glob },
     { "stat", l_stat },
     { "mkdtemp", l_mkdtemp },

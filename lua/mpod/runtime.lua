@@ -11,9 +11,10 @@ local M = {
   options = {},      -- the run's options (verbose, seed, ...)
 }
 
--- emit(event): send an event to the runner (dropped without a runner)
+-- emit(event): send an event to the runner (dropped without a runner),
+-- with secrets redacted
 function M.emit(event)
-  if M.channel then M.channel:send(event) end
+  if M.channel then M.channel:send(require("mpod.trace").redact_all(event)) end
 end
 
 -- request(msg [, timeout]) -> result: ask the runner and wait

@@ -1,0 +1,176 @@
+-- mpod/cluster.lua: mp.cluster() and pod objects, as scenarios see them.
+--
+-- A pod talks HTTP and SSE straight from the scenario process (mpod.http,
+-- with the cluster file's http.headers and http.timeout applied), and asks
+-- the runner for everything that controls it (kill, stop, start, pause,
+-- logs, ...): pods belong to the long-lived runner, so a pod one file kills
+-- can be healed before the next file starts.
+
+local errors = require "mpod.error"
+local runtime = require "mpod.runtime"
+
+local M = {}
+
+local Cluster = {}
+Cluster.__index = Cluster
+
+local Pod = {}
+Pod.__index = Pod
+
+local CONTROL_TIMEOUT = 600
+
+local function usage(message)
+  error(errors.new("usage", message), 3)
+end
+
+-- HTTP --------------------------------------------------------------------
+
+local function merged_headers(defaults, extra)
+  local h = {}
+  for k, v in pairs(defaults or {}) do h[k] = v end
+  for k, v in pairs(extra or {}) do h[k] = v end
+  return h
+end
+
+-- The request spec mpod.http takes, from a pod and per-call options.
+function Pod:http_spec(opts, path)
+  if not self.url then
+    usage(string.format("pod %s has no url in the cluster file", self.name))
+  end
+  local spec = {}
+  for k, v in pairs(opts or {}) do spec[k] = v end
+  spec.path = path or spec.path or "/"
+  if spec.path:sub(1, 1) ~= "/" then spec.path = "/" .. spec.path end
+  spec.url = self.url:gsub("/+$", "") .. spec.path
+  local http = self.cluster.http or {}
+  spec.headers = merged_headers(http.headers, spec.headers)
+  spec.timeout = spec.timeout or http.timeout
+  spec.pod = self.name
+  return spec
+end
+
+function Pod:request(opts)
+  return require("mpod.http").request(self:http_spec(opts))
+end
+
+local function with_method(method, opts, path, body)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.method, o.path = method, path
+  if body ~= nil then o.json = body end
+  return o
+end
+
+function Pod:get(path, opts) return self:request(with_method("GET", opts, path)) end
+function Pod:delete(path, opts) return self:request(with_method("DELETE", opts, path)) end
+function Pod:post(path, body, opts) return self:request(with_method("POST", opts, path, body)) end
+function Pod:put(path, body, opts) return self:request(with_method("PUT", opts, path, body)) end
+function Pod:patch(path, body, opts) return self:request(with_method("PATCH", opts, path, body)) end
+
+function Pod:sse(path, opts)
+  return require("mpod.http").sse(self:http_spec(opts, path))
+end
+
+-- Control -----------------------------------------------------------------
+
+local function control(pod, action, ...)
+  return runtime.request({ op = "pod", pod = pod.name, action = action,
+                           args = table.pack(...) }, CONTROL_TIMEOUT)
+end
+
+function Pod:kill(signal) return control(self, "kill", signal or "KILL") end
+function Pod:stop(grace) return control(self, "stop", grace) end
+function Pod:start() return control(self, "start") end
+function Pod:restart(grace) return control(self, "restart", grace) end
+function Pod:pause() return control(self, "pause") end
+function Pod:unpause() return control(self, "unpause") end
+function Pod:state() return control(self, "state") end
+function Pod:isolate() return control(self, "isolate") end
+function Pod:rejoin() return control(self, "rejoin") end
+function Pod:wait_ready(timeout) return control(self, "wait_ready", timeout) end
+function Pod:info() return control(self, "info") end
+
+-- pod:logs([{since=, tail=}]) -> text; `since` is an mp.now() value
+function Pod:logs(opts)
+  opts = opts or {}
+  local since = opts.since and require("mpod.core").wallclock() - (require("mpod.core").now() - opts.since)
+  return control(self, "logs", { since = since, tail = opts.tail })
+end
+
+-- pod:logs_contain(needle [, {since=}]) -> true when a log line holds the
+-- plain text needle
+function Pod:logs_contain(needle, opts)
+  return self:logs(opts):find(needle, 1, true) ~= nil
+end
+
+function Pod:__tostring()
+  return "pod " .. self.name
+end
+
+-- Cluster -----------------------------------------------------------------
+
+function Cluster:pod(name)
+  local pod = self.by_name[name]
+  if pod then return pod end
+  local known = {}
+  for _, p in ipairs(self.all) do known[#known + 1] = p.name end
+  error(errors.new("usage", string.format("no pod named '%s' in cluster %s (known: %s)",
+    tostring(name), self.name, table.concat(known, ", "))), 2)
+end
+
+-- c:pods([group]) -> pods (of that group), sorted by name; one-shot
+-- services (migrations) are not pods
+function Cluster:pods(group)
+  local list = {}
+  for _, p in ipairs(self.all) do
+    if not p.oneshot and (group == nil or p.group == group) then list[#list + 1] = p end
+  end
+  if group and #list == 0 then
+    error(errors.new("usage", string.format("no pods in group '%s' of cluster %s",
+      group, self.name)), 2)
+  end
+  return list
+end
+
+function Cluster:heal()
+  return runtime.request({ op = "heal" }, CONTROL_TIMEOUT)
+end
+
+function Cluster:db()
+  if not self.postgres then
+    usage("cluster " .. self.name .. " has no postgres DSN in its cluster file")
+  end
+  return require("mpod.pg").connect(self.postgres)
+end
+
+local function build(desc)
+  local c = setmetatable({ name = desc.name, backend = desc.backend, http = desc.http or {},
+                           postgres = desc.postgres, proxies = desc.proxies,
+                           by_name = {}, all = {} }, Cluster)
+  for _, p in ipairs(desc.pods or {}) do
+    local pod = setmetatable({ name = p.name, group = p.group, url = p.url,
+                               oneshot = p.oneshot, cluster = c }, Pod)
+    c.by_name[p.name] = pod
+    c.all[#c.all + 1] = pod
+  end
+  table.sort(c.all, function(a, b) return a.name < b.name end)
+  return c
+end
+
+local current
+
+-- mp.cluster() -> the run's cluster (raises when the run has none)
+function M.get()
+  if current then return current end
+  if not runtime.cluster then
+    error(errors.new("usage", runtime.cluster_error or "this run has no cluster"), 2)
+  end
+  current = build(runtime.cluster)
+  return current
+end
+
+-- For tests of the engine: a cluster from a description, without a runner.
+M.build = build
+M.Pod = Pod
+
+return M
