@@ -83,7 +83,8 @@ static int compare_seq(const void *a, const void *b)
 
 static void take_batch(struct stream *s, struct hub_batch *batch)
 {
-    qsort(batch->parts, batch->count, sizeof *batch->parts, compare_seq);
+    if (batch->count > 1)
+        qsort(batch->parts, batch->count, sizeof *batch->parts, compare_seq);
     for (size_t i = 0; i < batch->count; i++)
         send_chunk(s, batch->parts[i].seq, batch->parts[i].text,
                    batch->parts[i].pod);
