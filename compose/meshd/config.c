@@ -1,6 +1,7 @@
 /* config.c: reads the environment into cfg. Required: DATABASE_URL always;
  * PORT, POD_NAME, NATS_URL and BASE_URL to serve. Optional integers keep
- * their defaults when unset and must be positive when set. */
+ * their defaults when unset and must be positive when set; a heartbeat
+ * must come more often than a pod is declared stale. */
 #include "config.h"
 
 #include "util.h"
@@ -75,9 +76,15 @@ int config_load(bool need_http)
     if (optional_int("HEARTBEAT_INTERVAL_MS", 1000, 600000,
                      &cfg.heartbeat_interval_ms) ||
         optional_int("STALE_AFTER_MS", 3000, 3600000, &cfg.stale_after_ms) ||
-        optional_int("SSE_PING_MS", 15000, 600000, &cfg.sse_ping_ms) ||
+        optional_int("SSE_PING_MS", 15000, 30000, &cfg.sse_ping_ms) ||
         optional_int("DB_POOL_SIZE", 8, 64, &cfg.db_pool_size))
         return -1;
+    if (cfg.stale_after_ms <= cfg.heartbeat_interval_ms) {
+        fprintf(stderr, "meshd: STALE_AFTER_MS (%d) must exceed "
+                        "HEARTBEAT_INTERVAL_MS (%d)\n",
+                cfg.stale_after_ms, cfg.heartbeat_interval_ms);
+        return -1;
+    }
     if (random_hex(cfg.instance, 16) < 0) {
         fprintf(stderr, "meshd: no randomness from the OS\n");
         return -1;

@@ -170,7 +170,9 @@ static enum db_status classify(PGconn *c, PGresult *res, bool *broken)
 {
     *broken = !res || PQstatus(c) != CONNECTION_OK;
     if (*broken) {
-        note_down(res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+        note_down(res                            ? PQresultErrorMessage(res)
+                  : PQstatus(c) != CONNECTION_OK ? PQerrorMessage(c)
+                                                 : "statement timed out");
         return DB_UNAVAILABLE;
     }
     ExecStatusType st = PQresultStatus(res);
