@@ -77,7 +77,7 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libmpod.a
 	$(CC) $(CPPFLAGS) -Itests/c $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmpod.a $(LDLIBS)
 
 -include $(wildcard $(BUILD)/obj/*.d)
--include $(wildcard tests/fixtures/fixtures.mk compose/meshd/meshd.mk compose/images.mk tests/fuzz/fuzz.mk bench/bench.mk)
+-include $(wildcard tests/fixtures/*.mk compose/meshd/meshd.mk compose/images.mk tests/fuzz/fuzz.mk bench/bench.mk)
 
 deps:
 	@vendor/install-deps

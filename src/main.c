@@ -1,16 +1,21 @@
 /*
  * main.c: the mpod-lua executable. Global library set-up, then the Lua CLI
  * (lua/mpod/cli.lua) runs as the root task with the command-line arguments;
- * its result is the exit code.
+ * its result is the exit code. `--log-pump` is the process backend's log
+ * capture helper (logpump.c), which needs no Lua.
  */
 #include "host.h"
+#include "logpump.h"
 
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--log-pump") == 0)
+        return mp_logpump_main(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "mpod-lua: libcurl failed to initialise\n");

@@ -46,6 +46,8 @@ typedef struct {
     proc_record *rec;
 } proc_handle;
 
+static int caught_pipe[2] = { -1, -1 };   /* proc.catch_signals */
+
 static struct {
     proc_record *records;
     int sigpipe[2];           /* SIGCHLD self-pipe, -1 until set up */
@@ -141,6 +143,11 @@ static proc_record *track(pid_t pid)
 void mp_proc_forget(void)
 {
     procs.records = NULL;     /* the parent's records are not ours */
+    if (caught_pipe[0] >= 0) {
+        close(caught_pipe[0]);
+        close(caught_pipe[1]);
+        caught_pipe[0] = caught_pipe[1] = -1;
+    }
     if (procs.installed) {
         close(procs.sigpipe[0]);
         close(procs.sigpipe[1]);
@@ -425,6 +432,40 @@ static int l_fork_child(lua_State *L)
     return 2;
 }
 
+/* ---- catching signals ---- */
+
+static void on_caught(int sig)
+{
+    int saved = errno;
+    unsigned char byte = (unsigned char)sig;
+    ssize_t ignored = write(caught_pipe[1], &byte, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+/* proc.catch_signals{"INT", "TERM", ...} -> fd: from now on these signals
+ * only write their number (one byte each) to the pipe whose read end is
+ * returned; wrap it with mpod.stream to wait for them. */
+static int l_catch_signals(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (caught_pipe[0] < 0 && pipe2(caught_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        mp_raise(L, "os", "pipe: %s", strerror(errno));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_caught;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    lua_Integer n = luaL_len(L, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        sigaction(check_signal(L, -1, 0), &sa, NULL);
+        lua_pop(L, 1);
+    }
+    lua_pushinteger(L, fcntl(caught_pipe[0], F_DUPFD_CLOEXEC, 3));
+    return 1;
+}
+
 /* proc.set_pdeathsig(sig): this process gets sig when its parent dies. */
 static int l_set_pdeathsig(lua_State *L)
 {
@@ -453,6 +494,7 @@ static const luaL_Reg proc_functions[] = {
     { "signame", l_signame },
     { "getpid", l_getpid },
     { "set_pdeathsig", l_set_pdeathsig },
+    { "catch_signals", l_catch_signals },
     { NULL, NULL }
 };
 

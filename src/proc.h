@@ -9,9 +9,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Start the program described by the options table at idx (see
- * docs/lua-internals.md: argv or array part, env, env_clear, cwd, stdin,
- * stdout, stderr, group, session, die_with_parent). Pushes three values:
+/* Start the program described by the options table at idx: argv (or the
+ * array part), env, env_clear, cwd, stdin/stdout/stderr ("null", "pipe",
+ * "inherit", a file path, an fd number; stderr also "stdout"), group (own
+ * process group, default true), session (setsid), die_with_parent. Pushes three values:
  * the parent's streams for stdin, stdout and stderr, nil where not piped.
  * Returns the pid; raises on a bad option or when the program cannot run. */
 pid_t mp_spawn_from_table(lua_State *L, int idx);

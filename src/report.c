@@ -480,6 +480,8 @@ static int l_test(lua_State *L)
 static void append_comment(mp_sbuf *b, const char *text, size_t len,
                            int indent)
 {
+    if (len > 0 && text[len - 1] == '\n')
+        len--;                     /* a final newline ends the last line */
     size_t start = 0;
     for (size_t i = 0; i <= len; i++) {
         if (i < len && text[i] != '\n')

@@ -58,6 +58,14 @@ static void plan_stdio(lua_State *L, spawn_plan *p, int opts, int which,
                        const char *name, const char *def)
 {
     lua_getfield(L, opts, name);
+    if (lua_isinteger(L, -1)) {               /* an fd of ours, shared */
+        p->child_fd[which] = fcntl((int)lua_tointeger(L, -1),
+                                   F_DUPFD_CLOEXEC, 3);
+        if (p->child_fd[which] < 0)
+            plan_fail(L, p, "dup fd for", name);
+        lua_pop(L, 1);
+        return;
+    }
     const char *mode = luaL_optstring(L, -1, def);
     int fds[2];
     if (strcmp(mode, "inherit") == 0) {

@@ -202,7 +202,27 @@ static int l_free_port(lua_State *L)
     return 1;
 }
 
+/* sys.self_exe() -> the path of the running mpod-lua binary */
+static int l_self_exe(lua_State *L)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n < 0)
+        return push_failure(L, "/proc/self/exe");
+    lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+}
+
+/* sys.getuid() -> the real user id */
+static int l_getuid(lua_State *L)
+{
+    lua_pushinteger(L, getuid());
+    return 1;
+}
+
 static const luaL_Reg sys_functions[] = {
+    { "getuid", l_getuid },
+    { "self_exe", l_self_exe },
     { "free_port", l_free_port },
     { "glob", l_glob },
     { "stat", l_stat },

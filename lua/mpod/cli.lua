@@ -171,30 +171,39 @@ local function run_files(opts, positional)
   opts.seed = opts.seed or random_seed()
   if opts.shuffle then shuffle(files, opts.seed) end
   local path, explicit = cluster_path(opts)
+  local reporter = report.new {
+    tap_version = opts.tap_version, junit = opts.junit, total = #files,
+    progress = report.stderr_is_tty and not opts.verbose,
+  }
   local session = require("mpod.session")
-  local s, code = session.open(path, explicit, opts)
-  if not s then return code end
+  local s, code = session.open(path, explicit, opts, reporter)
+  if not s then
+    reporter:finish()
+    return code
+  end
   local header = { string.format("mpod-lua %s, seed %d%s", VERSION, opts.seed,
     s.cluster and string.format(", cluster %s (%s)", s.cluster.name, s.cluster.backend) or "") }
   local totals = require("mpod.runner").run {
     files = files, jobs = opts.jobs or 1, file_timeout = opts.timeout or 300,
     test_timeout = opts.test_timeout or 60, filter = opts.filter, seed = opts.seed,
-    junit = opts.junit, tap_version = opts.tap_version, verbose = opts.verbose,
-    progress = report.stderr_is_tty and not opts.verbose, header = header,
+    verbose = opts.verbose, header = header, reporter = reporter,
     cluster_description = s.description, cluster_error = s.cluster_error,
-    control = s.control, reporter = s.reporter,
+    control = s.control,
   }
-  code = session.close(s, totals)
+  session.close(s, totals)
   if totals.junit_error then
     io.stderr:write("mpod-lua: --junit: " .. totals.junit_error .. "\n")
   end
-  if code ~= 0 then return code end
+  if totals.bailed then return 3 end
   return totals.failed > 0 and 1 or 0
 end
 
 local COMMANDS = { up = true, down = true, status = true, logs = true }
 
 function M.main(argv)
+  if argv[1] == "--watchdog" and argv[2] then
+    return require("mpod.session").watchdog(argv[2])
+  end
   local opts, positional = M.parse(argv)
   if not opts then return usage_error(positional) end
   if opts.help then io.stdout:write(USAGE); return 0 end

@@ -73,9 +73,16 @@ end
 
 -- Control -----------------------------------------------------------------
 
+-- Arguments travel as a JSON array; nil becomes null on the way.
 local function control(pod, action, ...)
+  local null = require("mpod.json").null
+  local args = {}
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    args[i] = v == nil and null or v
+  end
   return runtime.request({ op = "pod", pod = pod.name, action = action,
-                           args = table.pack(...) }, CONTROL_TIMEOUT)
+                           args = require("mpod.json").array(args) }, CONTROL_TIMEOUT)
 end
 
 function Pod:kill(signal) return control(self, "kill", signal or "KILL") end

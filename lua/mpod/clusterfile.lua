@@ -213,18 +213,22 @@ function M.load(path, run_dir)
   end
   local ok, c = pcall(chunk)
   if not ok then fail(path, "raised an error: " .. tostring(c)) end
+  if type(c) ~= "table" then fail(path, "must return a table, not a " .. type(c)) end
   local root = sys.realpath(dirname(path)) or dirname(path)
-  validate(c, path)
-  c.root, c.path, c.run_dir = root, path, run_dir
   local vars = { ROOT = root, RUN_DIR = run_dir or "" }
   for k, v in pairs(c) do
-    if k ~= "services" and k ~= "by_name" then c[k] = expand(v, vars, path .. "." .. k) end
+    if k ~= "services" then c[k] = expand(v, vars, path .. "." .. tostring(k)) end
   end
-  for _, svc in ipairs(c.services) do
-    vars.NAME = svc.name
-    local spath = string.format("%s.services (%s)", path, svc.name)
-    for k, v in pairs(svc) do svc[k] = expand(v, vars, spath .. "." .. k) end
+  if type(c.services) == "table" then
+    for i, svc in ipairs(c.services) do
+      if type(svc) == "table" then
+        vars.NAME = type(svc.name) == "string" and svc.name or ""
+        c.services[i] = expand(svc, vars, string.format("%s.services[%d]", path, i))
+      end
+    end
   end
+  validate(c, path)
+  c.root, c.path, c.run_dir = root, path, run_dir
   return c
 end
 

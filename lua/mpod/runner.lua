@@ -23,6 +23,13 @@ local M = {}
 
 local DRAIN_TIMEOUT = 5
 
+local running = {}   -- pid -> Proc of every scenario child alive
+
+-- kill_all(): kill every running scenario child (an interrupted run)
+function M.kill_all()
+  for pid in pairs(running) do proc.kill(pid, "KILL", true) end
+end
+
 -- The gate --------------------------------------------------------------------
 
 local Gate = {}
@@ -45,7 +52,7 @@ function Gate:may_start()
 end
 
 function Gate:admit()
-  while not self:may_start() do self.cond:wait() end
+  while not self:may_start() and not self.stopped do self.cond:wait() end
   self.alive = self.alive + 1
 end
 
@@ -192,12 +199,14 @@ end
 
 -- Wait for the child; kill its process group when it overruns.
 local function supervise(run, st, p)
+  running[p:pid()] = p
   local status = p:wait(run.opts.file_timeout)
   if not status then
     st.timed_out = true
     proc.kill(p:pid(), "KILL", true)
     status = p:wait()
   end
+  running[p:pid()] = nil
   if not st.channel.closed then st.closed:wait(DRAIN_TIMEOUT) end
   st.channel:close()
   return status
@@ -215,14 +224,30 @@ local function run_file(run, index, file)
     st.done = true
   end
   local ok = finish_file(run, st, status)
-  if run.control and run.control.after_file then
-    local healed = run.control:after_file(st, ok)
-    if healed and healed ~= "" then run.reporter:comment(healed, st.index) end
+  if run.control and run.control.after_file and not run.bailed then
+    local healed, comment = pcall(run.control.after_file, run.control, st, ok)
+    if not healed then
+      M.bail(run, "cannot heal the cluster after " .. file .. ": " ..
+        tostring(type(comment) == "table" and comment.message or comment))
+    elseif comment then
+      run.reporter:comment(comment, st.index)
+    end
   end
   run.gate:leave(st.entry)
   run.files_done = run.files_done + 1
   run.done_cond:broadcast()
   return index
+end
+
+-- bail(run, reason): "Bail out!", stop admitting files, kill running ones
+function M.bail(run, reason)
+  if run.bailed then return end
+  run.bailed = true
+  run.reporter:bail(reason)
+  io.stderr:write("mpod-lua: " .. reason .. "\n")
+  M.kill_all()
+  run.gate.stopped = true
+  run.gate.cond:broadcast()
 end
 
 -- run(opts) -> totals {passed=, failed=, ...}
@@ -241,12 +266,17 @@ function M.run(opts)
     },
   }
   for _, line in ipairs(opts.header or {}) do run.reporter:comment(line) end
+  local started = 0
   for index, file in ipairs(opts.files) do
     run.gate:admit()
+    if run.bailed then break end
+    started = started + 1
     core.spawn(run_file, run, index, file):name("file " .. file)
   end
-  while run.files_done < #opts.files do run.done_cond:wait() end
-  return run.reporter:finish(), run.reporter
+  while run.files_done < started do run.done_cond:wait() end
+  local totals = run.reporter:finish()
+  totals.bailed = run.bailed
+  return totals, run.reporter
 end
 
 return M

@@ -1,43 +1,340 @@
--- mpod/session.lua: the cluster side of a run: finding and loading the
--- cluster file, and what the runner needs from it (the description each
--- scenario child gets, and the control object that serves pod requests).
+-- mpod/session.lua: the cluster side of a run and the cluster commands
+-- (up, down, status, logs): finding the cluster file, bringing the cluster
+-- up or attaching to one that is up, the control object the runner serves
+-- pod requests with, and guaranteed teardown.
+--
+-- Teardown is guaranteed three ways. A run that brought the cluster up
+-- takes it down at its end, on a failure, and on SIGINT or SIGTERM. If the
+-- runner is killed outright, its services die with it (PR_SET_PDEATHSIG)
+-- and a watchdog process (`mpod-lua --watchdog STATE`, started detached,
+-- holding a pipe from the runner) wakes at the pipe's end of file and runs
+-- the same teardown from the state file. And `up` and `down` reap whatever
+-- a dead runner's state file still lists (every process carries
+-- MPOD_RUN_ID, so even grandchildren are found).
 
 local clusterfile = require "mpod.clusterfile"
+local control = require "mpod.control"
+local core = require "mpod.core"
 local errors = require "mpod.error"
+local proc = require "mpod.proc"
+local state = require "mpod.state"
+local stream = require "mpod.stream"
 local sys = require "mpod.sys"
 
 local M = {}
 
--- open(path, explicit, opts) -> session | nil, exit code
-function M.open(path, explicit, opts)
-  local s = {}
-  if not sys.stat(path) then
-    if explicit then
-      io.stderr:write("mpod-lua: " .. path .. ": no such cluster file\n")
-      return nil, 2
-    end
-    s.cluster_error = "no cluster file: " .. path ..
-      " does not exist (choose one with -C FILE or MPOD_CLUSTER)"
-    return s
-  end
-  local ok, c = pcall(clusterfile.load, path, nil)
-  if not ok then
-    io.stderr:write("mpod-lua: " .. (errors.is(c) and tostring(c.message) or tostring(c)) .. "\n")
-    return nil, 2
-  end
-  s.cluster = c
-  s.description = clusterfile.describe(c)
-  return s
+local function say(fmt, ...)
+  io.stderr:write("mpod-lua: " .. string.format(fmt, ...) .. "\n")
 end
 
--- close(session, totals) -> exit code override (0: none)
-function M.close(_, _)
+local function message_of(err)
+  return errors.is(err) and tostring(err.message) or tostring(err)
+end
+
+local function backend_for(c, st)
+  return require("mpod.backend." .. c.backend).new(c, st)
+end
+
+-- Load the cluster file (twice when needed: its name first, to find the
+-- state and so the run folder that ${RUN_DIR} expands to).
+local function load_cluster(path, run_dir)
+  return clusterfile.load(path, run_dir)
+end
+
+local function has_managed_services(c)
+  if c.backend ~= "process" then return true end
+  for _, svc in ipairs(c.services) do
+    if svc.cmd then return true end
+  end
+  return false
+end
+
+-- Teardown from a state record alone (no cluster file needed) ---------------
+
+local GRACE = 3
+
+local function stop_recorded_processes(st)
+  for _, rec in pairs(st.services or {}) do
+    if state.alive(rec.pid, rec.start) then
+      proc.kill(rec.pid, "CONT", true)
+      proc.kill(rec.pid, "TERM")
+    end
+  end
+  local deadline = core.now() + GRACE
+  while core.now() < deadline do
+    local any = false
+    for _, rec in pairs(st.services or {}) do
+      if state.alive(rec.pid, rec.start) then any = true end
+    end
+    if not any then break end
+    core.sleep(0.05)
+  end
+end
+
+-- teardown(st [, backend]): stop everything the state lists, sweep the run's
+-- processes, remove its run folder and the state file.
+function M.teardown(st, backend)
+  if backend then
+    pcall(backend.down, backend)
+  elseif st.backend == "compose" then
+    pcall(function() require("mpod.backend.compose").down_from_state(st) end)
+  else
+    stop_recorded_processes(st)
+  end
+  state.sweep(st.run_id)
+  if st.proxies_state then
+    pcall(function() require("mpod.proxies").reset_from_state(st) end)
+  end
+  if st.run_dir and st.run_dir:match("/mpod%-") then sys.rmtree(st.run_dir) end
+  state.remove(st)
+end
+
+-- A previous record of this cluster: reap it when its runner is gone.
+local function reap_stale(name)
+  local st = state.load(name)
+  if not st then return true end
+  if st.persistent then
+    return nil, string.format("cluster %s is already up (started by `mpod-lua up` or --keep); " ..
+      "take it down with `mpod-lua down` first, or run without --up", name)
+  end
+  if st.runner_pid ~= proc.getpid() and state.alive(st.runner_pid, st.runner_start) then
+    return nil, string.format("cluster %s is in use by another mpod-lua run (pid %d)",
+      name, st.runner_pid)
+  end
+  say("reaping what a previous run of %s left behind", name)
+  M.teardown(st)
+  return true
+end
+
+local function new_state(c, path, persistent)
+  local me = proc.getpid()
+  local st = {
+    cluster = c.name, file = sys.realpath(path), backend = c.backend,
+    run_id = state.new_run_id(), run_dir = assert(sys.mkdtemp("mpod-" .. c.name)),
+    persistent = persistent, runner_pid = me, runner_start = (proc.info(me) or {}).start,
+    services = {},
+  }
+  if c.compose then st.compose = c.compose end
+  return st
+end
+
+-- The watchdog: a detached process that tears the cluster down when the
+-- pipe from the runner ends while the runner's state file still exists.
+local function start_watchdog(st)
+  local _, pipe = proc.spawn {
+    argv = { sys.self_exe(), "--watchdog", st.path }, stdin = "pipe",
+    stdout = "null", stderr = "null", session = true,
+  }
+  return pipe
+end
+
+function M.watchdog(path)
+  local signals = stream.new(proc.catch_signals { "INT", "TERM", "HUP" })
+  local input = stream.new(0)
+  while input:read() do end
+  signals:close()
+  local st = state.load(path)
+  if not st or st.persistent then return 0 end
+  if state.alive(st.runner_pid, st.runner_start) then return 0 end
+  M.teardown(st)
   return 0
 end
 
-function M.command(name, _, _, _, _)
-  io.stderr:write("mpod-lua: '" .. name .. "' needs a cluster backend\n")
-  return 2
+-- Interrupts: SIGINT and SIGTERM end the run cleanly.
+local function watch_signals(s, reporter)
+  local signals = stream.new(proc.catch_signals { "INT", "TERM" })
+  core.spawn(function()
+    local byte = signals:read()
+    if not byte then return end
+    local name = proc.signame(byte:byte()) or "?"
+    say("interrupted by SIG%s: stopping", name)
+    if reporter then reporter:bail("interrupted by SIG" .. name) end
+    require("mpod.runner").kill_all()
+    M.close(s, nil)
+    proc.exit_now(128 + byte:byte())
+  end):name("signal watcher")
+end
+
+-- Bringing up and attaching -------------------------------------------------------
+
+local function bring_up(path, opts)
+  local c0 = load_cluster(path, "")
+  local ok, why = reap_stale(c0.name)
+  if not ok then return nil, why end
+  local st = new_state(c0, path, opts.keep or false)
+  state.save(st)
+  local c = load_cluster(path, st.run_dir)
+  local s = { cluster = c, st = st, owns = true, keep = opts.keep }
+  s.backend = backend_for(c, st)
+  if not st.persistent then s.watchdog = start_watchdog(st) end
+  return s
+end
+
+local function attach(path)
+  local c0 = load_cluster(path, "")
+  if not has_managed_services(c0) then
+    local st = { cluster = c0.name, services = {}, run_dir = "", run_id = "" }
+    return { cluster = c0, st = st, backend = backend_for(c0, st), attached = true }
+  end
+  local st = state.load(c0.name)
+  if not st then
+    return nil, string.format("cluster %s is not up: bring it up with `mpod-lua up -C %s`, " ..
+      "or pass --up", c0.name, path)
+  end
+  local c = load_cluster(path, st.run_dir)
+  return { cluster = c, st = st, backend = backend_for(c, st), attached = true }
+end
+
+local function bail(reporter, text)
+  if reporter then reporter:bail(text) end
+  say("%s", text)
+end
+
+-- open(path, explicit, opts, reporter) -> session | nil, exit code
+function M.open(path, explicit, opts, reporter)
+  if not sys.stat(path) then
+    if explicit or opts.up then
+      bail(reporter, path .. ": no such cluster file")
+      return nil, 2
+    end
+    return { cluster_error = "no cluster file: " .. path ..
+      " does not exist (choose one with -C FILE or MPOD_CLUSTER)" }
+  end
+  local ok, s, why = pcall(opts.up and bring_up or attach, path, opts)
+  if not ok then
+    bail(reporter, message_of(s))
+    return nil, errors.is(s, "cluster") and 2 or 3
+  end
+  if not s then bail(reporter, why); return nil, 3 end
+  s.dump_logs = opts.dump_logs
+  watch_signals(s, reporter)
+  local ready_ok, err = pcall(function()
+    if s.owns then s.backend:up() else s.backend:heal() end
+  end)
+  if not ready_ok then
+    local verb = s.owns and "could not be brought up" or "cannot be reached"
+    bail(reporter, string.format("cluster %s %s: %s", s.cluster.name, verb, message_of(err)))
+    if errors.is(err) and err.log then io.stderr:write(err.log) end
+    M.close(s, nil)
+    return nil, 3
+  end
+  s.description = clusterfile.describe(s.cluster)
+  s.control = control.new(s.backend)
+  return s
+end
+
+local function dump_logs(s, dir)
+  local ok, err = sys.mkdir_p(dir)
+  if not ok then say("--dump-logs: %s", err); return end
+  for _, svc in ipairs(s.cluster.services) do
+    local got, text = pcall(s.backend.logs, s.backend, svc.name, { stamps = true })
+    if got then
+      local f = io.open(dir .. "/" .. svc.name .. ".log", "w")
+      if f then f:write(text); f:close() end
+    end
+  end
+  say("pod logs written to %s", dir)
+end
+
+-- close(session, totals) -> 0, or an exit code when teardown failed
+function M.close(s, totals)
+  if not s or not s.backend or s.closed then return 0 end
+  s.closed = true
+  local failed = totals and (totals.failed > 0 or totals.bailed)
+  if s.dump_logs and (failed or not totals) then dump_logs(s, s.dump_logs) end
+  if s.owns and not s.keep then
+    M.teardown(s.st, s.backend)
+  elseif s.owns then
+    say("cluster %s left running (mpod-lua down -C %s)", s.cluster.name, s.cluster.path)
+  end
+  if s.watchdog then s.watchdog:close() end
+  return 0
+end
+
+-- Commands --------------------------------------------------------------------
+
+local function print_status(s)
+  local rows = s.backend:status()
+  local widths = { 4, 5, 6 }
+  for _, r in ipairs(rows) do
+    widths[1] = math.max(widths[1], #r.name)
+    widths[2] = math.max(widths[2], #r.state)
+    widths[3] = math.max(widths[3], #r.health)
+  end
+  local fmt = string.format("%%-%ds  %%-%ds  %%-%ds  %%s\n", widths[1], widths[2], widths[3])
+  io.stdout:write(string.format(fmt, "POD", "STATE", "HEALTH", "URL"))
+  for _, r in ipairs(rows) do
+    io.stdout:write(string.format(fmt, r.name, r.state, r.health, r.url))
+  end
+end
+
+local function follow_logs(s, name)
+  local since = 0
+  local signals = stream.new(proc.catch_signals { "INT", "TERM" })
+  local stop = false
+  core.spawn(function() signals:read(); stop = true end)
+  while not stop do
+    local text = s.backend:logs(name, { since = since, stamps = true })
+    for stamp, line in text:gmatch("(%d+%.%d+) ([^\n]*)\n") do
+      if tonumber(stamp) > since then
+        io.stdout:write(line, "\n")
+        since = tonumber(stamp)
+      end
+    end
+    io.stdout:flush()
+    core.sleep(0.2)
+  end
+end
+
+local COMMANDS = {}
+
+function COMMANDS.up(path, _, opts)
+  local s, code = M.open(path, true, { up = true, keep = true, dump_logs = opts.dump_logs })
+  if not s then return code end
+  print_status(s)
+  return 0
+end
+
+function COMMANDS.down(path)
+  local c = load_cluster(path, "")
+  local st = state.load(c.name)
+  if not st then say("cluster %s is not up", c.name); return 0 end
+  local ok, full = pcall(load_cluster, path, st.run_dir)
+  M.teardown(st, ok and backend_for(full, st) or nil)
+  say("cluster %s is down", c.name)
+  return 0
+end
+
+function COMMANDS.status(path)
+  local s, why = attach(path)
+  if not s then say("%s", why); return 3 end
+  print_status(s)
+  return 0
+end
+
+function COMMANDS.logs(path, args, opts)
+  local name = args[1]
+  if not name then say("usage: mpod-lua logs POD [-f]"); return 2 end
+  local s, why = attach(path)
+  if not s then say("%s", why); return 3 end
+  local ok, err = pcall(function()
+    if opts.follow then follow_logs(s, name)
+    else io.stdout:write(s.backend:logs(name, {})) end
+  end)
+  if not ok then say("%s", message_of(err)); return 2 end
+  return 0
+end
+
+-- command(name, args, path, explicit, opts) -> exit code
+function M.command(name, args, path, _, opts)
+  if not sys.stat(path) then
+    say("%s: no such cluster file (choose one with -C FILE or MPOD_CLUSTER)", path)
+    return 2
+  end
+  local ok, code = pcall(COMMANDS[name], path, args, opts)
+  if ok then return code end
+  say("%s", message_of(code))
+  return errors.is(code, "cluster") and 2 or 3
 end
 
 return M

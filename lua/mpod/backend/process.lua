@@ -1,0 +1,370 @@
+-- mpod/backend/process.lua: pods that are local processes.
+--
+-- Each service runs in its own process group with its output going through
+-- a log pump (`mpod-lua --log-pump`, logpump.c) into <run dir>/logs/, one
+-- timestamped line at a time, size-capped. A cluster brought up for a
+-- single run dies with the runner (PR_SET_PDEATHSIG, plus the watchdog and
+-- the MPOD_RUN_ID sweep for their children); a cluster from `mpod-lua up`
+-- or --keep is detached (its own session) and outlives the command.
+--
+-- Control: kill sends the signal to the service (KILL to its whole group,
+-- like a container dying), stop sends stop_signal (TERM) and then KILL
+-- after the grace period, pause and unpause are STOP and CONT to the group.
+-- Processes started by another mpod-lua process (the `up` before a run)
+-- are found again through the state file and checked by pid and start
+-- time, so a recycled pid is never mistaken for a pod.
+
+local core = require "mpod.core"
+local errors = require "mpod.error"
+local proc = require "mpod.proc"
+local ready = require "mpod.ready"
+local state = require "mpod.state"
+local sys = require "mpod.sys"
+
+local M = {}
+local Backend = {}
+Backend.__index = Backend
+
+local DEFAULT_LOG_LIMIT = 8 * 1024 * 1024
+local DEFAULT_STOP_TIMEOUT = 10
+local KILL_WAIT = 5
+local ONESHOT_TIMEOUT = 300
+
+local function fail(kind, message, fields)
+  error(errors.new(kind, message, fields), 0)
+end
+
+-- new(cluster, st) -> backend; st is the state record (mpod.state)
+function M.new(cluster, st)
+  local b = setmetatable({ cluster = cluster, st = st, procs = {} }, Backend)
+  st.services = st.services or {}
+  return b
+end
+
+function Backend:service(name)
+  local svc = self.cluster.by_name[name]
+  if not svc then
+    local names = {}
+    for _, s in ipairs(self.cluster.services) do names[#names + 1] = s.name end
+    fail("usage", string.format("no pod named '%s' (known: %s)", tostring(name),
+      table.concat(names, ", ")))
+  end
+  return svc
+end
+
+local function managed(svc)
+  return svc.cmd ~= nil
+end
+
+function Backend:record(name)
+  return self.st.services[name]
+end
+
+function Backend:log_path(name)
+  return self.st.run_dir .. "/logs/" .. name .. ".log"
+end
+
+-- State ---------------------------------------------------------------------
+
+-- state(name) -> "running", "paused", "exited", "created" or "external"
+function Backend:state(name)
+  local svc = self:service(name)
+  if not managed(svc) then return "external" end
+  local rec = self:record(name)
+  if not rec then return "created" end
+  local p = self.procs[name]
+  if p and p:poll() then return "exited" end
+  local info = proc.info(rec.pid)
+  if not info or info.start ~= rec.start or info.state == "Z" then return "exited" end
+  if info.state == "T" or info.state == "t" then return "paused" end
+  return "running"
+end
+
+function Backend:exit_text(name)
+  local p = self.procs[name]
+  local status = p and p:poll()
+  if not status then return "exit status unknown" end
+  if status.code then return "exit code " .. status.code end
+  return "killed by SIG" .. tostring(status.signame)
+end
+
+function Backend:started_at(name)
+  local rec = self:record(name)
+  return rec and rec.started_at or 0
+end
+
+-- Logs ------------------------------------------------------------------------
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- logs(name, {since=wallclock, tail=n, stamps=bool}) -> text
+function Backend:logs(name, opts)
+  self:service(name)
+  opts = opts or {}
+  local path = self:log_path(name)
+  local text = read_file(path .. ".1") .. read_file(path)
+  local lines = {}
+  for stamp, line in text:gmatch("(%d+%.%d+) ([^\n]*)\n") do
+    if not opts.since or tonumber(stamp) >= opts.since then
+      lines[#lines + 1] = opts.stamps and (stamp .. " " .. line) or line
+    end
+  end
+  if opts.tail and #lines > opts.tail then
+    lines = table.move(lines, #lines - opts.tail + 1, #lines, 1, {})
+  end
+  if #lines == 0 then return "" end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- Starting and stopping ---------------------------------------------------------
+
+function Backend:spawn(name)
+  local svc = self:service(name)
+  if not managed(svc) then
+    fail("usage", string.format("pod %s is not managed by mpod-lua (no cmd in the cluster file)", name))
+  end
+  assert(sys.mkdir_p(self.st.run_dir .. "/logs"))
+  local log = self:log_path(name)
+  local detached = self.st.persistent
+  local marker = { MPOD_RUN_ID = self.st.run_id }
+  local env = { MPOD_RUN_ID = self.st.run_id }
+  for k, v in pairs(svc.env or {}) do env[k] = v end
+  local _, pump_in = proc.spawn {
+    argv = { sys.self_exe(), "--log-pump", log, tostring(self.cluster.log_limit or DEFAULT_LOG_LIMIT) },
+    stdin = "pipe", stdout = "null", stderr = "null", env = marker,
+    session = detached, die_with_parent = not detached,
+  }
+  local ok, p = pcall(proc.spawn, {
+    argv = svc.cmd, env = env, cwd = svc.cwd or self.cluster.root, stdin = "null",
+    stdout = pump_in:fileno(), stderr = "stdout", session = detached,
+    die_with_parent = not detached,
+  })
+  if not ok then pump_in:write("mpod-lua: " .. tostring(p.message or p) .. "\n") end
+  pump_in:close()
+  if not ok then fail("start", string.format("cannot start %s: %s", name, tostring(p.message or p))) end
+  local info = proc.info(p:pid()) or {}
+  self.procs[name] = p
+  self.st.services[name] = { pid = p:pid(), start = info.start, log = log,
+                             started_at = core.wallclock() }
+  state.save(self.st)
+end
+
+-- Wait until name's process is gone (up to `timeout`); true when it is.
+function Backend:wait_exit(name, timeout)
+  local p = self.procs[name]
+  if p then return p:wait(timeout) ~= nil end
+  local deadline = core.now() + timeout
+  while self:state(name) ~= "exited" do
+    if core.now() >= deadline then return false end
+    core.sleep(0.05)
+  end
+  return true
+end
+
+function Backend:running_pid(name, action)
+  local s = self:state(name)
+  if s == "external" then
+    fail("usage", string.format("cannot %s pod %s: it is not managed by mpod-lua (no cmd in the cluster file)", action, name))
+  end
+  if s ~= "running" and s ~= "paused" then
+    fail("state", string.format("cannot %s pod %s: it is %s", action, name, s))
+  end
+  return self:record(name).pid
+end
+
+function Backend:kill(name, signal)
+  signal = signal or "KILL"
+  local pid = self:running_pid(name, "kill")
+  local num = proc.signum(signal)
+  if num == proc.signum("KILL") then
+    proc.kill(pid, "KILL", true)
+    self:wait_exit(name, KILL_WAIT)
+  else
+    proc.kill(pid, num)
+  end
+  return true
+end
+
+function Backend:stop(name, grace)
+  local svc = self:service(name)
+  local s = self:state(name)
+  if s == "exited" or s == "created" then return true end
+  local pid = self:running_pid(name, "stop")
+  grace = grace or svc.stop_timeout or DEFAULT_STOP_TIMEOUT
+  proc.kill(pid, "CONT", true)
+  proc.kill(pid, svc.stop_signal or "TERM")
+  if not self:wait_exit(name, grace) then
+    proc.kill(pid, "KILL", true)
+    self:wait_exit(name, KILL_WAIT)
+  end
+  proc.kill(pid, "KILL", true)          -- what is left of its group
+  return true
+end
+
+function Backend:start(name)
+  local s = self:state(name)
+  if s == "running" or s == "paused" then return true end
+  self:spawn(name)
+  return true
+end
+
+function Backend:pause(name)
+  local pid = self:running_pid(name, "pause")
+  proc.kill(pid, "STOP", true)
+  local deadline = core.now() + KILL_WAIT
+  while self:state(name) ~= "paused" and core.now() < deadline do core.sleep(0.01) end
+  return true
+end
+
+function Backend:unpause(name)
+  local pid = self:running_pid(name, "unpause")
+  proc.kill(pid, "CONT", true)
+  return true
+end
+
+-- Bringing the cluster up ---------------------------------------------------------
+
+-- Start one service once its dependencies are ready; oneshot services must
+-- exit 0. Sets status[name] to "ready" or to an error.
+function Backend:bring_up(svc, status, changed)
+  for _, dep in ipairs(svc.after or {}) do
+    while status[dep] == nil do changed:wait() end
+    if status[dep] ~= "ready" then
+      status[svc.name] = errors.new("start", string.format(
+        "%s not started: it comes after %s, which failed", svc.name, dep))
+      changed:broadcast()
+      return
+    end
+  end
+  local ok, err = pcall(function()
+    if managed(svc) then self:spawn(svc.name) end
+    if svc.oneshot then self:wait_oneshot(svc) else ready.wait(svc, self) end
+  end)
+  status[svc.name] = ok and "ready" or err
+  changed:broadcast()
+end
+
+function Backend:wait_oneshot(svc)
+  local timeout = (svc.ready and svc.ready.timeout) or ONESHOT_TIMEOUT
+  local status = self.procs[svc.name]:wait(timeout)
+  local log = self:logs(svc.name, { tail = 20 })
+  if not status then
+    fail("ready", string.format("%s (oneshot) did not finish within %g s", svc.name, timeout), { log = log })
+  end
+  if status.code ~= 0 then
+    fail("ready", string.format("%s (oneshot) failed: %s", svc.name,
+      status.code and ("exit code " .. status.code) or ("killed by SIG" .. status.signame)), { log = log })
+  end
+end
+
+-- up(): start every service in dependency order, each when what it comes
+-- after is ready; raises the first failure.
+function Backend:up()
+  local status, changed = {}, core.cond()
+  local tasks = {}
+  for _, svc in ipairs(self.cluster.services) do
+    tasks[#tasks + 1] = core.spawn(function() self:bring_up(svc, status, changed) end)
+  end
+  for _, t in ipairs(tasks) do t:join() end
+  for _, svc in ipairs(self.cluster.services) do
+    if status[svc.name] ~= "ready" then error(status[svc.name], 0) end
+  end
+end
+
+-- Services in reverse dependency order (dependants first).
+function Backend:stop_order()
+  local order, seen = {}, {}
+  local function visit(svc)
+    if seen[svc.name] then return end
+    seen[svc.name] = true
+    for _, dep in ipairs(svc.after or {}) do visit(self.cluster.by_name[dep]) end
+    table.insert(order, 1, svc.name)
+  end
+  for _, svc in ipairs(self.cluster.services) do visit(svc) end
+  return order
+end
+
+-- down(): stop everything (dependants first), then sweep the run's leftovers.
+function Backend:down()
+  for _, name in ipairs(self:stop_order()) do
+    if managed(self:service(name)) then pcall(self.stop, self, name) end
+  end
+  return state.sweep(self.st.run_id)
+end
+
+-- heal() -> list of "name (what was done)"; raises when a pod cannot be
+-- brought back.
+function Backend:heal()
+  local actions, restarted = {}, {}
+  for _, svc in ipairs(self.cluster.services) do
+    if managed(svc) and not svc.oneshot then
+      local s = self:state(svc.name)
+      if s == "paused" then
+        self:unpause(svc.name)
+        actions[#actions + 1] = svc.name .. " (unpaused)"
+      elseif s ~= "running" then
+        self:spawn(svc.name)
+        restarted[svc.name] = true
+        actions[#actions + 1] = svc.name .. " (started)"
+      end
+    end
+  end
+  for _, svc in ipairs(self.cluster.services) do
+    if not svc.oneshot then ready.wait(svc, self) end
+  end
+  return actions
+end
+
+-- Control requests from scenarios ---------------------------------------------------
+
+local ACTIONS = {
+  kill = function(b, name, args) return b:kill(name, args[1]) end,
+  stop = function(b, name, args) return b:stop(name, args[1]) end,
+  start = function(b, name) return b:start(name) end,
+  restart = function(b, name, args) b:stop(name, args[1]); return b:start(name) end,
+  pause = function(b, name) return b:pause(name) end,
+  unpause = function(b, name) return b:unpause(name) end,
+  state = function(b, name) return b:state(name) end,
+  wait_ready = function(b, name, args) return ready.wait(b:service(name), b, args[1]) end,
+  logs = function(b, name, args) return b:logs(name, args[1]) end,
+  info = function(b, name)
+    local rec = b:record(name) or {}
+    return { state = b:state(name), pid = rec.pid, started_at = rec.started_at,
+             exit = b:state(name) == "exited" and b:exit_text(name) or nil }
+  end,
+}
+
+function Backend:act(name, action, args)
+  self:service(name)
+  local fn = ACTIONS[action]
+  if not fn then
+    if action == "isolate" or action == "rejoin" then
+      fail("unsupported", string.format("pod:%s() is not supported by the process backend " ..
+        "(its pods share the host's network); use the compose backend", action))
+    end
+    fail("usage", "unknown pod action '" .. tostring(action) .. "'")
+  end
+  return fn(self, name, args or {})
+end
+
+-- The pods `status` shows, in file order: {name, state, health, url}.
+function Backend:status()
+  local rows = {}
+  for _, svc in ipairs(self.cluster.services) do
+    local s = self:state(svc.name)
+    local health = "-"
+    if s == "running" or s == "external" then
+      health = ready.check(svc, self) and "ready" or "not ready"
+    end
+    rows[#rows + 1] = { name = svc.name, state = s, health = health, url = svc.url or "" }
+  end
+  return rows
+end
+
+return M

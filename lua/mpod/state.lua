@@ -1,0 +1,107 @@
+-- mpod/state.lua: the record of a cluster that is up, shared by every
+-- mpod-lua process that touches it (the runner, `up`, `down`, `status`,
+-- the watchdog), and the sweep that reaps what a killed runner left.
+--
+-- One JSON file per cluster name in the state folder ($MPOD_STATE_DIR, else
+-- $XDG_RUNTIME_DIR/mpod-lua, else /tmp/mpod-lua-<uid>), replaced atomically
+-- on every write. It holds everything `down` needs without the cluster
+-- file: backend, run folder, run id, process ids with their start times,
+-- compose project. Every process the engine starts carries the environment
+-- variable MPOD_RUN_ID=<run id>, so a sweep finds all of them, children of
+-- children included, whatever process group or session they moved to.
+
+local json = require "mpod.json"
+local proc = require "mpod.proc"
+local sys = require "mpod.sys"
+
+local M = {}
+
+function M.dir()
+  local dir = os.getenv("MPOD_STATE_DIR")
+  if not dir or dir == "" then
+    local runtime = os.getenv("XDG_RUNTIME_DIR")
+    dir = (runtime and runtime ~= "") and (runtime .. "/mpod-lua")
+      or string.format("/tmp/mpod-lua-%d", sys.getuid())
+  end
+  return dir
+end
+
+function M.path(name)
+  return M.dir() .. "/" .. name .. ".json"
+end
+
+-- load(name_or_path) -> state table | nil
+function M.load(name_or_path)
+  local path = name_or_path:find("/", 1, true) and name_or_path or M.path(name_or_path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local ok, st = pcall(json.decode, text)
+  if not ok or type(st) ~= "table" then return nil end
+  st.path = path
+  return st
+end
+
+-- save(state): write atomically (state.path, else by state.cluster)
+function M.save(st)
+  local ok, err = sys.mkdir_p(M.dir(), 448)
+  if not ok then error("cannot create the state folder: " .. err, 0) end
+  st.path = st.path or M.path(st.cluster)
+  local tmp = st.path .. ".tmp"
+  local f = assert(io.open(tmp, "w"))
+  local copy = {}
+  for k, v in pairs(st) do if k ~= "path" then copy[k] = v end end
+  f:write(json.encode(copy, { pretty = true }))
+  f:close()
+  assert(os.rename(tmp, st.path))
+end
+
+function M.remove(st)
+  if st and st.path then os.remove(st.path) end
+end
+
+-- new_run_id() -> 16 hex digits
+function M.new_run_id()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(8) or tostring(os.time())
+  if f then f:close() end
+  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end)):sub(1, 16)
+end
+
+-- alive(pid, start) -> true when pid runs and is the same process
+function M.alive(pid, start)
+  local info = pid and proc.info(pid)
+  if not info or info.state == "Z" then return false end
+  return start == nil or info.start == start
+end
+
+-- run_processes(run_id) -> pids of every process carrying MPOD_RUN_ID=run_id
+function M.run_processes(run_id)
+  local marker = "MPOD_RUN_ID=" .. run_id
+  local me = proc.getpid()
+  local pids = {}
+  for _, dir in ipairs(sys.glob("/proc/[0-9]*")) do
+    local pid = tonumber(dir:match("(%d+)$"))
+    local f = pid ~= me and io.open(dir .. "/environ", "rb")
+    if f then
+      local env = f:read("a") or ""
+      f:close()
+      if ("\0" .. env):find("\0" .. marker .. "\0", 1, true) then pids[#pids + 1] = pid end
+    end
+  end
+  return pids
+end
+
+-- sweep(run_id) -> how many processes were killed
+function M.sweep(run_id)
+  if not run_id or run_id == "" then return 0 end
+  local pids = M.run_processes(run_id)
+  for _, pid in ipairs(pids) do
+    proc.kill(pid, "CONT")
+    proc.kill(pid, "KILL")
+  end
+  return #pids
+end
+
+return M
