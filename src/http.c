@@ -28,6 +28,8 @@
 
 #include <curl/curl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -305,8 +307,10 @@ static bool xfer_start(xfer *x)
 
 static double opt_number(lua_State *L, int spec, const char *name, double def)
 {
-    lua_getfield(L, spec, name);
-    double v = luaL_opt(L, luaL_checknumber, -1, def);
+    int type = lua_getfield(L, spec, name);
+    if (type != LUA_TNIL && type != LUA_TNUMBER)
+        luaL_error(L, "http spec field '%s' must be a number", name);
+    double v = type == LUA_TNIL ? def : lua_tonumber(L, -1);
     lua_pop(L, 1);
     return v;
 }
@@ -319,14 +323,12 @@ static bool opt_bool(lua_State *L, int spec, const char *name)
     return v;
 }
 
-/* Push spec[name] when it is a string (else raise or push nothing). */
+/* Push spec[name]; returns it, or NULL when it is nil (raises for other
+ * types). The caller pops it. */
 static const char *opt_string(lua_State *L, int spec, const char *name)
 {
-    if (lua_getfield(L, spec, name) == LUA_TNIL) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    if (lua_type(L, -1) != LUA_TSTRING)
+    int type = lua_getfield(L, spec, name);
+    if (type != LUA_TNIL && type != LUA_TSTRING)
         luaL_error(L, "http spec field '%s' must be a string", name);
     return lua_tostring(L, -1);
 }
@@ -368,10 +370,12 @@ static void xfer_setup(lua_State *L, int spec, xfer *x, const xfer_ops *ops)
                      (long)(connect * 1000.0 + 0.5));
     x->follow = opt_bool(L, spec, "follow");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)x->follow);
-    if (opt_string(L, spec, "unix_socket"))
-        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, lua_tostring(L, -1));
-    if (opt_string(L, spec, "proxy"))
-        curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, -1));
+    const char *path = opt_string(L, spec, "unix_socket");
+    if (path)
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, path);
+    const char *proxy = opt_string(L, spec, "proxy");
+    if (proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, proxy);
     lua_pop(L, 2);
 }
 
@@ -495,14 +499,13 @@ static int l_request_gc(lua_State *L)
  * spec.body, anchored as the request's user value while curl reads it. */
 static void request_method(lua_State *L, int spec, CURL *e)
 {
-    size_t len = 0;
     const char *body = opt_string(L, spec, "body");
     if (body) {
-        lua_tolstring(L, -1, &len);
-        lua_setiuservalue(L, -2, 1);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)lua_rawlen(L, -1));
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     }
+    lua_setiuservalue(L, spec + 1, 1);
     const char *method = opt_string(L, spec, "method");
     if (!method)
         method = body ? "POST" : "GET";
@@ -510,7 +513,7 @@ static void request_method(lua_State *L, int spec, CURL *e)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, body ? "POST" : "GET") != 0)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    lua_settop(L, spec + 1);
+    lua_pop(L, 1);
 }
 
 /* Push the result table {status=, head=, body=, time=, url=}. */
@@ -540,14 +543,15 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
     (void)status;
     request *r = (request *)ctx;
     mp_wait_check(L, &r->wait);
-    if (r->result == CURLE_OK)
+    bool ok = r->result == CURLE_OK;
+    if (ok) {
         push_response(L, r);
-    else {
+    } else {
         lua_pushnil(L);
         push_failure(L, &r->x, r->result);
     }
     request_free(r);
-    return r->result == CURLE_OK ? 1 : 2;
+    return ok ? 1 : 2;
 }
 
 /* core.request(spec) -> {status=, head=, body=, time=, url=} | nil, err
@@ -580,7 +584,7 @@ static int l_request(lua_State *L)
 typedef struct sse_event {
     struct sse_event *next;
     double time;
-    uint64_t retry;              /* the retry in force, 0: none */
+    int64_t retry;               /* the server's retry (ms), -1: none */
     bool has_id;
     size_t type_len, data_len, id_len;
     char *type, *data, *id;      /* one allocation, in this order */
@@ -616,7 +620,9 @@ typedef struct {
     bool refused;                /* the response is not an event stream */
     bool no_memory;
     int max_attempts, failures, attempts;
-    uint64_t retry_ms;
+    uint64_t retry_ms;           /* the reconnection delay */
+    int64_t server_retry;        /* the last retry field, -1: none */
+    bool opened;                 /* this attempt opened an event stream */
     long status;
     bytes excerpt;               /* the body of a refused response */
     bool failed, gave_up;        /* how the last attempt ended */
@@ -629,23 +635,23 @@ typedef struct {
 static void on_sse_event(void *ud, const mp_sse_event *ev)
 {
     stream *s = ud;
-    size_t extra = ev->type_len + ev->data_len + ev->id_len + 3;
+    const char *id = ev->has_id ? ev->id : s->initial_id;
+    size_t id_len = ev->has_id ? ev->id_len : id ? strlen(id) : 0;
+    size_t extra = ev->type_len + ev->data_len + id_len + 3;
     sse_event *e = malloc(sizeof *e + extra);
     if (!e) {
         s->no_memory = true;
         return;
     }
-    *e = (sse_event){ .time = mp_now(), .retry = s->retry_ms,
-                      .type_len = ev->type_len, .data_len = ev->data_len };
+    *e = (sse_event){ .time = mp_now(), .retry = s->server_retry,
+                      .has_id = id != NULL, .type_len = ev->type_len,
+                      .data_len = ev->data_len, .id_len = id_len };
     e->type = (char *)(e + 1);
     e->data = e->type + ev->type_len + 1;
     e->id = e->data + ev->data_len + 1;
     memcpy(e->type, ev->type, ev->type_len + 1);
     memcpy(e->data, ev->data, ev->data_len + 1);
-    const char *id = ev->has_id ? ev->id : s->initial_id;
-    e->has_id = id != NULL;
-    e->id_len = id && ev->has_id ? ev->id_len : id ? strlen(id) : 0;
-    memcpy(e->id, id ? id : "", e->id_len + 1);
+    memcpy(e->id, id ? id : "", id_len + 1);
     if (s->tail)
         s->tail->next = e;
     else
@@ -657,7 +663,9 @@ static void on_sse_event(void *ud, const mp_sse_event *ev)
 
 static void on_sse_retry(void *ud, uint64_t ms)
 {
-    ((stream *)ud)->retry_ms = ms;
+    stream *s = ud;
+    s->retry_ms = ms;
+    s->server_retry = ms < INT64_MAX ? (int64_t)ms : INT64_MAX;
 }
 
 static const mp_sse_handlers sse_handlers = {
@@ -719,6 +727,10 @@ static void stream_attempt_over(stream *s, const char *kind, const char *msg)
     s->failed = false;
     if (kind)
         set_error(s, kind, "%s", msg);
+    else if (!s->got_bytes)
+        set_error(s, "closed", "the server ended the stream without "
+                  "sending anything");
+    s->failed = kind != NULL;
     s->failures = was_open && s->got_bytes ? 0 : s->failures + 1;
     bool again = s->reconnect && (was_open || s->auto_attempt)
         && s->status != 204;
@@ -730,6 +742,7 @@ static void stream_attempt_over(stream *s, const char *kind, const char *msg)
     } else {
         s->state = ST_ENDED;
         s->gave_up = again;
+        s->failed = s->failed || again;
     }
     mp_cond_broadcast(&s->changed);
 }
@@ -747,6 +760,7 @@ static void stream_head_done(xfer *x, long status)
         mp_timer_cancel(s->timer);
         s->timer = NULL;
         s->state = ST_OPEN;
+        s->opened = true;
         mp_cond_broadcast(&s->changed);
     } else {
         s->refused = true;
@@ -802,8 +816,6 @@ static void stream_done(xfer *x, CURLcode rc)
     }
     if (rc != CURLE_OK)
         describe_failure(x, rc, &kind, msg, sizeof msg);
-    else if (s->state != ST_OPEN)
-        kind = "protocol", snprintf(msg, sizeof msg, "no response head");
     stream_attempt_over(s, kind, msg);
 }
 
@@ -818,31 +830,56 @@ static void on_head_deadline(void *arg)
     stream *s = arg;
     s->timer = NULL;
     xfer_stop(&s->x);
+    if (s->refused) {
+        describe_refusal(s);
+        stream_attempt_over(s, s->err_kind, s->err_msg);
+        return;
+    }
     char msg[96];
     snprintf(msg, sizeof msg, "no response within %g s", s->open_timeout);
     stream_attempt_over(s, "timeout", msg);
 }
 
+static bool list_append(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (l)
+        *list = l;
+    return l != NULL;
+}
+
+/* The last event ID to resume from: the stream's, else the option's. */
+static const char *resume_id(const stream *s)
+{
+    const char *id = mp_sse_last_id(&s->parser, NULL);
+    return id ? id : s->initial_id;
+}
+
 /* The header list of an attempt: the spec's lines and Last-Event-ID. */
 static bool attempt_headers(stream *s)
 {
-    size_t id_len;
-    const char *id = mp_sse_last_id(&s->parser, &id_len);
-    if (!id)
-        id = s->initial_id, id_len = id ? strlen(id) : 0;
-    curl_slist_free_all(s->x.headers);
-    s->x.headers = NULL;
+    struct curl_slist *list = NULL;
+    char *line = NULL;
     for (struct curl_slist *l = s->base; l; l = l->next)
-        if (!(s->x.headers = curl_slist_append(s->x.headers, l->data)))
-            return false;
-    char *line = id_len ? malloc(id_len + sizeof "Last-Event-ID: ") : NULL;
-    if (line) {
+        if (!list_append(&list, l->data))
+            goto fail;
+    const char *id = resume_id(s);
+    if (id && *id) {
+        if (!(line = malloc(strlen(id) + sizeof "Last-Event-ID: ")))
+            goto fail;
         sprintf(line, "Last-Event-ID: %s", id);
-        s->x.headers = curl_slist_append(s->x.headers, line);
+        if (!list_append(&list, line))
+            goto fail;
         free(line);
     }
-    curl_easy_setopt(s->x.easy, CURLOPT_HTTPHEADER, s->x.headers);
-    return s->x.headers || (!s->base && !line);
+    curl_slist_free_all(s->x.headers);
+    s->x.headers = list;
+    curl_easy_setopt(s->x.easy, CURLOPT_HTTPHEADER, list);
+    return true;
+fail:
+    free(line);
+    curl_slist_free_all(list);
+    return false;
 }
 
 /* Start a connection (a loop callback or a Lua call; never inside curl). */
@@ -850,6 +887,7 @@ static void stream_start_attempt(stream *s)
 {
     s->state = ST_OPENING;
     s->got_bytes = s->refused = s->no_memory = s->paused = false;
+    s->opened = false;
     s->status = 0;
     s->excerpt.len = 0;
     s->attempts++;
@@ -891,8 +929,8 @@ static void stream_options(lua_State *L, stream *s)
     s->max_attempts = (int)opt_number(L, 1, "max_attempts", DEFAULT_ATTEMPTS);
     s->retry_ms = (uint64_t)(opt_number(L, 1, "retry",
                                         DEFAULT_RETRY_MS / 1000.0) * 1000.0);
-    if (opt_string(L, 1, "last_event_id")
-        && !(s->initial_id = strdup(lua_tostring(L, -1))))
+    const char *id = opt_string(L, 1, "last_event_id");
+    if (id && !(s->initial_id = strdup(id)))
         mp_raise(L, "memory", "out of memory");
     lua_settop(L, 2);
 }
@@ -907,13 +945,12 @@ static int l_sse(lua_State *L)
     stream *s = lua_newuserdatauv(L, sizeof *s, 0);
     memset(s, 0, sizeof *s);
     s->state = ST_ENDED;
+    s->server_retry = -1;
     mp_sse_init(&s->parser, &sse_handlers, s);
     luaL_setmetatable(L, STREAM_MT);
     xfer_setup(L, 1, &s->x, &stream_ops);
-    s->base = s->x.headers;
+    s->base = s->x.headers;      /* each attempt builds its own list */
     s->x.headers = NULL;
-    curl_easy_setopt(s->x.easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(s->x.easy, CURLOPT_ACCEPT_ENCODING, NULL);
     stream_options(L, s);
     stream_start_attempt(s);
     return 1;
@@ -930,7 +967,7 @@ static void push_event(lua_State *L, const sse_event *e)
         lua_pushlstring(L, e->id, e->id_len);
         lua_setfield(L, -2, "id");
     }
-    if (e->retry) {
+    if (e->retry >= 0) {
         lua_pushinteger(L, (lua_Integer)e->retry);
         lua_setfield(L, -2, "retry");
     }
@@ -945,11 +982,8 @@ static int l_stream_take(lua_State *L)
     stream *s = check_stream(L);
     if (!s->head)
         return 0;
-    lua_createtable(L, 0, 5);    /* may raise: pop only afterwards */
-    lua_pop(L, 1);
-    sse_event *e = queue_pop(s);
-    push_event(L, e);
-    free(e);
+    push_event(L, s->head);      /* may raise: pop only afterwards */
+    free(queue_pop(s));
     if (s->paused && s->queued_bytes < QUEUE_LIMIT / 2 && s->x.in_multi) {
         s->paused = false;
         curl_easy_pause(s->x.easy, CURLPAUSE_CONT);
@@ -995,15 +1029,21 @@ static void push_stream_error(lua_State *L, stream *s)
 }
 
 /* st:state() -> "opening"|"open"|"retrying"|"ended"|"closed", the error
- * of the last attempt (or nil), whether automatic reconnection gave up */
+ * the last attempt ended with (or nil; `gave_up` is set in it when
+ * automatic reconnection gave up), whether the latest attempt opened an
+ * event stream */
 static int l_stream_state(lua_State *L)
 {
     stream *s = luaL_checkudata(L, 1, STREAM_MT);
     lua_pushstring(L, state_names[s->state]);
-    if (!s->failed || s->state == ST_CLOSED)
-        return 1;
-    push_stream_error(L, s);
-    lua_pushboolean(L, s->gave_up && s->state == ST_ENDED);
+    if (s->failed && s->state != ST_CLOSED) {
+        push_stream_error(L, s);
+        lua_pushboolean(L, s->gave_up && s->state == ST_ENDED);
+        lua_setfield(L, -2, "gave_up");
+    } else {
+        lua_pushnil(L);
+    }
+    lua_pushboolean(L, s->opened);
     return 3;
 }
 
@@ -1047,12 +1087,7 @@ static int l_stream_close(lua_State *L)
 static int l_stream_last_id(lua_State *L)
 {
     stream *s = check_stream(L);
-    size_t len;
-    const char *id = mp_sse_last_id(&s->parser, &len);
-    if (id)
-        lua_pushlstring(L, id, len);
-    else
-        lua_pushstring(L, s->initial_id);
+    lua_pushstring(L, resume_id(s));
     return 1;
 }
 

@@ -1,0 +1,577 @@
+-- mpod/http.lua: HTTP requests and SSE streams for scenarios, on top of
+-- the C core mpod.http.core (one curl_multi in the event loop).
+--
+-- http.request(spec) builds the request (query, headers, json, cookie,
+-- bearer), waits for it without blocking other tasks and returns a
+-- Response: status, headers, body, and fields computed on first use
+-- (headers, header_list, json, cookies, set_cookies). A non-2xx status is
+-- data; a transport failure raises an mpod error with kind, message, pod,
+-- method, path and url. http.sse(spec) opens a Stream whose events queue
+-- while the task does other things; docs/http.md is the reference.
+--
+-- Secrets: the Authorization and Cookie values a request sends and the
+-- cookie values a response sets are registered with trace.add_secret, so
+-- no report shows them.
+
+local core = require "mpod.http.core"
+local errors = require "mpod.error"
+local json = require "mpod.json"
+local sched = require "mpod.core"
+local trace = require "mpod.trace"
+
+local M = {}
+
+local EXCERPT = 200           -- characters of a body shown in messages
+local LISTED_EVENTS = 10      -- events a failed wait_for lists
+local DEFAULT_WAIT = 30       -- wait_for's timeout without spec.timeout
+local USER_AGENT = "mpod-lua/0.1.0"
+
+local function usage(message, level)
+  error(errors.new("usage", message), level + 1)
+end
+
+-- excerpt(text [, limit]) -> one line of at most limit characters
+local function excerpt(text, limit)
+  limit = limit or EXCERPT
+  if type(text) ~= "string" or text == "" then return "" end
+  local head = text:sub(1, limit)
+  if head:find("[%z\1-\8\14-\31\127]") then
+    return string.format("<%d bytes of binary data>", #text)
+  end
+  while #head > 0 and not utf8.len(head) do head = head:sub(1, -2) end
+  head = head:gsub("%s+", " ")
+  if #text > limit then head = head .. "..." end
+  return head
+end
+M.excerpt = excerpt
+
+-- Requests ----------------------------------------------------------------
+
+local function encode_component(value)
+  return (tostring(value):gsub("[^%w%-%._~]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+M.encode_component = encode_component
+
+-- query_string(query) -> "a=1&b=x+y" (keys sorted; list values repeat
+-- the key); a string is taken as it is
+local function query_string(query)
+  if type(query) == "string" then return query end
+  local keys = {}
+  for k in pairs(query) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = query[k]
+    local values = type(v) == "table" and v or { v }
+    for _, item in ipairs(values) do
+      parts[#parts + 1] = encode_component(k) .. "=" .. encode_component(item)
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+local function with_query(url, query)
+  if query == nil then return url end
+  local qs = query_string(query)
+  if qs == "" then return url end
+  return url .. (url:find("?", 1, true) and "&" or "?") .. qs
+end
+
+-- The path of a URL, for messages ("/" when it has none).
+local function path_of(url)
+  return url:match("^%a[%w+.%-]*://[^/?#]*([^#]*)") or url
+end
+
+-- cookie_text(cookie) -> "a=1; b=2" from a string or a name -> value table
+local function cookie_text(cookie)
+  if type(cookie) == "string" then return cookie end
+  local names = {}
+  for name in pairs(cookie) do names[#names + 1] = name end
+  table.sort(names)
+  local parts = {}
+  for _, name in ipairs(names) do
+    trace.add_secret(tostring(cookie[name]))
+    parts[#parts + 1] = name .. "=" .. tostring(cookie[name])
+  end
+  return table.concat(parts, "; ")
+end
+
+-- The request's header lines: spec.headers (name -> value; false drops a
+-- header), then what json, cookie and bearer add when not given.
+local function header_lines(spec, extra)
+  local given, lines = {}, {}
+  local function add(name, value)
+    if given[name:lower()] then return end
+    given[name:lower()] = true
+    if value == false then
+      lines[#lines + 1] = name .. ":"         -- curl: do not send it
+      return
+    end
+    value = tostring(value)
+    local lname = name:lower()
+    if lname == "authorization" or lname == "cookie" then trace.add_secret(value) end
+    lines[#lines + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
+  end
+  local names = {}
+  for name in pairs(spec.headers or {}) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do add(name, spec.headers[name]) end
+  if spec.bearer then
+    trace.add_secret(tostring(spec.bearer))
+    add("Authorization", "Bearer " .. tostring(spec.bearer))
+  end
+  if spec.cookie then add("Cookie", cookie_text(spec.cookie)) end
+  for _, pair in ipairs(extra) do add(pair[1], pair[2]) end
+  return lines
+end
+
+-- The method, body and header lines of a request spec.
+local function request_parts(spec)
+  local body, extra = spec.body, { { "User-Agent", USER_AGENT }, { "Expect", false } }
+  if spec.json ~= nil then
+    body = json.encode(spec.json)
+    table.insert(extra, 1, { "Content-Type", "application/json" })
+  end
+  if body ~= nil and type(body) ~= "string" then
+    usage("http: body must be a string (use json = ... for tables)", 4)
+  end
+  local method = (spec.method or (body and "POST" or "GET")):upper()
+  if body == nil and (method == "POST" or method == "PUT" or method == "PATCH") then
+    body = ""
+  end
+  return method, body, header_lines(spec, extra)
+end
+
+-- Raise a transport error with where it happened.
+local function raise_failure(err, spec, method, what)
+  err.pod, err.method, err.url = spec.pod, method, spec.url
+  err.path = spec.path or path_of(spec.url)
+  err.message = string.format("%s%s %s%s: %s", what or "", method, err.path,
+    spec.pod and (" on " .. spec.pod) or "", err.message)
+  error(err, 0)
+end
+
+local function check_spec(spec, what)
+  if type(spec) ~= "table" then usage(what .. " expects a table", 3) end
+  if type(spec.url) ~= "string" then usage(what .. " needs url = \"http://...\"", 3) end
+end
+
+-- Responses -----------------------------------------------------------------
+
+local Response = {}
+
+-- Header lines -> list of {name=, value=} (names lower-case; folded lines
+-- joined) and name -> values joined with ", ".
+local function parse_head(head)
+  local list, map = {}, {}
+  local status_line = true
+  for line in head:gmatch("([^\r\n]*)\r?\n") do
+    if status_line then
+      status_line = false
+    elseif line:match("^[ \t]") and #list > 0 then
+      local last = list[#list]
+      last.value = last.value .. " " .. line:match("^%s*(.-)%s*$")
+    else
+      local name, value = line:match("^([^:]+):[ \t]*(.-)[ \t]*$")
+      if name then list[#list + 1] = { name = name:lower(), value = value } end
+    end
+  end
+  for _, h in ipairs(list) do
+    map[h.name] = map[h.name] and (map[h.name] .. ", " .. h.value) or h.value
+  end
+  return map, list
+end
+
+local function cookie_attribute(c, attr)
+  local key, value = attr:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
+  key = (key or attr:match("^%s*(.-)%s*$")):lower()
+  if key == "max-age" and value and value:match("^%-?%d+$") then
+    c.max_age = tonumber(value)
+  elseif key == "expires" and value then
+    c.expires = core.parse_date(value)
+  elseif key == "path" or key == "domain" then
+    c[key] = value
+  elseif key == "secure" then
+    c.secure = true
+  elseif key == "httponly" then
+    c.http_only = true
+  elseif key == "samesite" then
+    c.same_site = value
+  end
+end
+
+-- parse_set_cookie(text [, now]) -> {name=, value=, path=, domain=,
+-- expires=, max_age=, secure=, http_only=, same_site=, expired=} or nil;
+-- Max-Age wins over Expires (RFC 6265)
+function M.parse_set_cookie(text, now)
+  local pair, attrs = text:match("^([^;]*)(.*)$")
+  local name, value = pair:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
+  if not name or name == "" then return nil end
+  local c = { name = name, value = value }
+  for attr in attrs:gmatch("[^;]+") do cookie_attribute(c, attr) end
+  now = now or sched.wallclock()
+  if c.max_age then c.expired = c.max_age <= 0
+  else c.expired = c.expires ~= nil and c.expires <= now end
+  return c
+end
+
+-- Every Set-Cookie of a response, parsed; also registers the values as
+-- secrets.
+local function parse_cookies(res)
+  local set, order, live = {}, {}, {}
+  for _, h in ipairs(res.header_list) do
+    local c = h.name == "set-cookie" and M.parse_set_cookie(h.value)
+    if c then
+      trace.add_secret(c.value)
+      set[#set + 1] = c
+      if not live[c.name] and not c.expired then order[#order + 1] = c.name end
+      live[c.name] = (not c.expired) and c.value or nil
+    end
+  end
+  local kept = {}
+  for _, name in ipairs(order) do
+    if live[name] then kept[#kept + 1] = name end
+  end
+  return set, live, kept
+end
+
+local function decode_json(text, where)
+  local ok, value = pcall(json.decode, text)
+  if ok then return value end
+  if errors.is(value) then
+    for k, v in pairs(where) do value[k] = value[k] or v end
+    value.message = string.format("%s: %s", where.what, value.message)
+    value.what = nil
+  end
+  error(value, 0)
+end
+
+local function describe(res)
+  return string.format("%s %s%s", res.method or "GET", res.path or "",
+    res.pod and (" on " .. res.pod) or "")
+end
+
+local lazy = {
+  headers = function(res)
+    res.headers, res.header_list = parse_head(res.head)
+    return res.headers
+  end,
+  header_list = function(res)
+    res.headers, res.header_list = parse_head(res.head)
+    return res.header_list
+  end,
+  json = function(res)
+    if res.body == "" then return nil end
+    local value = decode_json(res.body, { what = describe(res), pod = res.pod,
+      method = res.method, path = res.path, body = excerpt(res.body) })
+    rawset(res, "json", value)
+    return value
+  end,
+  cookies = function(res)
+    res.set_cookies, res.cookies, res._cookie_order = parse_cookies(res)
+    return res.cookies
+  end,
+  set_cookies = function(res)
+    res.set_cookies, res.cookies, res._cookie_order = parse_cookies(res)
+    return res.set_cookies
+  end,
+}
+
+Response.__index = function(res, key)
+  local compute = lazy[key]
+  if compute then return compute(res) end
+  return Response[key]
+end
+
+Response.__tostring = function(res)
+  return string.format("%d %s", res.status, excerpt(res.body))
+end
+
+-- res:ok() -> true for a 2xx status
+function Response:ok()
+  return self.status >= 200 and self.status < 300
+end
+
+-- res:header_values(name) -> every value of that header, in order
+function Response:header_values(name)
+  local values = {}
+  name = name:lower()
+  for _, h in ipairs(self.header_list) do
+    if h.name == name then values[#values + 1] = h.value end
+  end
+  return values
+end
+
+-- res:cookie_header() -> "a=1; b=2": the cookies this response sets and
+-- does not delete, in the order they were set
+function Response:cookie_header()
+  local live = self.cookies
+  local parts = {}
+  for _, name in ipairs(self._cookie_order) do
+    parts[#parts + 1] = name .. "=" .. live[name]
+  end
+  return table.concat(parts, "; ")
+end
+
+local function status_matches(status, want)
+  if want == nil then return status >= 200 and status < 300 end
+  if type(want) == "table" then
+    for _, w in ipairs(want) do
+      if status == w then return true end
+    end
+    return false
+  end
+  return status == want
+end
+
+-- res:expect([status | {statuses}]) -> res; raises an error of kind
+-- "status" with a body excerpt otherwise (no argument: any 2xx)
+function Response:expect(want)
+  if status_matches(self.status, want) then return self end
+  local wanted = want == nil and "2xx"
+    or type(want) == "table" and table.concat(want, " or ") or tostring(want)
+  error(errors.new("status", string.format("%s: expected status %s, got %d: %s",
+    describe(self), wanted, self.status, excerpt(self.body)), {
+      got = self.status, expected = wanted, body = excerpt(self.body, 300),
+      pod = self.pod, method = self.method, path = self.path,
+      at = trace.user_location(2),
+    }), 0)
+end
+
+-- http.request(spec) -> Response. spec: url (full), method, query,
+-- headers, body, json, cookie, bearer, timeout, connect_timeout, follow,
+-- unix_socket, proxy, max_body, pod (a name for messages).
+function M.request(spec)
+  check_spec(spec, "http.request")
+  local method, body, lines = request_parts(spec)
+  local url = with_query(spec.url, spec.query)
+  local res, err = core.request {
+    url = url, method = method, headers = lines, body = body,
+    timeout = spec.timeout, connect_timeout = spec.connect_timeout,
+    follow = spec.follow, unix_socket = spec.unix_socket, proxy = spec.proxy,
+    max_body = spec.max_body,
+  }
+  if not res then raise_failure(err, spec, method) end
+  res.method, res.pod, res.path = method, spec.pod, spec.path or path_of(url)
+  setmetatable(res, Response)
+  if res.head:find("\n[Ss][Ee][Tt]%-[Cc][Oo][Oo][Kk][Ii][Ee]:") then
+    local _ = res.cookies                   -- registers the secrets now
+  end
+  return res
+end
+
+for _, method in ipairs { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD" } do
+  -- http.get(url [, opts]), http.post(url, json [, opts]), ...
+  M[method:lower()] = function(url, a, b)
+    local opts, body = a, nil
+    if method == "POST" or method == "PUT" or method == "PATCH" then opts, body = b, a end
+    local spec = {}
+    for k, v in pairs(opts or {}) do spec[k] = v end
+    spec.url, spec.method = url, method
+    if body ~= nil then spec.json = body end
+    return M.request(spec)
+  end
+end
+
+-- SSE ---------------------------------------------------------------------------
+
+local Event = {}
+
+Event.__index = function(ev, key)
+  if key ~= "json" then return nil end
+  local value = decode_json(ev.data, { what = "SSE event " .. (ev.id or "") ..
+    " (" .. ev.event .. ")", data = excerpt(ev.data) })
+  rawset(ev, "json", value)
+  return value
+end
+
+Event.__tostring = function(ev)
+  return string.format("%s%s: %s", ev.event, ev.id and (" (id " .. ev.id .. ")") or "",
+    excerpt(ev.data, 120))
+end
+
+local Stream = {}
+
+local stream_fields = {
+  events = function(s)
+    s:_drain()
+    return s._history
+  end,
+  error = function(s)
+    local _, err = s._core:state()
+    return err
+  end,
+}
+
+Stream.__index = function(s, key)
+  local field = stream_fields[key]
+  if field then return field(s) end
+  return Stream[key]
+end
+
+Stream.__close = function(s) s:close() end
+
+Stream.__tostring = function(s)
+  return string.format("SSE %s%s (%s, %d events)", s.path,
+    s.pod and (" on " .. s.pod) or "", s:state(), #s.events)
+end
+
+-- Move the events queued in C to the history; returns the first moved.
+function Stream:_drain()
+  if self._closed then return nil end
+  local h, first = self._history, nil
+  while true do
+    local ev = self._core:take()
+    if not ev then return first end
+    h[#h + 1] = setmetatable(ev, Event)
+    first = first or ev
+  end
+end
+
+-- The next event after the read position, or nil.
+function Stream:_pull()
+  local h = self._history
+  if self._pos >= #h then self:_drain() end
+  if self._pos >= #h then return nil end
+  self._pos = self._pos + 1
+  return h[self._pos]
+end
+
+local function raise_stream_error(s, err, what)
+  raise_failure(err, { pod = s.pod, url = s.url, path = s.path }, "GET", what)
+end
+
+-- Wait until the connection opened (or raise why it did not).
+function Stream:_wait_open()
+  local st = self._core
+  while st:state() == "opening" do
+    local ok, err = pcall(st.wait, st)
+    if not ok then
+      self:close()
+      error(err, 0)
+    end
+  end
+  local _, err, opened = st:state()
+  if not opened then
+    self:close()
+    raise_stream_error(self, err or errors.new("closed", "the stream ended at once"),
+      "SSE ")
+  end
+  local head
+  self.status, head = st:head()
+  self.headers = parse_head(head)
+end
+
+-- s:next([timeout]) -> event | nil, "timeout" | nil, "closed"; raises
+-- when automatic reconnection gave up
+function Stream:next(timeout)
+  local deadline = timeout and sched.now() + timeout
+  while true do
+    local ev = self:_pull()
+    if ev then return ev end
+    if self._closed then return nil, "closed" end
+    local state, err = self._core:state()
+    if state == "ended" then
+      if err and err.gave_up then raise_stream_error(self, err, "SSE ") end
+      return nil, "closed"
+    end
+    local left = deadline and deadline - sched.now()
+    if left and left <= 0 then return nil, "timeout" end
+    self._core:wait(left)
+  end
+end
+
+local function matcher(want)
+  if type(want) == "function" then return want, "a matching event" end
+  if type(want) ~= "string" then
+    usage("wait_for expects a function or a string, got " .. type(want), 4)
+  end
+  return function(ev)
+    return ev.event == want or ev.data:find(want, 1, true) ~= nil
+  end, string.format("an event %q", want)
+end
+
+local function list_events(events)
+  local lines = {}
+  for i = 1, math.min(#events, LISTED_EVENTS) do lines[i] = tostring(events[i]) end
+  if #events > LISTED_EVENTS then
+    lines[#lines + 1] = string.format("... and %d more", #events - LISTED_EVENTS)
+  end
+  return table.concat(lines, "\n")
+end
+
+-- s:wait_for(pred_or_text [, timeout]) -> the first event from the read
+-- position on that matches; raises (kind "timeout" or "closed") listing
+-- the events that arrived meanwhile
+function Stream:wait_for(want, timeout)
+  local match, what = matcher(want)
+  timeout = timeout or self.timeout or DEFAULT_WAIT
+  local deadline = sched.now() + timeout
+  local seen = {}
+  while true do
+    local ev, why = self:next(math.max(deadline - sched.now(), 0))
+    if not ev then
+      error(errors.new(why, string.format("SSE %s%s: no %s within %g s (%s); %d other events arrived",
+        self.path, self.pod and (" on " .. self.pod) or "", what, timeout,
+        why == "closed" and "the stream closed" or "timed out", #seen), {
+          pod = self.pod, path = self.path, timeout = timeout,
+          arrived = list_events(seen), at = trace.user_location(2),
+        }), 0)
+    end
+    if match(ev) then return ev end
+    seen[#seen + 1] = ev
+  end
+end
+
+-- s:reconnect() -> s: a new connection now, resuming with Last-Event-ID
+function Stream:reconnect()
+  if self._closed then usage("attempt to use a closed stream", 2) end
+  self:_drain()
+  self._core:reconnect()
+  self:_wait_open()
+  return self
+end
+
+-- s:state() -> "open", "opening", "retrying", "ended" or "closed"
+function Stream:state()
+  if self._closed then return "closed" end
+  return (self._core:state())
+end
+
+-- s:last_id() -> the last event ID (sent as Last-Event-ID) or nil
+function Stream:last_id()
+  return self._core:last_id()
+end
+
+-- s:close(): stop the transfer; events that arrived stay in s.events
+function Stream:close()
+  if self._closed then return end
+  self:_drain()
+  self._core:close()
+  self._closed = true
+end
+
+-- http.sse(spec) -> Stream, once the server answered with an event
+-- stream. spec as for request (no method or body) plus reconnect,
+-- max_attempts, retry (s), last_event_id.
+function M.sse(spec)
+  check_spec(spec, "http.sse")
+  local url = with_query(spec.url, spec.query)
+  local core_stream = core.sse {
+    url = url, timeout = spec.timeout, connect_timeout = spec.connect_timeout,
+    headers = header_lines(spec, { { "Accept", "text/event-stream" },
+      { "Cache-Control", "no-cache" }, { "User-Agent", USER_AGENT } }),
+    follow = spec.follow, unix_socket = spec.unix_socket, proxy = spec.proxy,
+    reconnect = spec.reconnect and true or false, max_attempts = spec.max_attempts,
+    retry = spec.retry, last_event_id = spec.last_event_id and tostring(spec.last_event_id),
+  }
+  local s = setmetatable({ _core = core_stream, _history = {}, _pos = 0,
+    url = url, pod = spec.pod, path = spec.path or path_of(url),
+    timeout = spec.timeout }, Stream)
+  s:_wait_open()
+  return s
+end
+
+return M

@@ -1,0 +1,49 @@
+-- httpfix.lua: the HTTP fixture server (tests/fixtures/httpfix.c) for the
+-- tests of mpod.http. start() spawns it and reads the ports it prints; it
+-- exits when its stdin closes, so it never outlives the test file.
+
+local cluster = require "mpod.cluster"
+local proc = require "mpod.proc"
+
+local M = {}
+
+M.BIN = (os.getenv("BUILD") or "build") .. "/fixtures/httpfix"
+
+local Fixture = {}
+Fixture.__index = Fixture
+
+-- start() -> fixture {url=, port=, reset_port=, silent_port=, reset_url=,
+-- silent_url=}
+function M.start()
+  local p, stdin, stdout = proc.spawn { argv = { M.BIN }, stdin = "pipe", stdout = "pipe" }
+  local fix = setmetatable({ proc = p, stdin = stdin, stdout = stdout }, Fixture)
+  for _ = 1, 3 do
+    local line, why = stdout:read_line(10)
+    if not line then error("httpfix did not print its ports: " .. tostring(why)) end
+    local key, port = line:match("^([%u_]+) (%d+)$")
+    fix[key:lower()] = tonumber(port)
+  end
+  fix.url = "http://127.0.0.1:" .. fix.port
+  fix.reset_url = "http://127.0.0.1:" .. fix.reset_port
+  fix.silent_url = "http://127.0.0.1:" .. fix.silent_port
+  return fix
+end
+
+-- fix:cluster([http]) -> a cluster whose pods a, b and c all point at the
+-- fixture, with the cluster file's `http` table (headers, timeout)
+function Fixture:cluster(http)
+  return cluster.build {
+    name = "httpfix", http = http,
+    pods = { { name = "a", url = self.url }, { name = "b", url = self.url },
+             { name = "c", url = self.url } },
+  }
+end
+
+-- fix:stop(): close its stdin and wait for it to exit
+function Fixture:stop()
+  self.stdin:close()
+  self.proc:wait(10)
+  self.stdout:close()
+end
+
+return M
