@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { POOL_WAIT_MS = 1000, CONNECT_MS = 1000, STATEMENT_MS = 3000 };
+enum { POOL_WAIT_MS = 1000, CONNECT_MS = 1000, STATEMENT_MS = 3000,
+       SHUTDOWN_WAIT_MS = 1000 };
 
 struct slot {
     PGconn *conn;
@@ -34,6 +35,7 @@ static struct {
     struct slot *slots;
     int size;
     unsigned generation;
+    bool closed; /* db_shutdown ran: no more slots are lent */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static atomic_int pg_state = -1; /* -1 unknown, 0 down, 1 up */
@@ -203,13 +205,30 @@ int db_init(void)
     return 0;
 }
 
-void db_shutdown(void)
+static bool any_busy(void)
 {
     for (int i = 0; i < pool.size; i++)
-        PQfinish(pool.slots[i].conn);
-    free(pool.slots);
-    pool.slots = NULL;
-    pool.size = 0;
+        if (pool.slots[i].busy)
+            return true;
+    return false;
+}
+
+/* The slots stay allocated: a readiness probe stuck past its budget may
+ * still give its slot back after this. */
+void db_shutdown(void)
+{
+    int64_t deadline = now_ms() + SHUTDOWN_WAIT_MS;
+    pthread_mutex_lock(&pool.lock);
+    pool.closed = true;
+    while (any_busy() && cond_wait_until(&pool.freed, &pool.lock, deadline))
+        ;
+    for (int i = 0; i < pool.size; i++) {
+        if (!pool.slots[i].busy) {
+            PQfinish(pool.slots[i].conn);
+            pool.slots[i].conn = NULL;
+        }
+    }
+    pthread_mutex_unlock(&pool.lock);
 }
 
 /* An idle connection should have nothing to read: if it has, the server
@@ -226,7 +245,7 @@ static int pool_acquire(int64_t deadline)
 {
     int found = -1;
     pthread_mutex_lock(&pool.lock);
-    while (found < 0) {
+    while (found < 0 && !pool.closed) {
         for (int i = 0; i < pool.size && found < 0; i++)
             if (!pool.slots[i].busy)
                 found = i;
@@ -260,7 +279,7 @@ static void pool_release(int i, bool broken)
         pool.slots[i].conn = NULL;
     }
     pool.slots[i].busy = false;
-    pthread_cond_signal(&pool.freed);
+    pthread_cond_broadcast(&pool.freed);
     pthread_mutex_unlock(&pool.lock);
     PQfinish(drop);
 }

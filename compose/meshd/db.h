@@ -18,7 +18,8 @@ enum db_status {
 
 /* Creates the pool (cfg.db_pool_size slots, connected lazily). */
 int db_init(void);
-/* Closes every pooled connection; no query may run concurrently. */
+/* Closes the idle pooled connections, after waiting a moment for busy
+ * ones to come back; no slot is lent afterwards. */
 void db_shutdown(void);
 
 /* Runs one parameterised statement on a pooled connection. On DB_OK *out is
