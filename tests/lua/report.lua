@@ -1,0 +1,461 @@
+-- report.lua: mpod.report, the TAP/JUnit writer, driven directly.
+--
+-- The pure functions (report.yaml, report.escape_name) run here. A
+-- reporter object writes to the process's stdout and stderr, so those
+-- tests run it one level down: tests/cases/report_driver.lua runs a chunk
+-- of Lua inside a nested mpod-lua, where a scenario child's stdout is the
+-- nested runner's stderr, and `drive` returns that stream whole (the TAP
+-- the chunk's reporter printed, "@..." marks the chunk wrote between
+-- calls, and the reporter's closing line).
+
+local mp = require "mpod"
+local report = require "mpod.report"
+local st = require "selftest"
+local sys = require "mpod.sys"
+
+-- drive(chunk [, env]) -> what the chunk's reporter wrote, with its
+-- closing line's duration replaced by "T"
+local function drive(chunk, env)
+  local vars = { MPOD_REPORT_CHUNK = chunk, MPOD_CLUSTER = "" }
+  for k, v in pairs(env or {}) do vars[k] = v end
+  local r = mp.exec({ st.MPOD, "--seed", "1", st.case("report_driver") },
+    { timeout = 30, env = vars })
+  if r.code ~= 0 then
+    mp.fail("the report chunk failed:\n" .. r.stdout .. r.stderr)
+  end
+  local out = r.stderr:gsub("mpod%-lua: 1 passed, 0 failed, 0 skipped %(%d+%.%d s%)\n$", "")
+  return (out:gsub("(mpod%-lua: [^\n]*)%(%d+%.%d s%)", "%1(T s)"))
+end
+
+local function yaml(t, indent) return report.yaml(t, indent) end
+
+-- YAML diagnostics ---------------------------------------------------------------
+
+mp.test("yaml: message, kind, at, got, expected, diff first; log, logs, stack last; the rest by name", function()
+  mp.expect(yaml { stack = "s", zeta = 1, got = "g", at = "a", alpha = 2, message = "m",
+                   logs = "ls", expected = "e", log = "l", kind = "k", diff = "d" }):eq [[
+---
+message: "m"
+kind: "k"
+at: "a"
+got: "g"
+expected: "e"
+diff: "d"
+alpha: 2
+zeta: 1
+log: "l"
+logs: "ls"
+stack: "s"
+...
+]]
+end)
+
+mp.test("yaml: numbers, booleans and quoted strings with their escapes", function()
+  mp.expect(yaml { i = 3, f = 1.5, third = 1 / 3, inf = math.huge, ninf = -math.huge,
+                   nan = 0 / 0, yes = true, no = false, s = 'q"uo\\te',
+                   c = "tab\there\0nul\127", empty = "" }):eq [[
+---
+c: "tab\there\x00nul\x7F"
+empty: ""
+f: 1.5
+i: 3
+inf: .inf
+nan: .nan
+ninf: -.inf
+no: false
+s: "q\"uo\\te"
+third: 0.33333333333333
+yes: true
+...
+]]
+end)
+
+-- (prove needs "|" rather than "|-": see the read-back tests below)
+mp.test("yaml: a multi-line string is a literal block indented under its key", function()
+  mp.expect(yaml({ message = "first line\nsecond line\n  indented", at = "x.lua:3" }, 6)):eq(
+    "      ---\n" ..
+    "      message: |-\n" ..
+    "        first line\n" ..
+    "        second line\n" ..
+    "          indented\n" ..
+    "      at: \"x.lua:3\"\n" ..
+    "      ...\n")
+end)
+
+mp.test("yaml: strings that would not read back as a block stay quoted", function()
+  mp.expect(yaml { lead = " x\ny", cr = "a\r\nb", ctl = "a\nb\1" }):eq [[
+---
+cr: "a\r\nb"
+ctl: "a\nb\x01"
+lead: " x\ny"
+...
+]]
+end)
+
+mp.test("yaml: invalid UTF-8 becomes U+FFFD, one per byte; valid UTF-8 passes", function()
+  mp.expect(yaml { bad = "a\255\254b", ok = "héllo ✓" }):eq(
+    '---\nbad: "a\u{FFFD}\u{FFFD}b"\nok: "héllo ✓"\n...\n')
+end)
+
+mp.test("yaml: nested tables, sequences, empty tables, values that print themselves", function()
+  local obj = setmetatable({}, { __tostring = function() return "<response 503>" end })
+  mp.expect(yaml { map = { b = 1, a = { c = {} } }, list = { 1, "two" }, res = obj,
+                   null = mp.null }):eq [[
+---
+list: 
+  - 1
+  - "two"
+map: 
+  a: 
+    c: {}
+  b: 1
+null: "null"
+res: "<response 503>"
+...
+]]
+end)
+
+-- Perl's TAP::Parser (prove) reads the YAML block after a top-level test
+-- point. It reads a subset of YAML: no "|-", no "- " with the item's
+-- content on the next lines.
+local YAMLISH = [[
+use TAP::Parser::YAMLish::Reader; use JSON::PP;
+local $/; my @lines = split /\n/, <STDIN>; my $i = 0;
+my $d = eval { TAP::Parser::YAMLish::Reader->new->read(sub { $lines[$i++] }) };
+print $@ ? "ERROR: $@" : JSON::PP->new->canonical->encode($d);
+]]
+
+-- The reader gives every scalar as a string, and a literal block keeps
+-- one final newline ("|"): compare in those terms.
+local function plain(v)
+  if type(v) == "table" then
+    local out = {}
+    for k, x in pairs(v) do out[k] = plain(x) end
+    return out
+  end
+  return (tostring(v):gsub("\n$", ""))
+end
+
+local function read_back(text)
+  local r = mp.exec({ "perl", "-e", YAMLISH }, { stdin = text })
+  if r.stdout:match("^ERROR: ") then return nil, r.stdout:gsub("%s+$", "") end
+  return mp.json.decode(r.stdout)
+end
+
+-- read_back_problems(cases) -> what the reader got wrong, one line each
+local function read_back_problems(cases)
+  local problems = {}
+  for _, case in ipairs(cases) do
+    local got, err = read_back(yaml(case.t))
+    if not got then
+      problems[#problems + 1] = case.what .. ": " .. err
+    else
+      for _, d in ipairs(require("mpod.inspect").diff(plain(got), plain(case.t))) do
+        problems[#problems + 1] = case.what .. ": " .. d
+      end
+    end
+  end
+  return problems
+end
+
+mp.test("yaml: diagnostics read back through prove's YAML reader, multi-line strings too", function()
+  local problems = read_back_problems {
+    { what = "flat fields", t = { message = "boom", at = "x.lua:1", attempts = 3, ok = false } },
+    { what = "a nested mapping", t = { message = "m", pod = { name = "mesh-1", state = "paused" } } },
+    { what = "a list of scalars", t = { message = "m", pods = { "mesh-1", "mesh-2" } } },
+    { what = "a multi-line message", t = { message = "line one\nline two" } },
+    { what = "a stack", t = { message = "m", stack = "x.lua:2: in function 'f'\nx.lua:5: in main chunk" } },
+    { what = "a message with an empty line", t = { message = "summary:\n\ndetails", at = "x.lua:1" } },
+  }
+  if #problems > 0 then mp.fail(table.concat(problems, "\n")) end
+end)
+
+mp.test("yaml: a list of mappings reads back through prove's YAML reader", function()
+  local problems = read_back_problems {
+    { what = "a list of mappings", t = { message = "m", events = { { id = "1" }, { id = "2" } } } },
+  }
+  if #problems > 0 then mp.fail(table.concat(problems, "\n")) end
+end)
+
+mp.test("prove reads a run whose file-level diagnostic spans several lines", function()
+  local dir = sys.mkdtemp("mpod-report-prove")
+  local r = st.run { "--seed", "1", st.case("multiline_load_error"), st.case("passing") }
+  local path = dir .. "/out.tap"
+  local f = assert(io.open(path, "w"))
+  f:write(r.stdout)
+  f:close()
+  local p = mp.exec { "prove", "--exec", "cat", path }
+  sys.rmtree(dir)
+  if p.stdout:find("Parse errors", 1, true) then
+    mp.fail("prove could not parse the TAP:\n" .. p.stdout .. "\n--- TAP was:\n" .. r.stdout)
+  end
+  mp.expect(p.stdout):contains("Failed 1/2 subtests")
+end)
+
+mp.test("escape_name: # and \\ escaped, control characters to spaces, invalid UTF-8 replaced", function()
+  mp.expect(report.escape_name("issue #42 \\ fixed")):eq("issue \\#42 \\\\ fixed")
+  mp.expect(report.escape_name("two\nlines\tand\1ctl\127")):eq("two lines and ctl ")
+  mp.expect(report.escape_name("a\255b ✓")):eq("a\u{FFFD}b ✓")
+  mp.expect(report.escape_name("")):eq("")
+end)
+
+-- A reporter, one level down -----------------------------------------------------
+
+mp.test("one file: header, subtest, directives, plan, file point, closing line, totals", function()
+  mp.expect(drive [[
+local r = report.new {}
+local f = r:file_begin("checkout.lua")
+r:test(f, { name = "pays", ok = true, elapsed = 0.2 })
+r:test(f, { name = "refunds", ok = false, diag = { message = "got 500", at = "checkout.lua:9" } })
+r:test(f, { name = "later", ok = true, directive = "SKIP", reason = "no stripe" })
+r:test(f, { name = "wishful", ok = false, directive = "TODO", reason = "ticket #7" })
+r:test(f, { name = "lucky", ok = true, directive = "TODO" })
+mark(tostring(r:file_end(f, {})))
+local t = r:finish()
+mark(string.format("passed=%d failed=%d skipped=%d todo=%d files=%d files_failed=%d",
+  t.passed, t.failed, t.skipped, t.todo, t.files, t.files_failed))
+]]):eq [[
+TAP version 13
+# Subtest: checkout.lua
+    ok 1 - pays
+    not ok 2 - refunds
+      ---
+      message: "got 500"
+      at: "checkout.lua:9"
+      ...
+    ok 3 - later # SKIP no stripe
+    not ok 4 - wishful # TODO ticket \#7
+    ok 5 - lucky # TODO
+    1..5
+not ok 1 - checkout.lua
+@false
+1..1
+mpod-lua: 1 passed, 1 failed, 1 skipped, 2 todo (T s)
+@passed=1 failed=1 skipped=1 todo=2 files=1 files_failed=1
+]]
+end)
+
+mp.test("-j: files print in file order; the head file streams, later files wait", function()
+  mp.expect(drive [[
+local r = report.new {}
+r:comment("mpod-lua 0.1.0, seed 1")
+local a = r:file_begin("a.lua")
+local b = r:file_begin("b.lua")
+local c = r:file_begin("c.lua")
+mark("three files begun")
+r:test(b, { name = "b1", ok = true })
+r:note(c, "c is waiting")
+r:test(c, { name = "c1", ok = true })
+r:file_end(c, {})
+mark("b and c ran, c ended")
+r:test(a, { name = "a1", ok = true })
+mark("a1 ran")
+r:file_end(b, {})
+mark("b ended")
+r:file_end(a, {})
+mark("a ended")
+r:finish()
+]]):eq [[
+TAP version 13
+# mpod-lua 0.1.0, seed 1
+# Subtest: a.lua
+@three files begun
+@b and c ran, c ended
+    ok 1 - a1
+@a1 ran
+@b ended
+    1..1
+ok 1 - a.lua
+# Subtest: b.lua
+    ok 1 - b1
+    1..1
+ok 2 - b.lua
+# Subtest: c.lua
+    # c is waiting
+    ok 1 - c1
+    1..1
+ok 3 - c.lua
+@a ended
+1..3
+mpod-lua: 3 passed, 0 failed, 0 skipped (T s)
+]]
+end)
+
+mp.test("notes go inside their file; comments with an index follow that file's point", function()
+  mp.expect(drive [[
+local r = report.new {}
+local a = r:file_begin("a.lua")
+local b = r:file_begin("b.lua")
+r:note(a, "two\nlines # with a hash")
+r:file_end(b, {})
+r:comment("healed: mesh-2 restarted", b)
+r:comment("healed: nothing", a)
+r:note(a, "after the end of b")
+r:file_end(a, {})
+r:note(a, "too late for the TAP")
+r:finish()
+]]):eq [[
+TAP version 13
+# Subtest: a.lua
+    # two
+    # lines \# with a hash
+    # after the end of b
+    1..0
+ok 1 - a.lua
+# healed: nothing
+# Subtest: b.lua
+    1..0
+ok 2 - b.lua
+# healed: mesh-2 restarted
+1..2
+mpod-lua: 0 passed, 0 failed, 0 skipped (T s)
+]]
+end)
+
+mp.test("file_end: a file that failed itself counts one failure; SKIP prints 1..0 # SKIP", function()
+  mp.expect(drive [[
+local r = report.new {}
+local a = r:file_begin("broken.lua")
+r:file_end(a, { ok = false, diag = { message = "syntax error: unexpected symbol", at = "broken.lua:3" } })
+local b = r:file_begin("empty.lua")
+r:file_end(b, { directive = "SKIP", reason = "no test matches the filter" })
+local c = r:file_begin("half.lua")
+r:test(c, { name = "ran", ok = true })
+r:file_end(c, { ok = false, diag = { message = "the scenario process was killed by SIGKILL (9)" } })
+local t = r:finish()
+mark(string.format("failed=%d files_failed=%d", t.failed, t.files_failed))
+]]):eq [[
+TAP version 13
+# Subtest: broken.lua
+    1..0
+not ok 1 - broken.lua
+  ---
+  message: "syntax error: unexpected symbol"
+  at: "broken.lua:3"
+  ...
+# Subtest: empty.lua
+    1..0 # SKIP no test matches the filter
+ok 2 - empty.lua # SKIP no test matches the filter
+# Subtest: half.lua
+    ok 1 - ran
+    1..1
+not ok 3 - half.lua
+  ---
+  message: "the scenario process was killed by SIGKILL (9)"
+  ...
+1..3
+mpod-lua: 1 passed, 2 failed, 0 skipped (T s)
+@failed=2 files_failed=2
+]]
+end)
+
+mp.test("Bail out! ends the TAP: nothing after it, no plan; the closing line still comes", function()
+  mp.expect(drive [[
+local r = report.new {}
+local a = r:file_begin("a.lua")
+r:test(a, { name = "first", ok = true })
+r:bail("cannot reach the cluster: mesh-1 refused\non # 13001")
+r:comment("not printed")
+r:test(a, { name = "not printed", ok = true })
+r:file_end(a, {})
+local b = r:file_begin("b.lua")
+r:file_end(b, {})
+r:finish()
+]]):eq [[
+TAP version 13
+# Subtest: a.lua
+    ok 1 - first
+Bail out! cannot reach the cluster: mesh-1 refused on \# 13001
+mpod-lua: 2 passed, 0 failed, 0 skipped (T s)
+]]
+end)
+
+mp.test("tap_version 14 changes the header only", function()
+  mp.expect(drive [[
+local r = report.new { tap_version = 14 }
+local a = r:file_begin("a.lua")
+r:test(a, { name = "t", ok = true })
+r:file_end(a, {})
+r:finish()
+]]):eq [[
+TAP version 14
+# Subtest: a.lua
+    ok 1 - t
+    1..1
+ok 1 - a.lua
+1..1
+mpod-lua: 1 passed, 0 failed, 0 skipped (T s)
+]]
+end)
+
+mp.test("misuse raises: bad tap_version, unknown file, a file used after its end, finish twice", function()
+  mp.expect(drive [[
+mark(select(2, pcall(report.new, { tap_version = 12 })))
+local r = report.new {}
+mark(select(2, pcall(r.test, r, 1, { name = "x", ok = true })))
+local f = r:file_begin("f.lua")
+r:file_end(f, {})
+mark(select(2, pcall(r.test, r, f, { name = "x", ok = true })))
+mark(select(2, pcall(r.file_end, r, f, {})))
+r:finish()
+mark(select(2, pcall(r.finish, r)))
+]]):eq [[
+@bad argument #1 to 'mpod.report.new' (tap_version must be 13 or 14)
+@bad argument #2 to '?' (no such file index)
+TAP version 13
+# Subtest: f.lua
+    1..0
+ok 1 - f.lua
+@bad argument #2 to '?' (file already ended)
+@bad argument #2 to '?' (file already ended)
+1..1
+mpod-lua: 0 passed, 0 failed, 0 skipped (T s)
+@bad argument #1 to '?' (already finished)
+]]
+end)
+
+mp.test("progress: a live line on stderr, cleared before the closing line", function()
+  local out = drive [[
+local r = report.new { progress = true, total = 2 }
+local a = r:file_begin("a.lua")
+r:test(a, { name = "t", ok = true })
+r:file_end(a, {})
+r:finish()
+]]
+  local CLEAR = "\r\27[K"
+  mp.expect(out):contains(CLEAR .. "[0/2] 0 passed, 0 failed, 0 skipped  a.lua")
+  mp.expect(out):contains(CLEAR .. "[0/2] 1 passed, 0 failed, 0 skipped  a.lua > t")
+  mp.expect(out):contains(CLEAR .. "[1/2] 1 passed, 0 failed, 0 skipped  ")
+  mp.expect(out):contains("1..1\n" .. CLEAR .. "mpod-lua: 1 passed, 0 failed, 0 skipped (T s)\n")
+end)
+
+mp.test("JUnit from the reporter: escaping, failure bodies, well-formed, the documented shape", function()
+  local dir = sys.mkdtemp("mpod-report-junit")
+  local path = dir .. "/r.xml"
+  drive([=[
+local r = report.new { junit = os.getenv("JUNIT") }
+local a = r:file_begin("a&b.lua")
+r:test(a, { name = [[<tag> & "quotes" 'apos']] .. "\1\255", ok = false, elapsed = 1.25,
+            diag = { message = "a < b", got = "]]>" } })
+r:test(a, { name = "skipped", ok = true, directive = "SKIP", reason = "no <db>" })
+r:test(a, { name = "with output", ok = true, output = "stdout & more" })
+r:note(a, "note <1>")
+r:file_end(a, {})
+r:finish()
+]=], { JUNIT = path })
+  local f = assert(io.open(path))
+  local xml = f:read("a")
+  f:close()
+  mp.expect(xml):contains('<testsuite name="a&amp;b.lua" tests="3" failures="1" errors="0" skipped="1" ')
+  mp.expect(xml):contains('<testcase name="&lt;tag&gt; &amp; &quot;quotes&quot; &apos;apos&apos;'
+    .. "\u{FFFD}\u{FFFD}" .. '" classname="a&amp;b.lua" time="1.250">')
+  mp.expect(xml):contains('<failure message="a &lt; b">---\nmessage: &quot;a &lt; b&quot;\n'
+    .. 'got: &quot;]]&gt;&quot;\n...\n</failure>')
+  mp.expect(xml):contains('<skipped message="no &lt;db&gt;"/>')
+  mp.expect(xml):contains("<system-out>stdout &amp; more</system-out>")
+  mp.expect(xml):contains("    <system-out>note &lt;1&gt;\n</system-out>\n  </testsuite>")
+  local lint = mp.exec { "xmllint", "--noout", "--relaxng", "tests/golden/junit.rng", path }
+  sys.rmtree(dir)
+  mp.expect(lint.stderr):eq(path .. " validates\n")
+  mp.expect(lint.code):eq(0)
+end)
