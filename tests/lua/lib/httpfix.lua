@@ -39,6 +39,22 @@ function Fixture:cluster(http)
   }
 end
 
+-- fix:connections() -> how many client connections to the fixture's HTTP
+-- port are established on this machine (from /proc/net/tcp)
+function Fixture:connections()
+  local n = 0
+  local wanted = string.format(":%04X ", self.port)
+  for _, file in ipairs { "/proc/net/tcp", "/proc/net/tcp6" } do
+    local f = io.open(file)
+    for line in (f and f:read("a") or ""):gmatch("[^\n]+") do
+      local remote, state = line:match("^%s*%d+: %S+ (%S+) (%x%x)")
+      if remote and state == "01" and (remote .. " "):find(wanted, 1, true) then n = n + 1 end
+    end
+    if f then f:close() end
+  end
+  return n
+end
+
 -- fix:stop(): close its stdin and wait for it to exit
 function Fixture:stop()
   self.stdin:close()
