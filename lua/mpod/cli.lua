@@ -37,6 +37,19 @@ options:
   -h, --help             this text
   -V, --version          the version
 
+examples:
+  mpod-lua                                  # scenarios/*.lua with ./cluster.lua
+  mpod-lua scenarios/login.lua              # one file
+  mpod-lua -j 4 --junit report.xml          # four files at once, JUnit for CI
+  mpod-lua --filter "sign-out" -v           # matching tests only, notes on stderr
+  mpod-lua -C staging.lua --up              # bring that cluster up, run, take it down
+  mpod-lua --seed 1234 --shuffle            # replay a shuffled order
+  mpod-lua up                               # then: status, logs mesh-1 -f, down
+
+environment: MPOD_CLUSTER (the cluster file when -C is not given),
+MPOD_STATE_DIR (where up/down keep their state), TMPDIR.
+Full documentation: docs/cli.md.
+
 exit status: 0 all passed, 1 a test failed, 2 usage or cluster-file error,
 3 the cluster could not be brought up or reached, 4 internal error.
 ]]
@@ -79,6 +92,7 @@ function M.parse(argv)
       break
     elseif spec == true and not inline then
       opts[FLAG_NAMES[name]] = true
+    elseif spec == true then return nil, "option " .. name .. " takes no value"
     elseif type(spec) == "string" then
       local value = inline
       if not value then
