@@ -28,7 +28,7 @@ struct run {
 };
 
 enum step { STEP_DONE, STEP_RETRY, STEP_LOST };
-enum run_end { RUN_COMPLETED, RUN_LOST, RUN_STOPPED };
+enum run_end { RUN_GOES_ON, RUN_COMPLETED, RUN_LOST, RUN_STOPPED };
 
 static struct {
     pthread_mutex_t lock;
@@ -130,8 +130,8 @@ static enum step mark_completed(struct run *r)
     return st;
 }
 
-/* Runs step until it is done or lost, retrying on Postgres errors; the
- * first attempt comes after first_pause_ms. */
+/* Runs step until it is done (RUN_GOES_ON) or lost, retrying on Postgres
+ * errors; the first attempt comes after first_pause_ms. */
 static enum run_end keep_trying(enum step (*step)(struct run *), struct run *r,
                                 int first_pause_ms)
 {
@@ -141,7 +141,7 @@ static enum run_end keep_trying(enum step (*step)(struct run *), struct run *r,
             return RUN_STOPPED;
         enum step st = step(r);
         if (st != STEP_RETRY)
-            return st == STEP_DONE ? RUN_COMPLETED : RUN_LOST;
+            return st == STEP_DONE ? RUN_GOES_ON : RUN_LOST;
         pause = RETRY_MS;
     }
 }
@@ -168,16 +168,17 @@ static void log_start(const struct run *r)
 static enum run_end emit(struct run *r)
 {
     enum run_end end = keep_trying(load_resume_point, r, 0);
-    if (end != RUN_COMPLETED)
+    if (end != RUN_GOES_ON)
         return end;
     log_start(r);
-    while (end == RUN_COMPLETED && r->next_seq <= r->total)
+    while (end == RUN_GOES_ON && r->next_seq <= r->total)
         end = keep_trying(store_next, r, r->interval_ms);
-    if (end == RUN_COMPLETED)
+    if (end == RUN_GOES_ON)
         end = keep_trying(mark_completed, r, 0);
-    if (end == RUN_COMPLETED)
-        bus_publish_done(r->thread_id);
-    return end;
+    if (end != RUN_GOES_ON)
+        return end;
+    bus_publish_done(r->thread_id);
+    return RUN_COMPLETED;
 }
 
 static void unregister(struct run *r)
