@@ -767,17 +767,20 @@ static void stream_head_done(xfer *x, long status)
     }
 }
 
-/* Why a response was refused, into the stream's error. */
-static void describe_refusal(stream *s)
+/* The refused attempt is over: say why. */
+static void refusal_over(stream *s)
 {
-    char *type = NULL;
+    char *type = NULL, msg[256];
     curl_easy_getinfo(s->x.easy, CURLINFO_CONTENT_TYPE, &type);
-    if (s->status != 200)
-        set_error(s, "status", "the server answered %ld instead of opening "
-                  "an event stream", s->status);
-    else
-        set_error(s, "protocol", "the response is %s, not text/event-stream",
-                  type ? type : "without a Content-Type");
+    if (s->status != 200) {
+        snprintf(msg, sizeof msg, "the server answered %ld instead of "
+                 "opening an event stream", s->status);
+        stream_attempt_over(s, "status", msg);
+    } else {
+        snprintf(msg, sizeof msg, "the response is %.160s, not "
+                 "text/event-stream", type ? type : "without a Content-Type");
+        stream_attempt_over(s, "protocol", msg);
+    }
 }
 
 static size_t stream_body(xfer *x, const char *data, size_t len)
@@ -810,8 +813,7 @@ static void stream_done(xfer *x, CURLcode rc)
     const char *kind = NULL;
     char msg[CURL_ERROR_SIZE + 128];
     if (s->refused) {
-        describe_refusal(s);
-        stream_attempt_over(s, s->err_kind, s->err_msg);
+        refusal_over(s);
         return;
     }
     if (rc != CURLE_OK)
@@ -831,8 +833,7 @@ static void on_head_deadline(void *arg)
     s->timer = NULL;
     xfer_stop(&s->x);
     if (s->refused) {
-        describe_refusal(s);
-        stream_attempt_over(s, s->err_kind, s->err_msg);
+        refusal_over(s);
         return;
     }
     char msg[96];

@@ -484,13 +484,13 @@ function Stream:next(timeout)
 end
 
 local function matcher(want)
-  if type(want) == "function" then return want, "a matching event" end
+  if type(want) == "function" then return want, "event accepted by the predicate" end
   if type(want) ~= "string" then
     usage("wait_for expects a function or a string, got " .. type(want), 4)
   end
   return function(ev)
     return ev.event == want or ev.data:find(want, 1, true) ~= nil
-  end, string.format("an event %q", want)
+  end, string.format("event matching %q", want)
 end
 
 local function list_events(events)
