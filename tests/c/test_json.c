@@ -15,6 +15,10 @@
 #include <lualib.h>
 #include <stdlib.h>
 
+/* The opener of src/json.c (module openers have no header: src/gen_modules.sh
+ * registers them). */
+int luaopen_mpod_json(lua_State *L);
+
 static lua_State *L;
 static char result[4096];
 
