@@ -3,7 +3,8 @@
  *
  * The runner forks the engine itself (libraries stay loaded), and the child
  * leaves the parent's world behind before touching Lua: its own process
- * group (so a file timeout kills everything it started), default signal
+ * group (so a file timeout kills everything it started), death with the
+ * runner (PR_SET_PDEATHSIG), default signal
  * handling, stdout pointed at stderr (stdout belongs to the runner's TAP),
  * every inherited fd closed but the channel to the runner, and the loop,
  * scheduler and process table forgotten. It then builds a fresh Lua state
@@ -15,12 +16,16 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void leave_parent_world(int channel)
+static void leave_parent_world(int channel, pid_t parent)
 {
     setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);     /* never outlive the runner */
+    if (getppid() != parent)
+        _exit(MP_EXIT_INTERNAL);
     mp_reset_for_exec();          /* signals to default, fds marked cloexec */
     signal(SIGPIPE, SIG_IGN);
     if (channel > 3)
@@ -32,9 +37,10 @@ static void leave_parent_world(int channel)
     mp_proc_forget();
 }
 
-static void child_main(int channel, const char *payload, size_t len)
+static void child_main(int channel, pid_t parent, const char *payload,
+                       size_t len)
 {
-    leave_parent_world(channel);
+    leave_parent_world(channel, parent);
     lua_State *L = mp_host_new();
     if (!L)
         _exit(MP_EXIT_INTERNAL);
@@ -56,10 +62,11 @@ pid_t mp_fork_child(const char *payload, size_t len, int *channel)
         return -1;
     fflush(stdout);
     fflush(stderr);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        child_main(sv[1], payload, len);
+        child_main(sv[1], parent, payload, len);
     }
     close(sv[1]);
     if (pid < 0) {

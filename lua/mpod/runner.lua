@@ -24,8 +24,9 @@ local M = {}
 local DRAIN_TIMEOUT = 5
 
 local running = {}   -- pid -> Proc of every scenario child alive
+local current_run    -- the run in progress, for interrupt()
 
--- kill_all(): kill every running scenario child (an interrupted run)
+-- kill_all(): kill every running scenario child
 function M.kill_all()
   for pid in pairs(running) do proc.kill(pid, "KILL", true) end
 end
@@ -250,6 +251,20 @@ function M.bail(run, reason)
   run.gate.cond:broadcast()
 end
 
+-- running() -> true while a run is in progress
+function M.running()
+  return current_run ~= nil
+end
+
+-- interrupt(reason): bail out of the run in progress (SIGINT, SIGTERM);
+-- no more files start and no healing runs
+function M.interrupt(reason)
+  if current_run then
+    M.bail(current_run, reason)
+  end
+  M.kill_all()
+end
+
 -- run(opts) -> totals {passed=, failed=, ...}
 -- opts: files, jobs, file_timeout, test_timeout, filter, seed, junit,
 -- tap_version, verbose, progress, cluster_description, cluster_error,
@@ -265,6 +280,7 @@ function M.run(opts)
       progress = opts.progress, total = #opts.files,
     },
   }
+  current_run = run
   for _, line in ipairs(opts.header or {}) do run.reporter:comment(line) end
   local started = 0
   for index, file in ipairs(opts.files) do
@@ -274,6 +290,7 @@ function M.run(opts)
     core.spawn(run_file, run, index, file):name("file " .. file)
   end
   while run.files_done < started do run.done_cond:wait() end
+  current_run = nil
   local totals = run.reporter:finish()
   totals.bailed = run.bailed
   return totals, run.reporter

@@ -147,9 +147,12 @@ local function watch_signals(s, reporter)
     local byte = signals:read()
     if not byte then return end
     local name = proc.signame(byte:byte()) or "?"
-    say("interrupted by SIG%s: stopping", name)
-    if reporter then reporter:bail("interrupted by SIG" .. name) end
-    require("mpod.runner").kill_all()
+    local runner = require("mpod.runner")
+    if runner.running() then
+      runner.interrupt("interrupted by SIG" .. name)
+    elseif reporter then
+      reporter:bail("interrupted by SIG" .. name)
+    end
     M.close(s, nil)
     proc.exit_now(128 + byte:byte())
   end):name("signal watcher")
@@ -236,10 +239,16 @@ local function dump_logs(s, dir)
   say("pod logs written to %s", dir)
 end
 
--- close(session, totals) -> 0, or an exit code when teardown failed
+-- close(session, totals): dump logs after failures, take down what this
+-- session brought up. A second caller (the run ending while SIGINT's
+-- teardown is under way) waits for the first to finish.
 function M.close(s, totals)
-  if not s or not s.backend or s.closed then return 0 end
-  s.closed = true
+  if not s or not s.backend then return 0 end
+  if s.closing then
+    while not s.closed do s.close_cond:wait() end
+    return 0
+  end
+  s.closing, s.close_cond = true, core.cond()
   local failed = totals and (totals.failed > 0 or totals.bailed)
   if s.dump_logs and (failed or not totals) then dump_logs(s, s.dump_logs) end
   if s.owns and not s.keep then
@@ -248,6 +257,8 @@ function M.close(s, totals)
     say("cluster %s left running (mpod-lua down -C %s)", s.cluster.name, s.cluster.path)
   end
   if s.watchdog then s.watchdog:close() end
+  s.closed = true
+  s.close_cond:broadcast()
   return 0
 end
 

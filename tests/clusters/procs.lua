@@ -1,7 +1,7 @@
 -- procs.lua: a small process-backend cluster for the engine's own tests,
 -- made of podsvc (tests/fixtures/podsvc.c). Ports and a tag that makes its
 -- processes easy to count come from the environment (PORT_A, PORT_B, TAG).
-local podsvc = "${ROOT}/../../build/fixtures/podsvc"
+local podsvc = "${ROOT}/../../${BUILD}/fixtures/podsvc"
 return {
   name = "selftest-${TAG}",
   backend = "process",
@@ -11,7 +11,7 @@ return {
       cmd = { podsvc, "--name", "setup-${TAG}", "--exit", "0", "--after", "50" } },
     { name = "a", group = "web", after = { "setup" },
       cmd = { podsvc, "--name", "a-${TAG}", "--port", "${PORT_A}", "--child" },
-      url = "http://127.0.0.1:${PORT_A}", ready = { http = "/health", timeout = 10 } },
+      url = "http://127.0.0.1:${PORT_A}", ready = { tcp = "127.0.0.1:${PORT_A}", timeout = 10 } },
     { name = "b", group = "web", after = { "a" },
       cmd = { podsvc, "--name", "b-${TAG}", "--port", "${PORT_B}", "--stop-delay", "100" },
       url = "http://127.0.0.1:${PORT_B}", ready = { tcp = "127.0.0.1:${PORT_B}", timeout = 10 } },

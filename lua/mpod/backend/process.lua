@@ -36,7 +36,7 @@ end
 
 -- new(cluster, st) -> backend; st is the state record (mpod.state)
 function M.new(cluster, st)
-  local b = setmetatable({ cluster = cluster, st = st, procs = {} }, Backend)
+  local b = setmetatable({ cluster = cluster, st = st, procs = {}, pumps = {} }, Backend)
   st.services = st.services or {}
   return b
 end
@@ -103,10 +103,15 @@ local function read_file(path)
   return text
 end
 
--- logs(name, {since=wallclock, tail=n, stamps=bool}) -> text
+local PUMP_DRAIN = 1
+
+-- logs(name, {since=wallclock, tail=n, stamps=bool}) -> text; a service
+-- that has exited gets its last lines written out first.
 function Backend:logs(name, opts)
   self:service(name)
   opts = opts or {}
+  local pump, p = self.pumps[name], self.procs[name]
+  if pump and p and p:poll() and core.current() then pump:wait(PUMP_DRAIN) end
   local path = self:log_path(name)
   local text = read_file(path .. ".1") .. read_file(path)
   local lines = {}
@@ -135,7 +140,7 @@ function Backend:spawn(name)
   local marker = { MPOD_RUN_ID = self.st.run_id }
   local env = { MPOD_RUN_ID = self.st.run_id }
   for k, v in pairs(svc.env or {}) do env[k] = v end
-  local _, pump_in = proc.spawn {
+  local pump, pump_in = proc.spawn {
     argv = { sys.self_exe(), "--log-pump", log, tostring(self.cluster.log_limit or DEFAULT_LOG_LIMIT) },
     stdin = "pipe", stdout = "null", stderr = "null", env = marker,
     session = detached, die_with_parent = not detached,
@@ -150,6 +155,7 @@ function Backend:spawn(name)
   if not ok then fail("start", string.format("cannot start %s: %s", name, tostring(p.message or p))) end
   local info = proc.info(p:pid()) or {}
   self.procs[name] = p
+  self.pumps[name] = pump
   self.st.services[name] = { pid = p:pid(), start = info.start, log = log,
                              started_at = core.wallclock() }
   state.save(self.st)

@@ -42,4 +42,13 @@ function M.expect_line(text, wanted)
   end
 end
 
+-- expect_code(result, code): fails showing the output when the exit code
+-- differs
+function M.expect_code(r, code)
+  if r.code ~= code then
+    mp.fail(string.format("exit code %s, expected %d\n--- stdout:\n%s\n--- stderr:\n%s",
+      tostring(r.code or r.signal), code, r.stdout, r.stderr))
+  end
+end
+
 return M

@@ -1,0 +1,152 @@
+-- backend_process.lua: the process backend on small services the test owns
+-- (tests/clusters/procs.lua, made of tests/fixtures/podsvc.c): control
+-- operations and their states, healing between files, readiness failures,
+-- dependency order and one-shot failures, the cluster commands, and no
+-- process left behind after a normal end, a failure, SIGINT, SIGTERM or
+-- SIGKILL of the runner.
+
+local mp = require "mpod"
+local procs = require "procs"
+local st = require "selftest"
+local proc = require "mpod.proc"
+local sys = require "mpod.sys"
+
+mp.exclusive()
+
+local CLUSTER = "tests/clusters/procs.lua"
+local state_dir
+
+mp.before_all(function()
+  state_dir = assert(sys.mkdtemp("mpod-state"))
+end)
+
+mp.after_all(function()
+  sys.rmtree(state_dir)
+end)
+
+local function env()
+  local e = procs.env()
+  e.MPOD_STATE_DIR = state_dir
+  return e
+end
+
+local function mpod(args, e, opts)
+  opts = opts or {}
+  opts.env = e
+  return st.run(args, opts)
+end
+
+local function gone(tag)
+  return mp.poll_until(function() return procs.count(tag) == 0 end,
+    { timeout = 10, label = "no process of " .. tag .. " left" })
+end
+
+mp.test("every control operation and the state it leaves", function()
+  local e = env()
+  local r = mpod({ "--up", "-C", CLUSTER, st.case("cluster_ops") }, e)
+  st.expect_code(r, 0)
+  mp.expect(r.stdout):contains("ok 1 - tests/cases/cluster_ops.lua")
+  gone(e.TAG)
+end)
+
+mp.test("healing brings back what a file killed, stopped and paused", function()
+  local e = env()
+  local r = mpod({ "--up", "-C", CLUSTER, st.case("cluster_break"), st.case("cluster_check") }, e)
+  st.expect_code(r, 0)
+  st.expect_line(r.stdout, "# healed: a (started), b (unpaused), worker (started)")
+  st.expect_line(r.stdout, "ok 2 - tests/cases/cluster_check.lua")
+  gone(e.TAG)
+end)
+
+mp.test("a run without --up needs the cluster up, and says so", function()
+  local e = env()
+  local r = mpod({ "-C", CLUSTER, st.case("cluster_check") }, e)
+  mp.expect(r.code):eq(3)
+  st.expect_line(r.stdout, "Bail out! cluster selftest-" .. e.TAG ..
+    " is not up: bring it up with `mpod-lua up -C " .. CLUSTER .. "`, or pass --up")
+end)
+
+mp.test("up, status, a run against it, logs, down", function()
+  local e = env()
+  local up = mpod({ "up", "-C", CLUSTER }, e)
+  st.expect_code(up, 0)
+  mp.expect(up.stdout):matches("POD%s+STATE%s+HEALTH%s+URL")
+  mp.expect(up.stdout):matches("\na%s+running%s+ready%s+http://127%.0%.0%.1:" .. e.PORT_A)
+  mp.expect(procs.count(e.TAG)):ge(4)
+  local run = mpod({ "-C", CLUSTER, st.case("cluster_break"), st.case("cluster_check") }, e)
+  st.expect_code(run, 0)
+  st.expect_line(run.stdout, "# healed: a (started), b (unpaused), worker (started)")
+  -- the pods a run restarted outlive it: the cluster was brought up by `up`
+  local status = mpod({ "status", "-C", CLUSTER }, e)
+  mp.expect(status.stdout):matches("\nworker%s+running%s+ready")
+  local logs = mpod({ "logs", "worker", "-C", CLUSTER }, e)
+  mp.expect(logs.stdout):contains("worker-" .. e.TAG .. ": started")
+  local down = mpod({ "down", "-C", CLUSTER }, e)
+  mp.expect(down.code):eq(0)
+  gone(e.TAG)
+  local again = mpod({ "status", "-C", CLUSTER }, e)
+  mp.expect(again.code):eq(3)
+end)
+
+mp.test("a readiness timeout fails the bring-up with the check and the log", function()
+  local e = env()
+  e.READY_LOG = "never printed"
+  local r = mpod({ "--up", "-C", "tests/clusters/never_ready.lua", st.case("passing") }, e)
+  mp.expect(r.code):eq(3)
+  st.expect_line(r.stdout, "Bail out! cluster never-" .. e.TAG ..
+    " could not be brought up: slow not ready after 1 s: no log line matches \"never printed\"")
+  mp.expect(r.stderr):contains("slow-" .. e.TAG .. ": started")
+  gone(e.TAG)
+end)
+
+mp.test("a failing one-shot stops the bring-up; order follows `after`", function()
+  local e = env()
+  local r = mpod({ "--up", "-C", "tests/clusters/oneshot_fails.lua", st.case("passing") }, e)
+  mp.expect(r.code):eq(3)
+  mp.expect(r.stdout):contains("migrate (oneshot) failed: exit code 7")
+  mp.expect(r.stderr):contains("migrate-" .. e.TAG .. ": exiting with 7")
+  mp.expect(r.stderr):ne(nil)
+  gone(e.TAG)
+end)
+
+local function interrupt_runner(signal)
+  local e = env()
+  local argv = { st.MPOD, "--up", "-C", CLUSTER, st.case("cluster_wait") }
+  local p, _, out = proc.spawn { argv = argv, env = e, stdout = "pipe", stderr = "null" }
+  local seen = ""
+  local reached = pcall(mp.poll_until, function()
+    local chunk = out:read(0.2)
+    if chunk then seen = seen .. chunk end
+    return seen:find("cluster is up", 1, true)
+  end, { timeout = 20 })
+  if not reached then mp.fail("the run did not reach its test; its output:\n" .. seen) end
+  mp.expect(procs.count(e.TAG)):ge(4)
+  p:kill(signal)
+  local status = p:wait(20)
+  mp.expect(status):truthy()
+  gone(e.TAG)
+  return status, e
+end
+
+mp.test("SIGINT tears the cluster down and exits 130", function()
+  local status = interrupt_runner("INT")
+  mp.expect(status.code):eq(130)
+end)
+
+mp.test("SIGTERM tears the cluster down and exits 143", function()
+  local status = interrupt_runner("TERM")
+  mp.expect(status.code):eq(143)
+end)
+
+mp.test("SIGKILL of the runner leaves nothing behind (watchdog)", function()
+  local status, e = interrupt_runner("KILL")
+  mp.expect(status.signame):eq("KILL")
+  mp.expect(sys.stat(state_dir .. "/selftest-" .. e.TAG .. ".json")):is_nil()
+end)
+
+mp.test("a failing run still tears down", function()
+  local e = env()
+  local r = mpod({ "--up", "-C", CLUSTER, st.case("failing") }, e)
+  st.expect_code(r, 1)
+  gone(e.TAG)
+end)
