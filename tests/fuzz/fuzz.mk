@@ -35,10 +35,11 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
 		-MMD -MP -c -o $@ $<
 
-$(FUZZ_BUILD)/obj/lua_bundle.o: $(BUILD)/gen/lua_bundle.c src/bundle.h
+# Objects the Makefile generates the source of ($(BUILD)/gen/*.c).
+$(FUZZ_BUILD)/obj/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
-		-c -o $@ $<
+		-MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/libmpod.a: $(FUZZ_OBJ)
 	rm -f $@
