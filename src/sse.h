@@ -45,8 +45,8 @@ enum {
 
 /* One dispatched event. `type` is "message" unless an `event` field named
  * another. `id` is the last event ID as it stands at dispatch: it persists
- * across events until an `id` field changes it; has_id is false while no
- * `id` field was ever seen (id is then ""). */
+ * across events (and mp_sse_reset) until an `id` field changes it; has_id
+ * stays false (and id "") until some dispatch has taken an `id` field. */
 typedef struct {
     const char *type;
     size_t type_len;
