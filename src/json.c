@@ -290,6 +290,7 @@ static void lex_string(lua_State *L, lexer *lx)
     lx->pos = i + 1;
 }
 
+/* The offset of the first non-digit in s[i..end), or end. */
 static size_t skip_digits(const char *s, size_t i, size_t end)
 {
     while (i < end && is_digit(s[i]))
@@ -342,6 +343,7 @@ static void lex_word(lua_State *L, lexer *lx)
     lx->pos = end;
 }
 
+/* Whether the innermost open level is an object. */
 static bool in_object(const lexer *lx)
 {
     int d = lx->depth - 1;
@@ -444,6 +446,7 @@ static void push_number(lua_State *L, const lexer *lx, double value)
 
 static void walk(lua_State *L, decoder *d, const cJSON *item);
 
+/* Push a marked table with the items of array, 1-based. */
 static void walk_array(lua_State *L, decoder *d, const cJSON *array)
 {
     luaL_checkstack(L, 4, "JSON nesting");
@@ -456,7 +459,7 @@ static void walk_array(lua_State *L, decoder *d, const cJSON *array)
     }
 }
 
-/* Duplicate keys: the last one wins. */
+/* Push a table with the members of object; duplicate keys: the last wins. */
 static void walk_object(lua_State *L, decoder *d, const cJSON *object)
 {
     luaL_checkstack(L, 4, "JSON nesting");
@@ -679,6 +682,7 @@ static void format_float(char *buf, size_t size, double d)
         strcat(buf, ".0");
 }
 
+/* Integers as their digits, floats by format_float; NaN and inf raise. */
 static void encode_number(encoder *e, int idx, cJSON *parent)
 {
     char buf[48];
@@ -705,6 +709,7 @@ static size_t utf8_check(const char *s, size_t len)
     return i;
 }
 
+/* Add the JSON escape of c: a short form if it has one, else \u00XX. */
 static void add_escape(luaL_Buffer *b, unsigned char c)
 {
     static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
@@ -738,6 +743,7 @@ static void push_quoted(lua_State *L, const char *s, size_t len)
     luaL_pushresult(&b);
 }
 
+/* A raw item holding the quoted string; invalid UTF-8 raises. */
 static void encode_string(encoder *e, int idx, cJSON *parent)
 {
     size_t len;
@@ -753,6 +759,7 @@ static void encode_string(encoder *e, int idx, cJSON *parent)
 
 static void encode_value(encoder *e, int idx, cJSON *parent);
 
+/* Whether the table at idx is marked as an array. */
 static bool is_marked(encoder *e, int idx)
 {
     lua_pushvalue(e->L, idx);
@@ -806,6 +813,7 @@ static bool table_shape(encoder *e, int idx, size_t *n)
     return true;
 }
 
+/* Items 1..n of the table at idx into array. */
 static void encode_items(encoder *e, int idx, cJSON *array, size_t n)
 {
     level *lv = &e->levels[e->depth - 1];
@@ -845,6 +853,8 @@ static key_ref *collect_keys(lua_State *L, int idx, size_t n)
     return keys;
 }
 
+/* The n members of the table at idx into object, keys sorted unless
+ * sort_keys is off; a key cJSON cannot write raises with its path. */
 static void encode_members(encoder *e, int idx, cJSON *object, size_t n)
 {
     lua_State *L = e->L;
@@ -867,6 +877,7 @@ static void encode_members(encoder *e, int idx, cJSON *object, size_t n)
     lua_pop(L, 1);
 }
 
+/* A table as an array or an object, one level deeper. */
 static void encode_table(encoder *e, int idx, cJSON *parent)
 {
     if (e->depth == JSON_MAX_DEPTH)
