@@ -169,6 +169,7 @@ local function bring_up(path, opts)
   local c = load_cluster(path, st.run_dir)
   local s = { cluster = c, st = st, owns = true, keep = opts.keep }
   s.backend = backend_for(c, st)
+  state.save(st)                      -- with what the backend added
   if not st.persistent then s.watchdog = start_watchdog(st) end
   return s
 end
@@ -180,7 +181,11 @@ local function attach(path)
     return { cluster = c0, st = st, backend = backend_for(c0, st), attached = true }
   end
   local st = state.load(c0.name)
-  if not st then
+  if not st and c0.backend == "compose" then
+    -- a project brought up by hand: use it, and never take it down
+    st = { cluster = c0.name, backend = "compose", persistent = true, services = {},
+           run_dir = "", run_id = "" }
+  elseif not st then
     return nil, string.format("cluster %s is not up: bring it up with `mpod-lua up -C %s`, " ..
       "or pass --up", c0.name, path)
   end

@@ -11,7 +11,7 @@ return {
       cmd = { podsvc, "--name", "setup-${TAG}", "--exit", "0", "--after", "50" } },
     { name = "a", group = "web", after = { "setup" },
       cmd = { podsvc, "--name", "a-${TAG}", "--port", "${PORT_A}", "--child" },
-      url = "http://127.0.0.1:${PORT_A}", ready = { tcp = "127.0.0.1:${PORT_A}", timeout = 10 } },
+      url = "http://127.0.0.1:${PORT_A}", ready = { http = "/health", timeout = 10 } },
     { name = "b", group = "web", after = { "a" },
       cmd = { podsvc, "--name", "b-${TAG}", "--port", "${PORT_B}", "--stop-delay", "100" },
       url = "http://127.0.0.1:${PORT_B}", ready = { tcp = "127.0.0.1:${PORT_B}", timeout = 10 } },

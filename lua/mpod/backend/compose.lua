@@ -1,0 +1,336 @@
+-- mpod/backend/compose.lua: pods that are containers of a Docker Compose
+-- project.
+--
+-- `up` and `down` run the compose CLI (v2 `docker compose` when present,
+-- else v1 `docker-compose`): `up -d --build` (never --wait, which misreads a
+-- one-shot migrate service), then the cluster file's readiness checks;
+-- `down -v`. Everything else goes straight to the Docker Engine API
+-- (mpod.docker): a pod's container is found by the compose labels of the
+-- project and service, which v1 and v2 both set, so container naming
+-- schemes do not matter. isolate() disconnects a container from every
+-- network it is on and remembers them (in the state file too), so rejoin()
+-- and healing can connect it back with the same aliases.
+
+local core = require "mpod.core"
+local docker = require "mpod.docker"
+local errors = require "mpod.error"
+local proc = require "mpod.proc"
+local ready = require "mpod.ready"
+local state = require "mpod.state"
+
+local M = {}
+local Backend = {}
+Backend.__index = Backend
+
+local UP_TIMEOUT = 1800
+local DOWN_TIMEOUT = 300
+local KILL_WAIT = 10
+local DEFAULT_STOP = 10
+local ONESHOT_TIMEOUT = 300
+
+local function fail(kind, message, fields)
+  error(errors.new(kind, message, fields), 0)
+end
+
+-- The compose command line: {"docker", "compose"} or {"docker-compose"}.
+local cli_cache
+function M.cli()
+  if cli_cache then return cli_cache end
+  local ok, r = pcall(require("mpod.exec").exec, { "docker", "compose", "version" }, { timeout = 20 })
+  if ok and r.code == 0 then
+    cli_cache = { "docker", "compose" }
+  else
+    cli_cache = { "docker-compose" }
+  end
+  return cli_cache
+end
+
+local function project_args(compose)
+  local argv = {}
+  for _, a in ipairs(M.cli()) do argv[#argv + 1] = a end
+  for _, a in ipairs { "-p", compose.project, "-f", compose.file } do argv[#argv + 1] = a end
+  return argv
+end
+
+-- Run the compose CLI with its output on our stderr (stdout is TAP's).
+local function run_compose(compose, args, timeout)
+  local argv = project_args(compose)
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local ok, p = pcall(proc.spawn, { argv = argv, stdout = 2, stderr = "inherit" })
+  if not ok then fail("compose", "cannot run " .. argv[1] .. ": " .. tostring(p.message or p)) end
+  local status = p:wait(timeout)
+  if not status then
+    proc.kill(p:pid(), "KILL", true)
+    fail("compose", table.concat(argv, " ") .. " did not finish within " .. timeout .. " s")
+  end
+  if status.code ~= 0 then
+    fail("compose", table.concat(argv, " ") .. " failed (" ..
+      (status.code and ("exit code " .. status.code) or ("SIG" .. status.signame)) .. ")")
+  end
+end
+
+function M.down_from_state(st)
+  run_compose(st.compose, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
+end
+
+function M.new(cluster, st)
+  local compose = cluster.compose or {}
+  local file = compose.file or "docker-compose.yml"
+  if file:sub(1, 1) ~= "/" then file = cluster.root .. "/" .. file end
+  st.compose = { file = file, project = compose.project or ("mpod-" .. cluster.name) }
+  st.isolated = st.isolated or {}
+  return setmetatable({ cluster = cluster, st = st, ids = {} }, Backend)
+end
+
+function Backend:engine()
+  self.client = self.client or docker.connect()
+  return self.client
+end
+
+function Backend:service(name)
+  local svc = self.cluster.by_name[name]
+  if svc then return svc end
+  local names = {}
+  for _, s in ipairs(self.cluster.services) do names[#names + 1] = s.name end
+  fail("usage", string.format("no pod named '%s' (known: %s)", tostring(name), table.concat(names, ", ")))
+end
+
+-- The container of a service (looked up by the compose labels).
+function Backend:container(name)
+  local svc = self:service(name)
+  local list = self:engine():containers {
+    "com.docker.compose.project=" .. self.st.compose.project,
+    "com.docker.compose.service=" .. (svc.service or name),
+  }
+  if #list == 0 then
+    fail("state", string.format("pod %s has no container in compose project %s (is the cluster up?)",
+      name, self.st.compose.project))
+  end
+  return list[1].Id
+end
+
+function Backend:inspect(name)
+  return self:engine():inspect(self:container(name))
+end
+
+-- State -------------------------------------------------------------------
+
+function Backend:state(name)
+  local ok, info = pcall(self.inspect, self, name)
+  if not ok then
+    if errors.is(info, "state") then return "missing" end
+    error(info, 0)
+  end
+  return info.State.Status
+end
+
+function Backend:exit_text(name)
+  local info = self:inspect(name)
+  if info.State.OOMKilled then return "killed: out of memory" end
+  return "exit code " .. tostring(info.State.ExitCode)
+end
+
+local function parse_time(text)
+  local y, mo, d, h, mi, s, frac = tostring(text):match("^(%d+)%-(%d+)%-(%d+)T(%d+):(%d+):(%d+)(%.?%d*)")
+  if not y then return 0 end
+  y, mo = tonumber(y), tonumber(mo)
+  if mo <= 2 then y, mo = y - 1, mo + 12 end
+  local days = 365 * y + y // 4 - y // 100 + y // 400 + (153 * (mo - 3) + 2) // 5 + tonumber(d) - 719469
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) + (tonumber("0" .. frac) or 0)
+end
+M.parse_time = parse_time
+
+function Backend:started_at(name)
+  return parse_time(self:inspect(name).State.StartedAt)
+end
+
+-- logs(name, {since=, tail=, stamps=}) -> text
+function Backend:logs(name, opts)
+  opts = opts or {}
+  return self:engine():logs(self:container(name), {
+    since = opts.since, tail = opts.tail, timestamps = opts.stamps })
+end
+
+-- Control -----------------------------------------------------------------
+
+local function signal_name(signal)
+  return "SIG" .. (proc.signame(proc.signum(signal or "KILL")) or "KILL")
+end
+
+function Backend:wait_not_running(name, timeout)
+  local deadline = core.now() + timeout
+  while self:state(name) == "running" and core.now() < deadline do core.sleep(0.05) end
+end
+
+function Backend:kill(name, signal)
+  local id = self:container(name)
+  local sig = signal_name(signal)
+  self:engine():post("/containers/" .. id .. "/kill", { signal = sig })
+  if sig == "SIGKILL" then self:wait_not_running(name, KILL_WAIT) end
+  return true
+end
+
+function Backend:stop(name, grace)
+  grace = grace or self:service(name).stop_timeout or DEFAULT_STOP
+  self:engine():post("/containers/" .. self:container(name) .. "/stop",
+    { t = tostring(math.ceil(grace)) }, nil, grace + 30)
+  return true
+end
+
+function Backend:start(name)
+  self:engine():post("/containers/" .. self:container(name) .. "/start")
+  return true
+end
+
+function Backend:restart(name, grace)
+  grace = grace or self:service(name).stop_timeout or DEFAULT_STOP
+  self:engine():post("/containers/" .. self:container(name) .. "/restart",
+    { t = tostring(math.ceil(grace)) }, nil, grace + 30)
+  return true
+end
+
+function Backend:pause(name)
+  self:engine():post("/containers/" .. self:container(name) .. "/pause")
+  return true
+end
+
+function Backend:unpause(name)
+  self:engine():post("/containers/" .. self:container(name) .. "/unpause")
+  return true
+end
+
+-- isolate(name): disconnect from every network, remembering them
+function Backend:isolate(name)
+  if self.st.isolated[name] then return true end
+  local id = self:container(name)
+  local info = self:engine():inspect(id)
+  local networks = {}
+  for net, cfg in pairs(info.NetworkSettings.Networks or {}) do
+    local aliases = {}
+    for _, a in ipairs(cfg.Aliases or {}) do
+      if not id:find(a, 1, true) then aliases[#aliases + 1] = a end
+    end
+    networks[#networks + 1] = { name = net, aliases = aliases }
+  end
+  self.st.isolated[name] = networks
+  state.save(self.st)
+  for _, n in ipairs(networks) do
+    self:engine():post("/networks/" .. n.name .. "/disconnect", nil, { Container = id, Force = true })
+  end
+  return true
+end
+
+function Backend:rejoin(name)
+  local networks = self.st.isolated[name]
+  if not networks then return true end
+  local id = self:container(name)
+  for _, n in ipairs(networks) do
+    self:engine():post("/networks/" .. n.name .. "/connect", nil, {
+      Container = id, EndpointConfig = { Aliases = require("mpod.json").array(n.aliases) } })
+  end
+  self.st.isolated[name] = nil
+  state.save(self.st)
+  return true
+end
+
+-- Bringing up and down ----------------------------------------------------
+
+function Backend:wait_oneshot(svc)
+  local deadline = core.now() + ((svc.ready and svc.ready.timeout) or ONESHOT_TIMEOUT)
+  while core.now() < deadline do
+    local s = self:state(svc.name)
+    if s == "exited" then
+      local code = self:inspect(svc.name).State.ExitCode
+      if code == 0 then return end
+      fail("ready", string.format("%s (oneshot) failed: exit code %d", svc.name, code),
+        { log = self:logs(svc.name, { tail = 20 }) })
+    end
+    core.sleep(0.2)
+  end
+  fail("ready", svc.name .. " (oneshot) did not finish in time", { log = self:logs(svc.name, { tail = 20 }) })
+end
+
+function Backend:up()
+  self:engine()
+  run_compose(self.st.compose, { "up", "-d", "--build" }, UP_TIMEOUT)
+  for _, svc in ipairs(self.cluster.services) do
+    if svc.oneshot then self:wait_oneshot(svc) else ready.wait(svc, self) end
+  end
+end
+
+function Backend:down()
+  self.st.isolated = {}
+  run_compose(self.st.compose, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
+  return 0
+end
+
+-- heal() -> list of what was done
+function Backend:heal()
+  local actions = {}
+  for _, svc in ipairs(self.cluster.services) do
+    if not svc.oneshot then
+      if self.st.isolated[svc.name] then
+        self:rejoin(svc.name)
+        actions[#actions + 1] = svc.name .. " (rejoined)"
+      end
+      local s = self:state(svc.name)
+      if s == "paused" then
+        self:unpause(svc.name)
+        actions[#actions + 1] = svc.name .. " (unpaused)"
+      elseif s ~= "running" and s ~= "restarting" then
+        self:start(svc.name)
+        actions[#actions + 1] = svc.name .. " (started)"
+      end
+    end
+  end
+  for _, svc in ipairs(self.cluster.services) do
+    if not svc.oneshot then ready.wait(svc, self) end
+  end
+  return actions
+end
+
+local ACTIONS = {
+  kill = function(b, name, args) return b:kill(name, args[1]) end,
+  stop = function(b, name, args) return b:stop(name, args[1]) end,
+  start = function(b, name) return b:start(name) end,
+  restart = function(b, name, args) return b:restart(name, args[1]) end,
+  pause = function(b, name) return b:pause(name) end,
+  unpause = function(b, name) return b:unpause(name) end,
+  isolate = function(b, name) return b:isolate(name) end,
+  rejoin = function(b, name) return b:rejoin(name) end,
+  state = function(b, name) return b:state(name) end,
+  wait_ready = function(b, name, args) return ready.wait(b:service(name), b, args[1]) end,
+  logs = function(b, name, args) return b:logs(name, args[1]) end,
+  info = function(b, name)
+    local i = b:inspect(name)
+    return { state = i.State.Status, pid = i.State.Pid, container = i.Id, image = i.Config.Image,
+             health = i.State.Health and i.State.Health.Status or nil,
+             exit = i.State.Status == "exited" and ("exit code " .. tostring(i.State.ExitCode)) or nil,
+             isolated = b.st.isolated[name] ~= nil, started_at = parse_time(i.State.StartedAt) }
+  end,
+}
+
+function Backend:act(name, action, args)
+  self:service(name)
+  local fn = ACTIONS[action]
+  if not fn then fail("usage", "unknown pod action '" .. tostring(action) .. "'") end
+  return fn(self, name, args or {})
+end
+
+function Backend:status()
+  local rows = {}
+  for _, svc in ipairs(self.cluster.services) do
+    local s = self:state(svc.name)
+    local health = "-"
+    if s == "running" then
+      local info = self:inspect(svc.name)
+      health = info.State.Health and info.State.Health.Status
+        or (ready.check(svc, self) and "ready" or "not ready")
+      if self.st.isolated[svc.name] then health = health .. ", isolated" end
+    end
+    rows[#rows + 1] = { name = svc.name, state = s, health = health, url = svc.url or "" }
+  end
+  return rows
+end
+
+return M

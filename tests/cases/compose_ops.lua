@@ -1,0 +1,58 @@
+-- Pod control on the compose backend (tests/clusters/docker.lua): every
+-- operation through the Docker Engine API, logs, isolate and rejoin.
+local mp = require "mpod"
+mp.exclusive()
+local c = mp.cluster()
+local tag = os.getenv("TAG")
+
+mp.test("pods and their containers", function()
+  mp.expect(c.backend):eq("compose")
+  mp.expect(c:pod("a"):state()):eq("running")
+  local info = c:pod("a"):info()
+  mp.expect(info.image):eq("mpod-selftest/podsvc:latest")
+  mp.expect(c:pod("a"):get("/health").body):eq("a-" .. tag .. " ok\n")
+end)
+
+mp.test("logs come back demultiplexed, with tail and since", function()
+  local a = c:pod("a")
+  mp.expect(a:logs()):contains("a-" .. tag .. ": started")
+  local since = mp.now()
+  a:kill("HUP")
+  mp.poll_until(function() return a:logs_contain("got SIGHUP", { since = since }) end,
+    { timeout = 10, label = "a logged SIGHUP" })
+  mp.expect(a:logs { tail = 1 }):eq("a-" .. tag .. ": got SIGHUP\n")
+end)
+
+mp.test("kill, start, stop, restart", function()
+  local b = c:pod("b")
+  b:kill()
+  mp.expect(b:state()):eq("exited")
+  b:start()
+  b:wait_ready(30)
+  b:stop(5)
+  mp.expect(b:state()):eq("exited")
+  mp.expect(b:info().exit):eq("exit code 0")
+  b:restart(5)
+  b:wait_ready(30)
+  mp.expect(b:state()):eq("running")
+end)
+
+mp.test("pause and unpause", function()
+  local a = c:pod("a")
+  a:pause()
+  mp.expect(a:state()):eq("paused")
+  local err = mp.expect(function() a:get("/health", { timeout = 1 }) end):raises()
+  mp.expect(err.kind):eq("timeout")
+  a:unpause()
+  mp.expect(a:get("/health").status):eq(200)
+end)
+
+mp.test("isolate cuts the network, rejoin restores it", function()
+  local a = c:pod("a")
+  a:isolate()
+  mp.expect(a:info().isolated):truthy()
+  mp.expect(function() a:get("/health", { timeout = 2 }) end):raises()
+  a:rejoin()
+  mp.poll_until(function() return a:get("/health", { timeout = 2 }).status == 200 end,
+    { timeout = 15, label = "a answers after rejoin" })
+end)

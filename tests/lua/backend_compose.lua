@@ -1,0 +1,111 @@
+-- backend_compose.lua: the compose backend against the real Docker Engine
+-- of this machine, on a tiny image the test builds locally (podsvc, static,
+-- FROM scratch: there is no registry to pull from): every control
+-- operation, logs, isolate/rejoin, healing, up/down, and no container or
+-- network left after `down` or after the runner is killed. Skipped, with
+-- the reason, when no Docker Engine answers.
+
+local mp = require "mpod"
+local procs = require "procs"
+local st = require "selftest"
+local proc = require "mpod.proc"
+local sys = require "mpod.sys"
+
+mp.exclusive()
+
+local CLUSTER = "tests/clusters/docker.lua"
+local IMAGE = "mpod-selftest/podsvc:latest"
+local state_dir
+local docker_ok, docker_why = false, "not checked"
+
+local function docker(args, timeout)
+  local argv = { "docker" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return mp.exec(argv, { timeout = timeout or 60 })
+end
+
+mp.before_all(function()
+  state_dir = assert(sys.mkdtemp("mpod-state"))
+  local ok, r = pcall(docker, { "info", "--format", "{{.ServerVersion}}" }, 20)
+  if not ok or r.code ~= 0 then
+    docker_why = "no Docker Engine answers: " .. (ok and r.stderr or tostring(r))
+    return
+  end
+  local ctx = assert(sys.mkdtemp("mpod-image"))
+  local build = os.getenv("BUILD") or "build"
+  assert(mp.exec({ "cp", build .. "/fixtures/podsvc", ctx .. "/podsvc" }).code == 0)
+  local b = docker({ "build", "-q", "-t", IMAGE, "-f", "tests/compose/podsvc.Dockerfile", ctx }, 300)
+  sys.rmtree(ctx)
+  if b.code ~= 0 then error("cannot build the test image: " .. b.stderr) end
+  docker_ok = true
+end)
+
+mp.after_all(function() sys.rmtree(state_dir) end)
+
+local function env()
+  local e = procs.env()
+  e.MPOD_STATE_DIR = state_dir
+  return e
+end
+
+local function need_docker()
+  if not docker_ok then mp.fail("skipped: " .. docker_why) end
+end
+
+-- containers(tag) -> how many containers and networks the test project has
+local function leftovers(tag)
+  local project = "mpod-selftest-" .. tag
+  local c = docker { "ps", "-aq", "--filter", "label=com.docker.compose.project=" .. project }
+  local n = docker { "network", "ls", "-q", "--filter", "label=com.docker.compose.project=" .. project }
+  local count = 0
+  for _ in (c.stdout .. n.stdout):gmatch("%S+") do count = count + 1 end
+  return count
+end
+
+local function all_gone(tag)
+  mp.poll_until(function() return leftovers(tag) == 0 end,
+    { timeout = 60, label = "no container or network of " .. tag })
+end
+
+mp.test("every control operation through the Engine API, and healing", function()
+  need_docker()
+  local e = env()
+  local r = st.run({ "--up", "-C", CLUSTER, st.case("compose_ops"), st.case("compose_break"),
+    st.case("compose_check") }, { env = e, timeout = 600 })
+  st.expect_code(r, 0)
+  st.expect_line(r.stdout, "# healed: a (rejoined), b (unpaused)")
+  st.expect_line(r.stdout, "ok 3 - tests/cases/compose_check.lua")
+  all_gone(e.TAG)
+end)
+
+mp.test("up, a run against it, status, down", function()
+  need_docker()
+  local e = env()
+  st.expect_code(st.run({ "up", "-C", CLUSTER }, { env = e, timeout = 600 }), 0)
+  local run = st.run({ "-C", CLUSTER, st.case("compose_break"), st.case("compose_check") },
+    { env = e, timeout = 600 })
+  st.expect_code(run, 0)
+  local status = st.run({ "status", "-C", CLUSTER }, { env = e })
+  mp.expect(status.stdout):matches("\na%s+running%s+ready")
+  mp.expect(status.stdout):matches("\nsetup%s+exited")
+  st.expect_code(st.run({ "down", "-C", CLUSTER }, { env = e, timeout = 300 }), 0)
+  mp.expect(leftovers(e.TAG)):eq(0)
+end)
+
+mp.test("SIGKILL of the runner: the watchdog takes the project down", function()
+  need_docker()
+  local e = env()
+  local argv = { st.MPOD, "--up", "-C", CLUSTER, st.case("cluster_wait") }
+  local p, _, out = proc.spawn { argv = argv, env = e, stdout = "pipe", stderr = "null" }
+  local seen = ""
+  local reached = pcall(mp.poll_until, function()
+    local chunk = out:read(0.2)
+    if chunk then seen = seen .. chunk end
+    return seen:find("cluster is up", 1, true)
+  end, { timeout = 300 })
+  if not reached then mp.fail("the run did not reach its test; its output:\n" .. seen) end
+  mp.expect(leftovers(e.TAG)):gt(0)
+  p:kill("KILL")
+  p:wait(10)
+  all_gone(e.TAG)
+end, { timeout = 600 })
