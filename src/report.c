@@ -100,6 +100,8 @@ static void progress(reporter *r, const char *file, const char *test)
 
 static void yaml_value(lua_State *L, mp_sbuf *b, int idx, int indent,
                        int depth);
+static bool print_as_structure(lua_State *L, int idx, int depth);
+static bool table_is_empty(lua_State *L, int idx);
 
 static int key_rank(const char *key)
 {
@@ -171,9 +173,12 @@ static void yaml_mapping(lua_State *L, mp_sbuf *b, int idx, int indent,
         if (i > 0 || !first_inline)
             mp_sbuf_addf(b, "\n%*s", indent, "");
         mp_sbuf_adds(b, keys[i]);
-        mp_sbuf_adds(b, ": ");
         lua_getfield(L, idx, keys[i]);
-        yaml_value(L, b, lua_gettop(L), indent + 2, depth + 1);
+        int value = lua_gettop(L);
+        bool nested = print_as_structure(L, value, depth + 1) &&
+                      !table_is_empty(L, value);
+        mp_sbuf_adds(b, nested ? ":" : ": ");
+        yaml_value(L, b, value, indent + 2, depth + 1);
         lua_pop(L, 1);
     }
 }

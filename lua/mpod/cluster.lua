@@ -18,6 +18,9 @@ local Pod = {}
 Pod.__index = Pod
 
 local CONTROL_TIMEOUT = 600
+local CONTEXT_LINES = 15      -- log lines of each touched pod in a failure
+local CONTEXT_PODS = 5
+local CONTEXT_TIMEOUT = 5
 
 local function usage(message)
   error(errors.new("usage", message), 3)
@@ -50,6 +53,7 @@ function Pod:http_spec(opts, path)
 end
 
 function Pod:request(opts)
+  runtime.touched[self.name] = true
   return require("mpod.http").request(self:http_spec(opts))
 end
 
@@ -68,6 +72,7 @@ function Pod:put(path, body, opts) return self:request(with_method("PUT", opts, 
 function Pod:patch(path, body, opts) return self:request(with_method("PATCH", opts, path, body)) end
 
 function Pod:sse(path, opts)
+  runtime.touched[self.name] = true
   return require("mpod.http").sse(self:http_spec(opts, path))
 end
 
@@ -75,6 +80,7 @@ end
 
 -- Arguments travel as a JSON array; nil becomes null on the way.
 local function control(pod, action, ...)
+  runtime.touched[pod.name] = true
   local null = require("mpod.json").null
   local args = {}
   for i = 1, select("#", ...) do
@@ -164,6 +170,20 @@ local function build(desc)
   return c
 end
 
+-- The last log lines of the pods a failed test touched, as diag.logs.
+local function failure_context(diag)
+  local names = {}
+  for name in pairs(runtime.touched) do names[#names + 1] = name end
+  table.sort(names)
+  local logs = {}
+  for i = 1, math.min(#names, CONTEXT_PODS) do
+    local ok, text = pcall(runtime.request, { op = "pod", pod = names[i], action = "logs",
+      args = require("mpod.json").array { { tail = CONTEXT_LINES } } }, CONTEXT_TIMEOUT)
+    if ok and text ~= "" then logs[names[i]] = text end
+  end
+  if next(logs) then diag.logs = logs end
+end
+
 local current
 
 -- mp.cluster() -> the run's cluster (raises when the run has none)
@@ -173,6 +193,7 @@ function M.get()
     error(errors.new("usage", runtime.cluster_error or "this run has no cluster"), 2)
   end
   current = build(runtime.cluster)
+  runtime.failure_context = failure_context
   return current
 end
 

@@ -85,12 +85,13 @@ function Client:post(path, query, body, timeout)
   return self:call("POST", path, { query = query, json = body, timeout = timeout })
 end
 
--- logs(id, {since=unix seconds, tail=n, timestamps=bool}) -> text
+-- logs(id, {since=, until= (unix seconds), tail=n, timestamps=bool}) -> text
 function Client:logs(id, opts)
   opts = opts or {}
   local query = { stdout = "1", stderr = "1" }
   if opts.timestamps then query.timestamps = "1" end
   if opts.since then query.since = string.format("%.3f", opts.since) end
+  if opts["until"] then query["until"] = string.format("%.3f", opts["until"]) end
   if opts.tail then query.tail = tostring(opts.tail) end
   local res = self:call("GET", "/containers/" .. id .. "/logs", { query = query })
   local text = dockerlog.merge(res.body)

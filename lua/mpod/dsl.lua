@@ -11,6 +11,7 @@
 -- of its own. Results go out through the emit function given to run().
 
 local core = require "mpod.core"
+local runtime = require "mpod.runtime"
 local sync = require "mpod.sync"
 local trace = require "mpod.trace"
 
@@ -223,6 +224,7 @@ local function run_test(test, ctx, setup_failure)
     return
   end
   ctx.emit { ev = "test_start", name = test.name }
+  runtime.begin_test()
   local start = core.now()
   local ok, diag
   if setup_failure then
@@ -234,6 +236,7 @@ local function run_test(test, ctx, setup_failure)
   end
   local elapsed = round_ms(core.now() - start)
   if diag then diag.elapsed = diag.elapsed or elapsed end
+  if not ok then runtime.add_failure_context(diag) end
   ctx.emit { ev = "test", name = test.name, ok = ok, diag = (not ok) and diag or nil,
              directive = test.todo and "TODO" or nil, reason = test.todo,
              elapsed = elapsed }

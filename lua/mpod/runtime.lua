@@ -11,6 +11,20 @@ local M = {
   options = {},      -- the run's options (verbose, seed, ...)
 }
 
+-- The pods the current test talked to or controlled (names as keys): a
+-- failed test's diagnostics quote their last log lines.
+M.touched = {}
+M.failure_context = nil   -- function(diag), installed by mpod.cluster
+
+function M.begin_test()
+  M.touched = {}
+end
+
+-- add_failure_context(diag): let mpod.cluster add the touched pods' logs
+function M.add_failure_context(diag)
+  if M.failure_context and next(M.touched) then pcall(M.failure_context, diag) end
+end
+
 -- emit(event): send an event to the runner (dropped without a runner),
 -- with secrets redacted
 function M.emit(event)

@@ -284,20 +284,19 @@ local function print_status(s)
   end
 end
 
+-- logs -f: print the log, then every line that arrives, until SIGINT.
+-- Each poll prints the lines stamped in [previous poll, this poll), so no
+-- line is printed twice or missed.
 local function follow_logs(s, name)
-  local since = 0
   local signals = stream.new(proc.catch_signals { "INT", "TERM" })
   local stop = false
   core.spawn(function() signals:read(); stop = true end)
+  local since
   while not stop do
-    local text = s.backend:logs(name, { since = since, stamps = true })
-    for stamp, line in text:gmatch("(%d+%.%d+) ([^\n]*)\n") do
-      if tonumber(stamp) > since then
-        io.stdout:write(line, "\n")
-        since = tonumber(stamp)
-      end
-    end
+    local now = core.wallclock()
+    io.stdout:write(s.backend:logs(name, { since = since, ["until"] = now }))
     io.stdout:flush()
+    since = now
     core.sleep(0.2)
   end
 end

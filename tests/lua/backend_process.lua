@@ -37,8 +37,10 @@ local function mpod(args, e, opts)
 end
 
 local function gone(tag)
-  return mp.poll_until(function() return procs.count(tag) == 0 end,
-    { timeout = 10, label = "no process of " .. tag .. " left" })
+  local ok = pcall(mp.poll_until, function() return procs.count(tag) == 0 end, { timeout = 30 })
+  if not ok then
+    mp.fail("processes of " .. tag .. " left behind:\n" .. table.concat(procs.list(tag), "\n"))
+  end
 end
 
 mp.test("every control operation and the state it leaves", function()
@@ -148,5 +150,24 @@ mp.test("a failing run still tears down", function()
   local e = env()
   local r = mpod({ "--up", "-C", CLUSTER, st.case("failing") }, e)
   st.expect_code(r, 1)
+  gone(e.TAG)
+end)
+
+mp.test("a failed test quotes the logs of the pods it touched; --dump-logs", function()
+  local e = env()
+  local dump = state_dir .. "/dump-" .. e.TAG
+  local r = mpod({ "--up", "--dump-logs", dump, "-C", CLUSTER, st.case("cluster_fails") }, e)
+  st.expect_code(r, 1)
+  st.expect_line(r.stdout, "      logs:")
+  st.expect_line(r.stdout, "        a: |-")
+  st.expect_line(r.stdout, "        worker: |-")
+  mp.expect(st.has_line(r.stdout, "        b: |-")):falsy()
+  mp.expect(r.stdout):contains("worker-" .. e.TAG .. ": started")
+  mp.expect(r.stderr):contains("pod logs written to " .. dump)
+  local f = assert(io.open(dump .. "/a.log"))
+  local text = f:read("a")
+  f:close()
+  mp.expect(text):matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ a%-" .. e.TAG:gsub("%-", "%%-") .. ": started")
+  mp.expect(sys.stat(dump .. "/setup.log")):truthy()
   gone(e.TAG)
 end)

@@ -144,11 +144,11 @@ function Backend:started_at(name)
   return parse_time(self:inspect(name).State.StartedAt)
 end
 
--- logs(name, {since=, tail=, stamps=}) -> text
+-- logs(name, {since=, until=, tail=, stamps=}) -> text
 function Backend:logs(name, opts)
   opts = opts or {}
   return self:engine():logs(self:container(name), {
-    since = opts.since, tail = opts.tail, timestamps = opts.stamps })
+    since = opts.since, ["until"] = opts["until"], tail = opts.tail, timestamps = opts.stamps })
 end
 
 -- Control -----------------------------------------------------------------

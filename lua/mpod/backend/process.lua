@@ -105,8 +105,16 @@ end
 
 local PUMP_DRAIN = 1
 
--- logs(name, {since=wallclock, tail=n, stamps=bool}) -> text; a service
--- that has exited gets its last lines written out first.
+local function iso_time(stamp)
+  local seconds = math.floor(stamp)
+  return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. string.format(".%03dZ",
+    math.floor((stamp - seconds) * 1000 + 0.5) % 1000)
+end
+
+-- logs(name, {since=, until=, tail=n, stamps=bool}) -> text; since and
+-- until are wall-clock seconds (since inclusive, until exclusive); stamps
+-- prefixes each line with its ISO 8601 time. A service that has exited
+-- gets its last lines written out first.
 function Backend:logs(name, opts)
   self:service(name)
   opts = opts or {}
@@ -116,8 +124,9 @@ function Backend:logs(name, opts)
   local text = read_file(path .. ".1") .. read_file(path)
   local lines = {}
   for stamp, line in text:gmatch("(%d+%.%d+) ([^\n]*)\n") do
-    if not opts.since or tonumber(stamp) >= opts.since then
-      lines[#lines + 1] = opts.stamps and (stamp .. " " .. line) or line
+    local t = tonumber(stamp)
+    if (not opts.since or t >= opts.since) and (not opts["until"] or t < opts["until"]) then
+      lines[#lines + 1] = opts.stamps and (iso_time(t) .. " " .. line) or line
     end
   end
   if opts.tail and #lines > opts.tail then

@@ -5,9 +5,10 @@ local sys = require "mpod.sys"
 
 local M = {}
 
--- count(needle) -> live (not zombie) processes whose command line holds needle
-function M.count(needle)
-  local n = 0
+-- list(needle) -> command lines of the live (not zombie) processes whose
+-- command line holds needle
+function M.list(needle)
+  local found = {}
   for _, dir in ipairs(sys.glob("/proc/[0-9]*")) do
     local f = io.open(dir .. "/cmdline", "rb")
     local cmd = f and f:read("a") or ""
@@ -16,9 +17,15 @@ function M.count(needle)
     local stat = st and st:read("a") or ""
     if st then st:close() end
     local state = stat:match("%) (%a)")
-    if cmd:find(needle, 1, true) and state and state ~= "Z" then n = n + 1 end
+    if cmd:find(needle, 1, true) and state and state ~= "Z" then
+      found[#found + 1] = dir:match("%d+$") .. " " .. cmd:gsub("%z", " ")
+    end
   end
-  return n
+  return found
+end
+
+function M.count(needle)
+  return #M.list(needle)
 end
 
 local serial = 0
