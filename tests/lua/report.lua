@@ -102,11 +102,11 @@ mp.test("yaml: nested tables, sequences, empty tables, values that print themsel
   mp.expect(yaml { map = { b = 1, a = { c = {} } }, list = { 1, "two" }, res = obj,
                    null = mp.null }):eq [[
 ---
-list: 
+list:
   - 1
   - "two"
-map: 
-  a: 
+map:
+  a:
     c: {}
   b: 1
 null: "null"
