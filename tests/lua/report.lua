@@ -177,9 +177,12 @@ mp.test("yaml: a list of mappings reads back through prove's YAML reader", funct
   if #problems > 0 then mp.fail(table.concat(problems, "\n")) end
 end)
 
-mp.test("prove reads a run whose file-level diagnostic spans several lines", function()
+-- prove reads the YAML of subtests too, so any multi-line value (a body,
+-- pod logs, a stack, a diff) in any failing test is at stake.
+mp.test("prove reads runs whose diagnostics span several lines", function()
   local dir = sys.mkdtemp("mpod-report-prove")
-  local r = st.run { "--seed", "1", st.case("multiline_load_error"), st.case("passing") }
+  local r = st.run { "--seed", "1", st.case("multiline_load_error"), st.case("diagnostics"),
+                     st.case("passing") }
   local path = dir .. "/out.tap"
   local f = assert(io.open(path, "w"))
   f:write(r.stdout)
@@ -189,7 +192,7 @@ mp.test("prove reads a run whose file-level diagnostic spans several lines", fun
   if p.stdout:find("Parse errors", 1, true) then
     mp.fail("prove could not parse the TAP:\n" .. p.stdout .. "\n--- TAP was:\n" .. r.stdout)
   end
-  mp.expect(p.stdout):contains("Failed 1/2 subtests")
+  mp.expect(p.stdout):contains("Failed 2/3 subtests")
 end)
 
 mp.test("escape_name: # and \\ escaped, control characters to spaces, invalid UTF-8 replaced", function()
