@@ -1,0 +1,42 @@
+# common.sh: helpers shared by the image build scripts in compose/images/.
+# Sourced, not run. Every message is prefixed with "make images:" so a
+# failure inside `make` says where it comes from.
+
+# Print a message on stderr.
+say() { printf 'make images: %s\n' "$*" >&2; }
+
+# Print an error on stderr and exit 1.
+die() { printf 'make images: error: %s\n' "$*" >&2; exit 1; }
+
+# Fail with a clear message unless the Docker daemon answers.
+require_docker() {
+    command -v docker >/dev/null 2>&1 ||
+        die "the docker CLI is not installed (Debian: apt-get install docker.io)"
+    if ! err=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null); then
+        die "cannot reach the Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}: $err
+  (is dockerd running, and may this user use its socket?)"
+    fi
+}
+
+# Print the value of label $2 on image $1, or nothing when the image or the
+# label is missing.
+image_label() {
+    docker image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
+}
+
+# Print the full id of image $1, or nothing when it does not exist.
+image_id() {
+    docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true
+}
+
+# Remove the untagged images a rebuild of ours left behind, found by the
+# label every mpod-lua image carries (org.mpod-lua.base, set on the base
+# image and inherited by the images built on it). One prune pass only removes leaves, so
+# repeat while a pass deletes something (an old meshd image, then its parents).
+prune_ours() {
+    n=0
+    while [ $n -lt 8 ]; do
+        out=$(docker image prune --force --filter label=org.mpod-lua.base 2>/dev/null) || return 0
+        case "$out" in *[Dd]eleted:*) n=$((n + 1)) ;; *) return 0 ;; esac
+    done
+}
