@@ -1,0 +1,38 @@
+# compose/images.mk: the Docker images of the reference cluster, included by
+# the top-level Makefile. No registry is ever used: the base image is
+# debootstrapped from the Debian mirror of the host's apt sources, the rest
+# are thin layers on it.
+#
+#   make images        mpod-lua/base:bookworm     Debian + postgresql, nats-server, meshd's libraries
+#                      mpod-lua/postgres:15       + postgres-entrypoint
+#                      mpod-lua/toxiproxy:latest  + toxiproxy-server, compose/toxiproxy.json
+#                      mpod-lua/meshd:latest      + build/meshd
+#   make toxiproxy     build/toxiproxy/toxiproxy-{server,cli} at vendor/toxiproxy.version
+#   make images-clean  remove every mpod-lua/* image
+#
+# Every step is cached and checks Docker itself (image labels carry a hash
+# of what went in), so a warm `make images` only inspects images. FORCE=1
+# rebuilds.
+
+IMAGES_DIR    := compose/images
+TOXIPROXY_DIR := $(BUILD)/toxiproxy
+BASE_IMAGE    ?= mpod-lua/base:bookworm
+export BASE_IMAGE
+
+.PHONY: toxiproxy images-clean
+
+images: $(BUILD)/meshd toxiproxy
+	@$(IMAGES_DIR)/build-base.sh $(BUILD)/images
+	@$(IMAGES_DIR)/build-layer.sh mpod-lua/postgres:15 $(IMAGES_DIR)/postgres.Dockerfile \
+		$(IMAGES_DIR)/postgres-entrypoint.sh
+	@$(IMAGES_DIR)/build-layer.sh -c '/opt/toxiproxy/toxiproxy-server -version' \
+		mpod-lua/toxiproxy:latest $(IMAGES_DIR)/toxiproxy.Dockerfile \
+		$(TOXIPROXY_DIR)/toxiproxy-server $(TOXIPROXY_DIR)/toxiproxy-cli compose/toxiproxy.json
+	@$(IMAGES_DIR)/build-layer.sh -c "$$(cat $(IMAGES_DIR)/meshd-check.sh)" \
+		mpod-lua/meshd:latest $(IMAGES_DIR)/meshd.Dockerfile $(BUILD)/meshd
+
+toxiproxy:
+	@$(IMAGES_DIR)/build-toxiproxy.sh vendor/toxiproxy.version $(TOXIPROXY_DIR)
+
+images-clean:
+	@$(IMAGES_DIR)/clean-images.sh
