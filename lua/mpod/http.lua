@@ -98,46 +98,58 @@ local function cookie_text(cookie)
   return table.concat(parts, "; ")
 end
 
--- The request's header lines: spec.headers (name -> value; false drops a
--- header), then what json, cookie and bearer add when not given.
+-- Add the header line `name: value` unless a header of that name is in
+-- `given` already; false adds "name:" (curl then sends none), "" an empty
+-- one. Authorization and Cookie values become secrets.
+local function add_header(lines, given, name, value)
+  local lname = name:lower()
+  if given[lname] then return end
+  given[lname] = true
+  if value == false then
+    lines[#lines + 1] = name .. ":"
+    return
+  end
+  value = tostring(value)
+  if lname == "authorization" or lname == "cookie" then trace.add_secret(value) end
+  lines[#lines + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
+end
+
+-- The request's header lines: spec.headers (name -> value, in name
+-- order), then bearer and cookie, then `extra` ({name, value} pairs) for
+-- the names still missing.
 local function header_lines(spec, extra)
   local given, lines = {}, {}
-  local function add(name, value)
-    if given[name:lower()] then return end
-    given[name:lower()] = true
-    if value == false then
-      lines[#lines + 1] = name .. ":"         -- curl: do not send it
-      return
-    end
-    value = tostring(value)
-    local lname = name:lower()
-    if lname == "authorization" or lname == "cookie" then trace.add_secret(value) end
-    lines[#lines + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
+  local headers = spec.headers
+  if headers and next(headers) then
+    local names = {}
+    for name in pairs(headers) do names[#names + 1] = name end
+    table.sort(names)
+    for _, name in ipairs(names) do add_header(lines, given, name, headers[name]) end
   end
-  local names = {}
-  for name in pairs(spec.headers or {}) do names[#names + 1] = name end
-  table.sort(names)
-  for _, name in ipairs(names) do add(name, spec.headers[name]) end
   if spec.bearer then
     trace.add_secret(tostring(spec.bearer))
-    add("Authorization", "Bearer " .. tostring(spec.bearer))
+    add_header(lines, given, "Authorization", "Bearer " .. tostring(spec.bearer))
   end
-  if spec.cookie then add("Cookie", cookie_text(spec.cookie)) end
-  for _, pair in ipairs(extra) do add(pair[1], pair[2]) end
+  if spec.cookie then add_header(lines, given, "Cookie", cookie_text(spec.cookie)) end
+  for _, pair in ipairs(extra) do add_header(lines, given, pair[1], pair[2]) end
   return lines
 end
 
+local REQUEST_EXTRA = { { "User-Agent", USER_AGENT }, { "Expect", false } }
+local JSON_EXTRA = { { "Content-Type", "application/json" }, table.unpack(REQUEST_EXTRA) }
+local SSE_EXTRA = { { "Accept", "text/event-stream" }, { "Cache-Control", "no-cache" },
+                    { "User-Agent", USER_AGENT } }
+
 -- The method, body and header lines of a request spec.
 local function request_parts(spec)
-  local body, extra = spec.body, { { "User-Agent", USER_AGENT }, { "Expect", false } }
+  local body, extra = spec.body, REQUEST_EXTRA
   if spec.json ~= nil then
-    body = json.encode(spec.json)
-    table.insert(extra, 1, { "Content-Type", "application/json" })
+    body, extra = json.encode(spec.json), JSON_EXTRA
   end
   if body ~= nil and type(body) ~= "string" then
     usage("http: body must be a string (use json = ... for tables)", 4)
   end
-  local method = (spec.method or (body and "POST" or "GET")):upper()
+  local method = spec.method and spec.method:upper() or (body and "POST" or "GET")
   if body == nil and (method == "POST" or method == "PUT" or method == "PATCH") then
     body = ""
   end
@@ -237,10 +249,13 @@ local function parse_cookies(res)
   return set, live, kept
 end
 
-local function decode_json(text, where)
+-- decode_json(text, context, owner) -> the value of text; a json error
+-- gets the fields context(owner) returns ({what=, ...}) before it is raised
+local function decode_json(text, context, owner)
   local ok, value = pcall(json.decode, text)
   if ok then return value end
   if errors.is(value) then
+    local where = context(owner)
     for k, v in pairs(where) do value[k] = value[k] or v end
     value.message = string.format("%s: %s", where.what, value.message)
     value.what = nil
@@ -251,6 +266,11 @@ end
 local function describe(res)
   return string.format("%s %s%s", res.method or "GET", res.path or "",
     res.pod and (" on " .. res.pod) or "")
+end
+
+local function response_context(res)
+  return { what = describe(res), pod = res.pod, method = res.method,
+           path = res.path, body = excerpt(res.body) }
 end
 
 local lazy = {
@@ -264,8 +284,7 @@ local lazy = {
   end,
   json = function(res)
     if res.body == "" then return nil end
-    local value = decode_json(res.body, { what = describe(res), pod = res.pod,
-      method = res.method, path = res.path, body = excerpt(res.body) })
+    local value = decode_json(res.body, response_context, res)
     rawset(res, "json", value)
     return value
   end,
@@ -356,7 +375,7 @@ function M.request(spec)
   if not res then raise_failure(err, spec, method) end
   res.method, res.pod, res.path = method, spec.pod, spec.path or path_of(url)
   setmetatable(res, Response)
-  if res.head:find("\n[Ss][Ee][Tt]%-[Cc][Oo][Oo][Kk][Ii][Ee]:") then
+  if res.head:find("ookie:", 1, true) or res.head:find("OOKIE:", 1, true) then
     local _ = res.cookies                   -- registers the secrets now
   end
   return res
@@ -379,10 +398,14 @@ end
 
 local Event = {}
 
+local function event_context(ev)
+  return { what = string.format("SSE event %s(%s)", ev.id and (ev.id .. " ") or "", ev.event),
+           data = excerpt(ev.data) }
+end
+
 Event.__index = function(ev, key)
   if key ~= "json" then return nil end
-  local value = decode_json(ev.data, { what = "SSE event " .. (ev.id or "") ..
-    " (" .. ev.event .. ")", data = excerpt(ev.data) })
+  local value = decode_json(ev.data, event_context, ev)
   rawset(ev, "json", value)
   return value
 end
@@ -561,8 +584,7 @@ function M.sse(spec)
   local url = with_query(spec.url, spec.query)
   local core_stream = core.sse {
     url = url, timeout = spec.timeout, connect_timeout = spec.connect_timeout,
-    headers = header_lines(spec, { { "Accept", "text/event-stream" },
-      { "Cache-Control", "no-cache" }, { "User-Agent", USER_AGENT } }),
+    headers = header_lines(spec, SSE_EXTRA),
     follow = spec.follow, unix_socket = spec.unix_socket, proxy = spec.proxy,
     reconnect = spec.reconnect and true or false, max_attempts = spec.max_attempts,
     retry = spec.retry, last_event_id = spec.last_event_id and tostring(spec.last_event_id),
