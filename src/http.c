@@ -15,7 +15,7 @@
  * for it; a cancelled task's release callback takes the handle out of the
  * multi. A Stream ("mpod.http.Stream") keeps reading while its owner does
  * other things: the SSE parser (sse.c) runs in the write callback, events
- * queue in C memory until Lua takes them, and past QUEUE_LIMIT bytes the
+ * queue in C memory until Lua takes them, and past queue_limit bytes the
  * transfer pauses (TCP flow control holds the server back) until the queue
  * drains. A stream reconnects by itself when asked to, from loop timers.
  *
@@ -42,7 +42,7 @@
 #define DEFAULT_MAX_BODY ((size_t)1 << 30)
 #define MAX_HEAD ((size_t)1 << 20)        /* one response's header lines */
 #define MAX_EXCERPT ((size_t)64 << 10)    /* body kept of a refused stream */
-#define QUEUE_LIMIT ((size_t)16 << 20)    /* undelivered SSE event bytes */
+#define QUEUE_LIMIT ((size_t)16 << 20)    /* default queue_limit (bytes) */
 #define MAX_RETRY_MS 10000                /* cap on an SSE server's retry */
 #define DEFAULT_RETRY_MS 1000
 #define DEFAULT_ATTEMPTS 10
@@ -616,7 +616,8 @@ typedef struct {
     mp_sse_parser parser;
     mp_cond changed;             /* an event was queued or the state moved */
     sse_event *head, *tail;
-    size_t queued_bytes;
+    size_t queued, queued_bytes;
+    size_t queue_limit;          /* pause reading past this many bytes */
     bool paused;
     mp_timer *timer;             /* head deadline or reconnection delay */
     double open_timeout;
@@ -665,6 +666,7 @@ static void on_sse_event(void *ud, const mp_sse_event *ev)
     else
         s->head = e;
     s->tail = e;
+    s->queued++;
     s->queued_bytes += sizeof *e + extra;
     mp_cond_broadcast(&s->changed);
 }
@@ -689,6 +691,7 @@ static sse_event *queue_pop(stream *s)
     s->head = e->next;
     if (!s->head)
         s->tail = NULL;
+    s->queued--;
     s->queued_bytes -= sizeof *e + e->type_len + e->data_len + e->id_len + 3;
     return e;
 }
@@ -793,7 +796,7 @@ static size_t stream_body(xfer *x, const char *data, size_t len)
         bytes_append(&s->excerpt, data, len < room ? len : room, MAX_EXCERPT);
         return len <= room ? len : 0;
     }
-    if (s->queued_bytes >= QUEUE_LIMIT) {
+    if (s->queued_bytes >= s->queue_limit) {
         s->paused = true;
         return CURL_WRITEFUNC_PAUSE;
     }
@@ -924,10 +927,12 @@ static stream *check_stream(lua_State *L)
 }
 
 /* Read the stream options: timeout (for each connection's head),
- * reconnect, max_attempts, retry (s), last_event_id. */
+ * reconnect, max_attempts, retry (s), last_event_id, queue_limit. */
 static void stream_options(lua_State *L, stream *s)
 {
     s->open_timeout = opt_number(L, 1, "timeout", DEFAULT_TIMEOUT);
+    s->queue_limit = (size_t)opt_number(L, 1, "queue_limit",
+                                        (double)QUEUE_LIMIT);
     s->reconnect = opt_bool(L, 1, "reconnect");
     s->max_attempts = (int)opt_number(L, 1, "max_attempts", DEFAULT_ATTEMPTS);
     s->retry_ms = (uint64_t)(opt_number(L, 1, "retry",
@@ -987,7 +992,7 @@ static int l_stream_take(lua_State *L)
         return 0;
     push_event(L, s->head);      /* may raise: pop only afterwards */
     free(queue_pop(s));
-    if (s->paused && s->queued_bytes < QUEUE_LIMIT / 2 && s->x.in_multi) {
+    if (s->paused && s->queued_bytes < s->queue_limit / 2 && s->x.in_multi) {
         s->paused = false;
         curl_easy_pause(s->x.easy, CURLPAUSE_CONT);
     }
@@ -1059,6 +1064,17 @@ static int l_stream_head(lua_State *L)
     return 2;
 }
 
+/* st:pending() -> events queued in C, their size in bytes, whether the
+ * transfer is paused because the queue passed queue_limit */
+static int l_stream_pending(lua_State *L)
+{
+    stream *s = check_stream(L);
+    lua_pushinteger(L, (lua_Integer)s->queued);
+    lua_pushinteger(L, (lua_Integer)s->queued_bytes);
+    lua_pushboolean(L, s->paused);
+    return 3;
+}
+
 /* st:reconnect(): drop the current connection and open a new one at once
  * with Last-Event-ID (state "opening"). */
 static int l_stream_reconnect(lua_State *L)
@@ -1120,6 +1136,7 @@ static const luaL_Reg stream_methods[] = {
     { "reconnect", l_stream_reconnect },
     { "close", l_stream_close },
     { "last_id", l_stream_last_id },
+    { "pending", l_stream_pending },
     { NULL, NULL }
 };
 

@@ -568,6 +568,13 @@ function Stream:last_id()
   return self._core:last_id()
 end
 
+-- s:pending() -> events received but not yet in s.events, their size in
+-- bytes, and whether reading is paused because they passed queue_limit
+function Stream:pending()
+  if self._closed then return 0, 0, false end
+  return self._core:pending()
+end
+
 -- s:close(): stop the transfer; events that arrived stay in s.events
 function Stream:close()
   if self._closed then return end
@@ -578,7 +585,7 @@ end
 
 -- http.sse(spec) -> Stream, once the server answered with an event
 -- stream. spec as for request (no method or body) plus reconnect,
--- max_attempts, retry (s), last_event_id.
+-- max_attempts, retry (s), last_event_id, queue_limit (bytes).
 function M.sse(spec)
   check_spec(spec, "http.sse")
   local url = with_query(spec.url, spec.query)
@@ -588,6 +595,7 @@ function M.sse(spec)
     follow = spec.follow, unix_socket = spec.unix_socket, proxy = spec.proxy,
     reconnect = spec.reconnect and true or false, max_attempts = spec.max_attempts,
     retry = spec.retry, last_event_id = spec.last_event_id and tostring(spec.last_event_id),
+    queue_limit = spec.queue_limit,
   }
   local s = setmetatable({ _core = core_stream, _history = {}, _pos = 0,
     url = url, pod = spec.pod, path = spec.path or path_of(url),

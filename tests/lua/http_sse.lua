@@ -179,6 +179,21 @@ local function expect_one_gone(label, during)
     { timeout = 2, interval = 0.02, label = label })
 end
 
+mp.test("past queue_limit a stream pauses reading until events are taken; none is lost", function()
+  local s <close> = open("/sse/drip", { query = { n = 5000, ms = 0 }, queue_limit = 4096 })
+  mp.sleep(0.5)
+  local count, bytes, paused = s:pending()
+  mp.expect(paused):eq(true)
+  mp.expect(count):lt(5000)
+  mp.expect(bytes):ge(4096)
+  for i = 1, 5000 do
+    local ev = s:next(5)
+    if not ev or ev.data ~= "drip " .. i then mp.fail("event " .. i .. " is " .. tostring(ev)) end
+  end
+  mp.expect(select(2, s:next(5))):eq("closed")
+  mp.expect(select(3, s:pending())):eq(false)
+end)
+
 mp.test("close, <close> and collection each stop the transfer", function()
   local s = open("/sse/forever")
   s:wait_for("tick 2", 5)
