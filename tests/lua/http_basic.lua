@@ -94,6 +94,20 @@ mp.test("json = sets the body and Content-Type; shorthands for any URL", functio
   mp.expect(function() mp.http.request { url = fix.url, body = {} } end):raises("body must be a string")
 end)
 
+mp.test("a 3 MB upload arrives whole while collections run, without Expect: 100-continue", function()
+  local body = string.rep("0123456789abcdef", 3 * 65536)
+  local busy = true
+  local collector = mp.spawn(function()
+    while busy do collectgarbage(); mp.sleep(0.001) end
+  end)
+  local res = mp.http.request { url = fix.url .. "/echo", method = "PUT", body = body:sub(1) }.json
+  busy = false
+  collector:wait(1)
+  mp.expect(res.body_length):eq(#body)
+  mp.expect(res.body == body):truthy()
+  mp.expect(res.headers.expect):is_nil()
+end)
+
 mp.test("repeated headers are kept: joined in headers, each in header_list", function()
   local res = get("/headers/repeat")
   mp.expect(res.headers["x-multi"]):eq("one, two")
