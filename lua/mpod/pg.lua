@@ -1,0 +1,104 @@
+-- mpod/pg.lua: mp.pg, Postgres for scenarios: connect, query with bound
+-- parameters and typed values, one/scalar/exec, LISTEN/NOTIFY, timeouts.
+--
+-- mpod.pg.core (src/pg.c) does the I/O and the value conversion; this file
+-- adds the conveniences on the connection's own methods and keeps the
+-- DSN's password out of every error and report (docs/postgres.md).
+
+local core = require "mpod.pg.core"
+local errors = require "mpod.error"
+local json = require "mpod.json"
+local trace = require "mpod.trace"
+
+local M = { null = json.null, Conn = core.Conn }
+
+local Conn = core.Conn
+
+local function usage(message, level)
+  error(errors.new("usage", message), level + 1)
+end
+
+-- The DSN with its password hidden, for errors.
+local function redacted_dsn(dsn, password)
+  local shown = dsn
+  if password and #password > 0 then
+    shown = shown:gsub(password:gsub("%p", "%%%0"), "***")
+  end
+  return trace.redact(shown)
+end
+
+-- Scrub a connect error: no password in its message, the DSN redacted.
+local function scrub(err, dsn, password, parsed)
+  if not errors.is(err) then return err end
+  local message = tostring(err.message)
+  if password and #password > 0 then
+    message = message:gsub(password:gsub("%p", "%%%0"), "***")
+  elseif not parsed then
+    message = message:gsub('"[^"]*"', '"***"')
+  end
+  err.message = trace.redact(message)
+  err.dsn = redacted_dsn(dsn, password)
+  return err
+end
+
+-- mp.pg.connect(dsn [, {timeout=, query_timeout=}]) -> db
+-- timeout: seconds to connect (default 10); query_timeout: the limit for
+-- each query (default none: the test's own timeout cancels a query).
+function M.connect(dsn, opts)
+  if type(dsn) ~= "string" then
+    usage("mp.pg.connect expects a DSN string, got " .. type(dsn), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    usage("mp.pg.connect options must be a table, got " .. type(opts), 2)
+  end
+  opts = opts or {}
+  local password, parsed = core.dsn_password(dsn)
+  trace.add_secret(password)
+  local ok, db = pcall(core.connect, dsn, opts.timeout)
+  if not ok then error(scrub(db, dsn, password, parsed), 2) end
+  if opts.query_timeout then db:set_timeout(opts.query_timeout) end
+  return db
+end
+
+-- db:one(sql, ...) -> the first row, or nil
+function Conn:one(sql, ...)
+  return (self:query(sql, ...))[1]
+end
+
+-- db:scalar(sql, ...) -> the first column of the first row, or nil
+function Conn:scalar(sql, ...)
+  local rows = self:query(sql, ...)
+  local row = rows[1]
+  if row == nil then return nil end
+  return row[rows.columns[1]]
+end
+
+-- db:exec(sql, ...) -> the number of rows the command affected
+function Conn:exec(sql, ...)
+  local _, count = self:query(sql, ...)
+  return count
+end
+
+local function quote_ident(name, what)
+  if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
+    usage(what .. " expects a channel name (a non-empty string)", 3)
+  end
+  return '"' .. name:gsub('"', '""') .. '"'
+end
+
+-- db:listen(channel): notifications on channel queue up for wait_notify
+function Conn:listen(channel)
+  self:query("LISTEN " .. quote_ident(channel, "db:listen"))
+end
+
+-- db:unlisten(channel)
+function Conn:unlisten(channel)
+  self:query("UNLISTEN " .. quote_ident(channel, "db:unlisten"))
+end
+
+-- db:notify(channel [, payload]): pg_notify, with the payload bound
+function Conn:notify(channel, payload)
+  self:query("SELECT pg_notify($1, $2)", channel, payload or "")
+end
+
+return M
