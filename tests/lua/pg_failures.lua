@@ -1,0 +1,139 @@
+-- pg_failures.lua: what goes wrong around a Postgres connection, against a
+-- private server (pgfixture) that these tests also stop and restart: an
+-- unreachable server, a connect timeout, a wrong password or a malformed
+-- DSN (the password never shows), a server stopped mid-query or while a
+-- connection idles, and a backend terminated under a query.
+
+local mp = require "mpod"
+local pgfix = require "pgfixture"
+local st = require "selftest"
+local sys = require "mpod.sys"
+
+local server
+
+mp.before_all(function() server = pgfix.start() end)
+mp.after_all(function() if server then server:destroy() end end)
+
+local function expect_no_secret(err, secret)
+  for k, v in pairs(err) do
+    if type(v) == "string" and v:find(secret, 1, true) then
+      mp.fail(string.format("error field %s shows the password: %s", k, v))
+    end
+  end
+end
+
+mp.test("an unreachable server raises kind connect, quickly", function()
+  local port = sys.free_port()
+  local dsn = server:dsn_for("postgres", "unreachable-secret", ""):gsub(":%d+/", ":" .. port .. "/")
+  local t0 = mp.now()
+  local err = mp.expect(function() mp.pg.connect(dsn) end):raises("could not connect to Postgres")
+  mp.expect(mp.now() - t0):lt(2)
+  mp.expect(err.kind):eq("connect")
+  mp.expect(err.message):matches("Connection refused")
+  mp.expect(err.host):eq("127.0.0.1")
+  mp.expect(err.port):eq(tostring(port))
+  mp.expect(err.dsn):eq("postgresql://postgres:***@127.0.0.1:" .. port .. "/postgres")
+  expect_no_secret(err, "unreachable-secret")
+end)
+
+mp.test("a server that does not answer raises kind connect after the timeout", function()
+  -- a stopped postmaster: the kernel completes the TCP handshake, nobody
+  -- answers the startup packet
+  server.proc:kill("STOP")
+  local dsn = string.format("host=127.0.0.1 port=%d password=silent-secret", server.port)
+  local t0 = mp.now()
+  local ok, err = pcall(mp.pg.connect, dsn, { timeout = 0.3 })
+  server.proc:kill("CONT")
+  mp.expect(ok):falsy()
+  mp.expect(err.message):matches("timed out after 0.3 s")
+  mp.expect(mp.now() - t0):lt(2)
+  mp.expect(err.kind):eq("connect")
+  mp.expect(err.dsn):eq(string.format("host=127.0.0.1 port=%d password=***", server.port))
+  expect_no_secret(err, "silent-secret")
+  local db <close> = server:connect()
+  mp.expect(db:scalar("SELECT 1")):eq(1)
+end)
+
+mp.test("a wrong password raises kind connect without showing it", function()
+  local dsn = server:dsn_for("postgres", "wrong-password-xyz")
+  local err = mp.expect(function() mp.pg.connect(dsn) end)
+    :raises('password authentication failed for user "postgres"')
+  mp.expect(err.kind):eq("connect")
+  expect_no_secret(err, "wrong-password-xyz")
+end)
+
+mp.test("a malformed DSN raises kind connect without showing its password", function()
+  local err = mp.expect(function()
+    mp.pg.connect("host=127.0.0.1 password=malformed-secret port")
+  end):raises("could not connect to Postgres")
+  mp.expect(err.kind):eq("connect")
+  expect_no_secret(err, "malformed-secret")
+  err = mp.expect(function()
+    mp.pg.connect("postgresql://u:uri-secret@127.0.0.1:notaport/db")
+  end):raises("could not connect to Postgres")
+  expect_no_secret(err, "uri-secret")
+end)
+
+mp.test("the DSN's password never appears in a failing test's report", function()
+  local case = server.dir .. "/password_case.lua"
+  local f = assert(io.open(case, "w"))
+  f:write(string.format([[
+local mp = require "mpod"
+mp.test("fails with the connection in hand", function()
+  local db = require("mpod.pg").connect(%q)
+  db:query("SELECT no_such_column")
+end)
+mp.test("fails to connect", function()
+  require("mpod.pg").connect(%q)
+end)
+]], server.dsn, server.dsn:gsub("/postgres$", "/no_such_db")))
+  f:close()
+  local r = st.run({ "-v", case })
+  mp.expect(r.code):eq(1)
+  mp.expect(r.stdout):matches("no_such_column")
+  mp.expect(r.stdout):matches("no_such_db")
+  mp.expect(r.stdout:find(server.password, 1, true)):is_nil()
+  mp.expect(r.stderr:find(server.password, 1, true)):is_nil()
+end)
+
+mp.test("a backend terminated under a query raises kind connection_lost", function()
+  local db <close> = server:connect()
+  local observer <close> = server:connect()
+  local pid = db:backend_pid()
+  mp.spawn(function()
+    mp.sleep(0.2)
+    observer:query("SELECT pg_terminate_backend($1)", pid)
+  end)
+  local err = mp.expect(function() db:query("SELECT pg_sleep(30)") end)
+    :raises("the connection to the server was lost during the query")
+  mp.expect(err.kind):eq("connection_lost")
+  mp.expect(err.sqlstate):eq("57P01")
+  mp.expect(db:status()):eq("broken")
+  err = mp.expect(function() db:query("SELECT 1") end):raises("the connection to the server was lost")
+  mp.expect(err.kind):eq("connection_lost")
+end)
+
+mp.test("a server stopped mid-query raises connection_lost; a new connection works after restart", function()
+  local db <close> = server:connect()
+  local idle <close> = server:connect()
+  local listener <close> = server:connect()
+  listener:listen("never")
+  local waiting = mp.spawn(function() return listener:wait_notify(30) end)
+  local query = mp.spawn(function() return db:query("SELECT pg_sleep(30)") end)
+  mp.sleep(0.3)
+  local t0 = mp.now()
+  server:stop("INT")
+  local err = mp.expect(function() query:wait(10) end):raises("lost")
+  mp.expect(err.kind):eq("connection_lost")
+  mp.expect(mp.now() - t0):lt(10)
+  err = mp.expect(function() waiting:wait(10) end):raises("lost")
+  mp.expect(err.kind):eq("connection_lost")
+  err = mp.expect(function() idle:query("SELECT 1") end):raises("lost")
+  mp.expect(err.kind):eq("connection_lost")
+  mp.expect(idle:status()):eq("broken")
+  err = mp.expect(function() server:connect() end):raises("could not connect")
+  mp.expect(err.kind):eq("connect")
+  server:start()
+  local fresh <close> = server:connect()
+  mp.expect(fresh:scalar("SELECT 1")):eq(1)
+end)
