@@ -18,3 +18,4 @@ bench: deps
 		MPOD=$(MPOD) BUILD=$(BUILD) $$part || failed="$$failed $$part"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
+BENCH_PARTS += bench/control.sh

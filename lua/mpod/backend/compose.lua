@@ -157,16 +157,16 @@ local function signal_name(signal)
   return "SIG" .. (proc.signame(proc.signum(signal or "KILL")) or "KILL")
 end
 
-function Backend:wait_not_running(name, timeout)
-  local deadline = core.now() + timeout
-  while self:state(name) == "running" and core.now() < deadline do core.sleep(0.05) end
-end
-
+-- kill(name [, signal]): KILL (the default) returns once the container
+-- has stopped (the engine's wait endpoint), so state() says "exited".
 function Backend:kill(name, signal)
   local id = self:container(name)
   local sig = signal_name(signal)
   self:engine():post("/containers/" .. id .. "/kill", { signal = sig })
-  if sig == "SIGKILL" then self:wait_not_running(name, KILL_WAIT) end
+  if sig == "SIGKILL" then
+    self:engine():post("/containers/" .. id .. "/wait", { condition = "not-running" },
+      nil, KILL_WAIT)
+  end
   return true
 end
 
