@@ -145,6 +145,65 @@ function Cluster:pods(group)
   return list
 end
 
+-- Proxies (network faults through Toxiproxy) ------------------------------
+
+local Proxy = {}
+Proxy.__index = Proxy
+
+local function proxy_request(proxy, action, args)
+  return runtime.request({ op = "proxy", proxy = proxy.name, action = action,
+                           args = args or {} }, CONTROL_TIMEOUT)
+end
+
+-- proxy:latency{ms=, jitter=, for_s=}: data from the upstream is delayed
+function Proxy:latency(opts) return proxy_request(self, "latency", opts) end
+-- proxy:timeout{ms=, for_s=}: connections hang (closed after ms; 0 = never)
+function Proxy:timeout(opts) return proxy_request(self, "timeout", opts) end
+-- proxy:bandwidth{kbps=, for_s=}: data from the upstream is throttled
+function Proxy:bandwidth(opts) return proxy_request(self, "bandwidth", opts) end
+-- proxy:reset_peer{ms=, for_s=}: connections are reset (after ms)
+function Proxy:reset_peer(opts) return proxy_request(self, "reset_peer", opts) end
+-- proxy:down{for_s=}: refuse connections and cut the open ones
+function Proxy:down(opts) return proxy_request(self, "down", opts) end
+function Proxy:up() return proxy_request(self, "up") end
+function Proxy:clear() return proxy_request(self, "clear") end
+function Proxy:info() return proxy_request(self, "info") end
+
+function Proxy:__tostring()
+  return "proxy " .. self.name
+end
+
+-- c:proxy(name) -> the proxy of that name (see docs/faults.md)
+function Cluster:proxy(name)
+  if #(self.proxies or {}) == 0 then
+    error(errors.new("usage", string.format("cluster %s declares no proxies " ..
+      "(proxies = {...} in its cluster file, see docs/faults.md)", self.name)), 2)
+  end
+  for _, n in ipairs(self.proxies) do
+    if n == name then return setmetatable({ name = name, cluster = self }, Proxy) end
+  end
+  error(errors.new("usage", string.format("no proxy named '%s' in cluster %s (known: %s)",
+    tostring(name), self.name, table.concat(self.proxies or {}, ", "))), 2)
+end
+
+-- Pod names from a list of pods, names, or a group name.
+local function member_names(c, side)
+  if type(side) == "string" then
+    local ok, pods = pcall(c.pods, c, side)
+    if ok then side = pods else side = { side } end
+  end
+  local names = {}
+  for _, p in ipairs(side) do names[#names + 1] = type(p) == "table" and p.name or p end
+  return require("mpod.json").array(names)
+end
+
+-- c:partition(a, b): cut traffic between two sets of pods (lists of pods
+-- or names, or group names); c:heal() restores it
+function Cluster:partition(a, b)
+  return runtime.request({ op = "partition", a = member_names(self, a),
+                           b = member_names(self, b) }, CONTROL_TIMEOUT)
+end
+
 function Cluster:heal()
   return runtime.request({ op = "heal" }, CONTROL_TIMEOUT)
 end

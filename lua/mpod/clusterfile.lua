@@ -167,6 +167,35 @@ local function check_http(http, path)
   end
 end
 
+local function check_proxies(c, path)
+  if c.proxies == nil then return end
+  for k in pairs(c.toxiproxy or {}) do
+    if k ~= "url" and k ~= "service" then
+      fail(path .. ".toxiproxy", "unknown field '" .. tostring(k) .. "' (known: service, url)")
+    end
+  end
+  local url = c.toxiproxy and c.toxiproxy.url
+  if type(url) ~= "string" or not url:match("^https?://[^/]+") then
+    fail(path .. ".toxiproxy", "proxies need toxiproxy = { url = \"http://host:port\" } (its API)")
+  end
+  for name, p in pairs(c.proxies) do
+    local ppath = path .. ".proxies." .. tostring(name)
+    if type(name) ~= "string" or type(p) ~= "table" then
+      fail(path .. ".proxies", "must map proxy names to { listen =, upstream = }")
+    end
+    for _, field in ipairs { "listen", "upstream" } do
+      if type(p[field]) ~= "string" or not p[field]:match("^[^:]+:%d+$") then
+        fail(ppath .. "." .. field, "must be host:port")
+      end
+    end
+    for k in pairs(p) do
+      if k ~= "listen" and k ~= "upstream" then
+        fail(ppath, "unknown field '" .. tostring(k) .. "' (known: listen, upstream)")
+      end
+    end
+  end
+end
+
 local function validate(c, path)
   if type(c) ~= "table" then fail(path, "must return a table, not a " .. type(c)) end
   check_fields(c, TOP_FIELDS, path)
@@ -176,6 +205,7 @@ local function validate(c, path)
     fail(path .. ".backend", "must be 'process' or 'compose', not '" .. c.backend .. "'")
   end
   if c.http then check_http(c.http, path) end
+  check_proxies(c, path)
   if c.backend == "compose" and not (c.compose and c.compose.file) then
     fail(path .. ".compose", "the compose backend needs compose = { file = ... }")
   end
@@ -239,9 +269,12 @@ function M.describe(c)
     pods[#pods + 1] = { name = s.name, group = s.group, url = s.url,
                         oneshot = s.oneshot or false }
   end
+  local proxies = {}
+  for name in pairs(c.proxies or {}) do proxies[#proxies + 1] = name end
+  table.sort(proxies)
   return {
     name = c.name, backend = c.backend, http = c.http or {},
-    postgres = c.postgres, pods = pods, proxies = c.proxies,
+    postgres = c.postgres, pods = pods, proxies = proxies,
   }
 end
 

@@ -38,9 +38,15 @@ function Control:handle(msg, file_state)
   elseif msg.op == "proxy" and self.extras.proxies then
     file_state.touched_proxies = true
     return self.extras.proxies:handle(msg)
-  elseif msg.op == "partition" and self.backend.partition then
-    file_state.touched = file_state.touched or {}
-    return self.backend:partition(msg.a, msg.b)
+  elseif msg.op == "partition" then
+    if not self.backend.partition then
+      error(errors.new("unsupported", "c:partition() is not supported by the " ..
+        (self.backend.name or "process") .. " backend (its pods share the host's network); " ..
+        "use the compose backend"), 0)
+    end
+    return self.backend:partition(msg.a, msg.b, self.extras.proxies)
+  elseif msg.op == "proxy" then
+    error(errors.new("usage", "this cluster declares no proxies (proxies = {...} in its cluster file)"), 0)
   end
   error(errors.new("usage", "unknown request '" .. tostring(msg.op) .. "'"), 0)
 end

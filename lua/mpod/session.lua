@@ -216,8 +216,19 @@ function M.open(path, explicit, opts, reporter)
   if not s then bail(reporter, why); return nil, 3 end
   s.dump_logs = opts.dump_logs
   watch_signals(s, reporter)
+  s.proxies = require("mpod.proxies").new(s.cluster)
+  s.control = control.new(s.backend, { proxies = s.proxies })
+  if s.proxies and s.st.run_id ~= "" then
+    s.st.proxies_state = { url = s.proxies.url }
+    state.save(s.st)
+  end
   local ready_ok, err = pcall(function()
-    if s.owns then s.backend:up() else s.backend:heal() end
+    if s.owns then
+      s.backend:up()
+      if s.proxies then s.proxies:setup() end
+    else
+      s.control:heal()
+    end
   end)
   if not ready_ok then
     local verb = s.owns and "could not be brought up" or "cannot be reached"
@@ -227,7 +238,6 @@ function M.open(path, explicit, opts, reporter)
     return nil, 3
   end
   s.description = clusterfile.describe(s.cluster)
-  s.control = control.new(s.backend)
   return s
 end
 

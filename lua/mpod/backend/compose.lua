@@ -233,6 +233,116 @@ function Backend:rejoin(name)
   return true
 end
 
+-- Partitions ---------------------------------------------------------------
+--
+-- c:partition(a, b) drops the packets between the containers of side a and
+-- those of side b with iptables inside each container, run through the
+-- Engine API as a privileged exec (the images need iptables; the reference
+-- cluster's do). Rules live in a chain of their own, MPOD-PARTITION, so
+-- healing flushes it and touches nothing else. When a side holds a service
+-- that pods reach through a Toxiproxy proxy (its upstream host), the other
+-- side also loses that proxy's port on the Toxiproxy container: pods
+-- partitioned from NATS stay connected to Postgres through the same proxy.
+
+local CHAIN = "MPOD-PARTITION"
+
+-- exec(name, argv) -> exit code, output
+function Backend:exec(name, argv)
+  local engine = self:engine()
+  local id = self:container(name)
+  local created = engine:post("/containers/" .. id .. "/exec", nil, {
+    AttachStdout = true, AttachStderr = true, Privileged = true,
+    Cmd = require("mpod.json").array(argv) }).json
+  local res = engine:post("/exec/" .. created.Id .. "/start", nil, { Detach = false, Tty = false }, 60)
+  local output = require("mpod.dockerlog").merge(res.body)
+  local info = engine:call("GET", "/exec/" .. created.Id .. "/json").json
+  return info.ExitCode, output
+end
+
+function Backend:addresses(name)
+  local ips = {}
+  local nets = self:inspect(name).NetworkSettings.Networks or {}
+  for _, n in pairs(nets) do
+    if n.IPAddress and n.IPAddress ~= "" then ips[#ips + 1] = n.IPAddress end
+  end
+  return ips
+end
+
+function Backend:run_rules(name, rules)
+  local script = table.concat({
+    "set -e",
+    string.format("iptables -N %s 2>/dev/null || true", CHAIN),
+    string.format("iptables -C INPUT -j %s 2>/dev/null || iptables -I INPUT -j %s", CHAIN, CHAIN),
+    string.format("iptables -C OUTPUT -j %s 2>/dev/null || iptables -I OUTPUT -j %s", CHAIN, CHAIN),
+  }, "\n")
+  for _, r in ipairs(rules) do script = script .. "\niptables -A " .. CHAIN .. " " .. r .. " -j DROP" end
+  local code, out = self:exec(name, { "sh", "-c", script })
+  if code ~= 0 then
+    fail("partition", string.format("cannot set iptables rules in pod %s (exit %s): %s",
+      name, tostring(code), out:sub(1, 300)))
+  end
+end
+
+-- Rules that cut `name` from every address of `others`, and from the proxy
+-- ports through which it reaches services among them.
+function Backend:rules_against(others, proxies)
+  local rules = {}
+  for _, other in ipairs(others) do
+    for _, ip in ipairs(self:addresses(other)) do
+      rules[#rules + 1] = "-s " .. ip
+      rules[#rules + 1] = "-d " .. ip
+    end
+  end
+  local via = self.cluster.toxiproxy and self.cluster.toxiproxy.service
+  if not (proxies and via) then return rules end
+  local behind = {}
+  for _, other in ipairs(others) do behind[other] = true end
+  for _, p in pairs(self.cluster.proxies or {}) do
+    local host = p.upstream:match("^([^:]+):")
+    local port = p.listen:match(":(%d+)$")
+    if behind[host] then
+      for _, ip in ipairs(self:addresses(via)) do
+        rules[#rules + 1] = string.format("-d %s -p tcp --dport %s", ip, port)
+        rules[#rules + 1] = string.format("-s %s -p tcp --sport %s", ip, port)
+      end
+    end
+  end
+  return rules
+end
+
+-- partition(a, b [, proxies]) -> true
+function Backend:partition(a, b, proxies)
+  for _, side in ipairs { a, b } do
+    if #side == 0 then fail("usage", "c:partition(a, b) needs pods on both sides") end
+    for _, name in ipairs(side) do self:service(name) end
+  end
+  self.st.partitioned = self.st.partitioned or {}
+  for _, pair in ipairs { { a, b }, { b, a } } do
+    for _, name in ipairs(pair[1]) do
+      self.st.partitioned[name] = true
+      state.save(self.st)
+      self:run_rules(name, self:rules_against(pair[2], proxies))
+    end
+  end
+  return true
+end
+
+-- heal_partitions() -> list of what was done
+function Backend:heal_partitions()
+  local healed = {}
+  for name in pairs(self.st.partitioned or {}) do
+    if self:state(name) == "running" then
+      self:exec(name, { "sh", "-c", "iptables -F " .. CHAIN .. " 2>/dev/null || true" })
+    end
+    healed[#healed + 1] = name
+  end
+  self.st.partitioned = nil
+  if #healed == 0 then return {} end
+  table.sort(healed)
+  state.save(self.st)
+  return { "partition lifted (" .. table.concat(healed, ", ") .. ")" }
+end
+
 -- Bringing up and down ----------------------------------------------------
 
 function Backend:wait_oneshot(svc)
@@ -268,11 +378,14 @@ end
 function Backend:heal()
   local actions = {}
   for _, svc in ipairs(self.cluster.services) do
+    if not svc.oneshot and self.st.isolated[svc.name] then
+      self:rejoin(svc.name)
+      actions[#actions + 1] = svc.name .. " (rejoined)"
+    end
+  end
+  for _, a in ipairs(self:heal_partitions()) do actions[#actions + 1] = a end
+  for _, svc in ipairs(self.cluster.services) do
     if not svc.oneshot then
-      if self.st.isolated[svc.name] then
-        self:rejoin(svc.name)
-        actions[#actions + 1] = svc.name .. " (rejoined)"
-      end
       local s = self:state(svc.name)
       if s == "paused" then
         self:unpause(svc.name)
