@@ -1159,5 +1159,7 @@ int luaopen_mpod_http_core(lua_State *L)
     mp_new_class(L, STREAM_MT, stream_methods, stream_meta);
     lua_pop(L, 2);
     luaL_newlib(L, core_functions);
+    lua_pushliteral(L, "mpod-lua/" MPOD_VERSION);
+    lua_setfield(L, -2, "user_agent");
     return 1;
 }

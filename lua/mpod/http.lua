@@ -24,7 +24,6 @@ local M = {}
 local EXCERPT = 200           -- characters of a body shown in messages
 local LISTED_EVENTS = 10      -- events a failed wait_for lists
 local DEFAULT_WAIT = 30       -- wait_for's timeout without spec.timeout
-local USER_AGENT = "mpod-lua/0.1.0"
 
 local function usage(message, level)
   error(errors.new("usage", message), level + 1)
@@ -43,10 +42,11 @@ local function excerpt(text, limit)
   if #text > limit then head = head .. "..." end
   return head
 end
-M.excerpt = excerpt
 
 -- Requests ----------------------------------------------------------------
 
+-- http.encode_component(value) -> value percent-encoded for a URL path
+-- segment or query (all but letters, digits and -._~)
 local function encode_component(value)
   return (tostring(value):gsub("[^%w%-%._~]", function(c)
     return string.format("%%%02X", c:byte())
@@ -54,7 +54,7 @@ local function encode_component(value)
 end
 M.encode_component = encode_component
 
--- query_string(query) -> "a=1&b=x+y" (keys sorted; list values repeat
+-- query_string(query) -> "a=1&b=x%20y" (keys sorted; list values repeat
 -- the key); a string is taken as it is
 local function query_string(query)
   if type(query) == "string" then return query end
@@ -135,10 +135,10 @@ local function header_lines(spec, extra)
   return lines
 end
 
-local REQUEST_EXTRA = { { "User-Agent", USER_AGENT }, { "Expect", false } }
+local REQUEST_EXTRA = { { "User-Agent", core.user_agent }, { "Expect", false } }
 local JSON_EXTRA = { { "Content-Type", "application/json" }, table.unpack(REQUEST_EXTRA) }
 local SSE_EXTRA = { { "Accept", "text/event-stream" }, { "Cache-Control", "no-cache" },
-                    { "User-Agent", USER_AGENT } }
+                    { "User-Agent", core.user_agent } }
 
 -- The method, body and header lines of a request spec.
 local function request_parts(spec)

@@ -70,10 +70,13 @@ mp.test("the echo endpoint sees the method, query, headers and body sent", funct
   mp.expect(res.args.list):eq { "1", "2" }
   mp.expect(res.headers["x-trace"]):eq { "t-1" }
   mp.expect(res.headers["x-empty"]):eq { "" }
-  mp.expect(res.headers.expect):is_nil()
+  mp.expect(res.headers["user-agent"]):eq { "mpod-lua/" .. mp.version }
   mp.expect(res.body):eq("raw body")
   local q = get("/echo?keep=1", { query = { more = 2 } }).json
   mp.expect(q.query):eq("keep=1&more=2")
+  local name = "ann/o'neil ü"
+  local seg = get("/echo/" .. http.encode_component(name)).json
+  mp.expect(seg.path):eq("/echo/" .. name)
 end)
 
 mp.test("json = sets the body and Content-Type; shorthands for any URL", function()
