@@ -110,14 +110,23 @@ mp.test("reconnect = true resumes by itself after a drop, then gives up on an en
 end)
 
 mp.test("reconnect = true gives up with a clear error when the server is gone", function()
-  local s = open("/sse/drop", { reconnect = true, max_attempts = 3 })
-  s:wait_for("drop 3", 5)
+  local doomed = httpfix.start()
+  local s = mp.http.sse { url = doomed.url .. "/sse/forever", reconnect = true,
+                          max_attempts = 3, retry = 0.05 }
+  s:wait_for("tick 2", 5)
+  doomed:stop()
+  local t0 = mp.now()
   local ok, err = pcall(function()
     while true do s:next(5) end
   end)
   mp.expect(ok):falsy()
   mp.expect(errors.is(err)):truthy()
-  mp.expect(err.message):matches("gave up reconnecting after 3 failed attempts")
+  mp.expect(err.kind):eq("connect")
+  mp.expect(err.gave_up):eq(true)
+  mp.expect(err.message):matches("gave up reconnecting after 3 failed attempts; the last: .*onnect")
+  mp.expect(mp.now() - t0):lt(3)
+  mp.expect(s:state()):eq("ended")
+  mp.expect(#s.events):ge(2)
 end)
 
 mp.test("last_event_id resumes from that id", function()
