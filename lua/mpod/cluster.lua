@@ -28,10 +28,17 @@ end
 
 -- HTTP --------------------------------------------------------------------
 
+-- Header names are case-insensitive: a per-call header replaces a
+-- default of the same name in any case.
 local function merged_headers(defaults, extra)
   local h = {}
   for k, v in pairs(defaults or {}) do h[k] = v end
-  for k, v in pairs(extra or {}) do h[k] = v end
+  for k, v in pairs(extra or {}) do
+    for d in pairs(defaults or {}) do
+      if d:lower() == k:lower() then h[d] = nil end
+    end
+    h[k] = v
+  end
   return h
 end
 

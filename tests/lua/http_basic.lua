@@ -142,6 +142,8 @@ mp.test("the cluster file's http.headers (Origin) apply to every pod", function(
   end
   local other = c:pod("b"):get("/echo", { headers = { Origin = "http://other" } })
   mp.expect(other.json.headers.origin):eq { "http://other" }
+  local lower = c:pod("b"):get("/echo", { headers = { origin = "http://lower" } })
+  mp.expect(lower.json.headers.origin):eq { "http://lower" }
   local none = c:pod("c"):get("/echo", { headers = { Origin = false } })
   mp.expect(none.json.headers.origin):is_nil()
   local posted = c:pod("a"):post("/echo", { x = 1 })
