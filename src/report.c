@@ -30,6 +30,7 @@ typedef struct {
     mp_sbuf trailer;        /* comments printed after the file's point */
     mp_sbuf junit_cases;
     mp_sbuf junit_out;      /* file-level notes for <system-out> */
+    int j_tests, j_failures, j_errors, j_skipped;   /* the <testcase>s */
     int ntests, passed, failed, skipped, todo;
     bool ended, failed_itself;
     double elapsed;
@@ -305,40 +306,59 @@ static void append_point(lua_State *L, mp_sbuf *b, int t, int indent,
 
 /* ---- JUnit ---- */
 
-static void junit_case(lua_State *L, file_report *f, int t, bool ok)
+/* Append <tag message="diag.message">YAML of diag</tag> for the table at
+ * t's field "diag". */
+static void junit_problem(lua_State *L, mp_sbuf *b, int t, const char *tag)
 {
-    mp_sbuf *b = &f->junit_cases;
-    size_t len = 0;
-    const char *name = opt_field(L, t, "name", &len);
-    const char *directive = opt_field(L, t, "directive", NULL);
-    lua_getfield(L, t, "elapsed");
-    double elapsed = lua_tonumber(L, -1);
+    mp_sbuf diag = { 0 };
+    const char *msg = NULL;
+    size_t msg_len = 0;
+    if (lua_getfield(L, t, "diag") == LUA_TTABLE) {
+        yaml_block(L, &diag, lua_gettop(L), 0);
+        msg = opt_field(L, lua_gettop(L), "message", &msg_len);
+    }
+    mp_sbuf_addf(b, "      <%s message=\"", tag);
+    mp_xml_escape(b, msg ? msg : "failed", msg ? msg_len : 6);
+    mp_sbuf_adds(b, "\">");
+    mp_xml_escape(b, diag.data ? diag.data : "", diag.len);
+    mp_sbuf_addf(b, "</%s>\n", tag);
     lua_pop(L, 1);
+    mp_sbuf_free(&diag);
+}
+
+static void junit_open_case(mp_sbuf *b, const file_report *f, const char *name,
+                            size_t len, double elapsed)
+{
     mp_sbuf_adds(b, "    <testcase name=\"");
-    mp_xml_escape(b, name ? name : "", len);
+    mp_xml_escape(b, name, len);
     mp_sbuf_adds(b, "\" classname=\"");
     mp_xml_escape(b, f->name, strlen(f->name));
     mp_sbuf_addf(b, "\" time=\"%.3f\">\n", elapsed);
-    const char *reason = opt_field(L, t, "reason", &len);
-    if (directive && strcmp(directive, "SKIP") == 0) {
+}
+
+/* One <testcase> per test point: SKIP and TODO are <skipped> (a TODO is
+ * not a failure in TAP either), a failure is <failure> with the YAML. */
+static void junit_case(lua_State *L, file_report *f, int t, bool ok)
+{
+    mp_sbuf *b = &f->junit_cases;
+    size_t len = 0, reason_len = 0;
+    const char *name = opt_field(L, t, "name", &len);
+    const char *directive = opt_field(L, t, "directive", NULL);
+    const char *reason = opt_field(L, t, "reason", &reason_len);
+    lua_getfield(L, t, "elapsed");
+    junit_open_case(b, f, name ? name : "", len, lua_tonumber(L, -1));
+    lua_pop(L, 1);
+    f->j_tests++;
+    if (directive) {
         mp_sbuf_adds(b, "      <skipped message=\"");
-        mp_xml_escape(b, reason ? reason : "", reason ? len : 0);
+        if (strcmp(directive, "TODO") == 0)
+            mp_sbuf_adds(b, "TODO: ");
+        mp_xml_escape(b, reason ? reason : "", reason ? reason_len : 0);
         mp_sbuf_adds(b, "\"/>\n");
-    } else if (!ok && !directive) {
-        mp_sbuf diag = { 0 };
-        const char *msg = NULL;
-        size_t msg_len = 0;
-        if (lua_getfield(L, t, "diag") == LUA_TTABLE) {
-            yaml_block(L, &diag, lua_gettop(L), 0);
-            msg = opt_field(L, lua_gettop(L), "message", &msg_len);
-        }
-        mp_sbuf_adds(b, "      <failure message=\"");
-        mp_xml_escape(b, msg ? msg : "failed", msg ? msg_len : 6);
-        mp_sbuf_adds(b, "\">");
-        mp_xml_escape(b, diag.data ? diag.data : "", diag.len);
-        mp_sbuf_adds(b, "</failure>\n");
-        lua_pop(L, 1);
-        mp_sbuf_free(&diag);
+        f->j_skipped++;
+    } else if (!ok) {
+        junit_problem(L, b, t, "failure");
+        f->j_failures++;
     }
     const char *out = opt_field(L, t, "output", &len);
     if (out && len) {
@@ -349,6 +369,19 @@ static void junit_case(lua_State *L, file_report *f, int t, bool ok)
     mp_sbuf_adds(b, "    </testcase>\n");
 }
 
+/* A file that failed as a whole (crash, timeout, load error): an <error>
+ * testcase of its own, so the reason shows in JUnit too. */
+static void junit_file_error(lua_State *L, file_report *f, int t)
+{
+    mp_sbuf *b = &f->junit_cases;
+    static const char name[] = "the file as a whole";
+    junit_open_case(b, f, name, sizeof name - 1, f->elapsed);
+    junit_problem(L, b, t, "error");
+    mp_sbuf_adds(b, "    </testcase>\n");
+    f->j_tests++;
+    f->j_errors++;
+}
+
 static void junit_suite(FILE *out, const file_report *f)
 {
     mp_sbuf b = { 0 };
@@ -356,8 +389,8 @@ static void junit_suite(FILE *out, const file_report *f)
     mp_xml_escape(&b, f->name, strlen(f->name));
     mp_sbuf_addf(&b, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
                  "skipped=\"%d\" time=\"%.3f\" timestamp=\"%s\">\n",
-                 f->ntests, f->failed, f->failed_itself ? 1 : 0,
-                 f->skipped, f->elapsed, f->timestamp);
+                 f->j_tests, f->j_failures, f->j_errors, f->j_skipped,
+                 f->elapsed, f->timestamp);
     fwrite(b.data, 1, b.len, out);
     if (f->junit_cases.len)
         fwrite(f->junit_cases.data, 1, f->junit_cases.len, out);
@@ -376,11 +409,17 @@ static const char *write_junit(reporter *r, double elapsed)
     FILE *out = fopen(r->junit_path, "w");
     if (!out)
         return "cannot open";
+    int tests = 0, failures = 0, errors = 0, skipped = 0;
+    for (int i = 0; i < r->nfiles; i++) {
+        tests += r->files[i].j_tests;
+        failures += r->files[i].j_failures;
+        errors += r->files[i].j_errors;
+        skipped += r->files[i].j_skipped;
+    }
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<testsuites name=\"mpod-lua\" tests=\"%d\" failures=\"%d\" "
             "errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
-            r->passed + r->failed + r->skipped + r->todo,
-            r->failed, r->files_failed, r->skipped, elapsed);
+            tests, failures, errors, skipped, elapsed);
     for (int i = 0; i < r->nfiles; i++)
         junit_suite(out, &r->files[i]);
     fputs("</testsuites>\n", out);
@@ -548,14 +587,13 @@ static int l_file_end(lua_State *L)
     f->failed_itself = !lua_isnil(L, -1) && !lua_toboolean(L, -1);
     lua_pop(L, 1);
     bool ok = !f->failed_itself && f->failed == 0;
-    if (f->failed_itself) {
+    if (f->failed_itself)
         r->failed++;
-        if (f->failed == 0)
-            f->failed = 1;
-    }
     if (!ok)
         r->files_failed++;
     f->elapsed = mp_now() - f->elapsed;
+    if (f->failed_itself)
+        junit_file_error(L, f, 3);
     mp_sbuf_addf(&f->tap, "%*s1..%d", SUBTEST_INDENT, "", f->ntests);
     const char *directive = opt_field(L, 3, "directive", NULL);
     size_t reason_len = 0;
