@@ -237,8 +237,8 @@ end
 --
 -- c:partition(a, b) drops the packets between the containers of side a and
 -- those of side b with iptables inside each container, run through the
--- Engine API as a privileged exec (the images need iptables; the reference
--- cluster's do). Rules live in a chain of their own, MPOD-PARTITION, so
+-- Engine API as an exec (the images need sh and iptables, and the services
+-- cap_add: [NET_ADMIN]; the reference cluster's have both). Rules live in a chain of their own, MPOD-PARTITION, so
 -- healing flushes it and touches nothing else. When a side holds a service
 -- that pods reach through a Toxiproxy proxy (its upstream host), the other
 -- side also loses that proxy's port on the Toxiproxy container: pods
@@ -251,7 +251,7 @@ function Backend:exec(name, argv)
   local engine = self:engine()
   local id = self:container(name)
   local created = engine:post("/containers/" .. id .. "/exec", nil, {
-    AttachStdout = true, AttachStderr = true, Privileged = true,
+    AttachStdout = true, AttachStderr = true,
     Cmd = require("mpod.json").array(argv) }).json
   local res = engine:post("/exec/" .. created.Id .. "/start", nil, { Detach = false, Tty = false }, 60)
   local output = require("mpod.dockerlog").merge(res.body)
@@ -277,10 +277,15 @@ function Backend:run_rules(name, rules)
   }, "\n")
   for _, r in ipairs(rules) do script = script .. "\niptables -A " .. CHAIN .. " " .. r .. " -j DROP" end
   local code, out = self:exec(name, { "sh", "-c", script })
-  if code ~= 0 then
-    fail("partition", string.format("cannot set iptables rules in pod %s (exit %s): %s",
-      name, tostring(code), out:sub(1, 300)))
+  if code == 0 then return end
+  local hint = ""
+  if out:find("ermission denied") or out:find("not permitted") then
+    hint = " (give the service cap_add: [NET_ADMIN] in the compose file)"
+  elseif code == 127 or out:find("not found") or out:find("no such file") then
+    hint = " (its image needs sh and iptables)"
   end
+  fail("partition", string.format("cannot set iptables rules in pod %s%s: exit %s: %s",
+    name, hint, tostring(code), out:sub(1, 300)))
 end
 
 -- Rules that cut `name` from every address of `others`, and from the proxy
