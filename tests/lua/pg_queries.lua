@@ -172,6 +172,18 @@ mp.test("a second task waiting for notifications on the same connection is a usa
   t:cancel()
 end)
 
+mp.test("16 MB each way: a big parameter is flushed as the socket drains", function()
+  local big = string.rep("0123456789abcdef", 1 << 20)
+  local ticks = 0
+  local ticker = mp.spawn(function() while true do mp.sleep(0.001); ticks = ticks + 1 end end)
+  local back = db:scalar("SELECT $1::text", big)
+  ticker:cancel()
+  mp.expect(#back):eq(#big)
+  mp.expect(back == big):truthy()
+  mp.expect(db:scalar("SELECT length($1::bytea)", big .. "\0")):eq(#big + 1)
+  mp.expect(ticks):gt(0)
+end)
+
 mp.test("a slow query does not stop other tasks", function()
   local ticks = 0
   local ticker = mp.spawn(function() while true do mp.sleep(0.01); ticks = ticks + 1 end end)

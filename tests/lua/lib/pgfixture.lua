@@ -1,6 +1,7 @@
 -- pgfixture.lua: a private Postgres server for tests (and the benchmark):
--- initdb into a fresh folder under /tmp, a free loopback port, password
--- (SCRAM) authentication over TCP only, no unix socket.
+-- initdb into a fresh folder under /tmp, a free loopback port with
+-- password (SCRAM) authentication, and a unix socket in that folder with
+-- trust authentication (server.socket_dir, as a PGHOST for psql).
 --
 --   local pgfix = require "pgfixture"
 --   local server
@@ -87,7 +88,7 @@ function Server:start()
   self.proc = proc.spawn {
     argv = as_server_user {
       M.BIN .. "/postgres", "-D", self.data, "-p", tostring(self.port),
-      "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+      "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" .. self.dir,
       "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
       "-c", "max_connections=50",
     },
@@ -140,10 +141,11 @@ function Server:dsn_for(user, password, extra)
     self.port, extra or "")
 end
 
--- start() -> a running server: {dsn=, port=, password=, dir=, log=}
+-- start() -> a running server: {dsn=, port=, password=, dir=, socket_dir=, log=}
 function M.start()
   local self = setmetatable({ password = random_password() }, Server)
   self.dir = make_folder()
+  self.socket_dir = self.dir
   self.data = self.dir .. "/data"
   self.log = self.dir .. "/postgres.log"
   self.port = sys.free_port()
