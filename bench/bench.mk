@@ -19,3 +19,4 @@ bench: deps
 	done; \
 	if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
 BENCH_PARTS += bench/control.sh
+BENCH_PARTS += bench/pg.sh
