@@ -94,7 +94,7 @@ test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	MPOD=build-asan/mpod-lua BUILD=build-asan \
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run-all
 

@@ -53,7 +53,8 @@ typedef struct {
 
 static void write_out(const char *s, size_t len)
 {
-    fwrite(s, 1, len, stdout);
+    if (len > 0)
+        fwrite(s, 1, len, stdout);
 }
 
 static void ensure_header(reporter *r)
