@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 mpod=$(cd "$root" && realpath "${MPOD:-build/mpod-lua}")
 
-bin=${MPOD_PG_BIN:-/usr/lib/postgresql/15/bin}
+bin=${MPOD_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 for tool in initdb postgres pgbench psql; do
     [ -x "$bin/$tool" ] || { echo "bench/pg.sh: no $bin/$tool (make deps)" >&2; exit 2; }
 done

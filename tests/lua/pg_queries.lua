@@ -270,6 +270,17 @@ mp.test("a cancelled task cancels its query on the server", function()
   mp.expect(c:scalar("SELECT 'next'")):eq("next")
 end)
 
+mp.test("the deadline of mp.poll_until cancels an attempt's query on the server", function()
+  local c <close> = server:connect()
+  mp.expect(function()
+    mp.poll_until(function() return c:scalar("SELECT pg_sleep(30) -- poll-marker") end,
+      { timeout = 0.3, label = "slow attempt" })
+  end):raises("slow attempt")
+  mp.poll_until(function() return active_with("poll-marker") == 0 end,
+    { timeout = 2, interval = 0.02, label = "query cancelled on the server" })
+  mp.expect(c:scalar("SELECT 'next'")):eq("next")
+end)
+
 mp.test("a test timeout cancels the test's query on the server", function()
   local case = server.dir .. "/timeout_case.lua"
   local f = assert(io.open(case, "w"))

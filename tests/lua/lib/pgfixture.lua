@@ -14,8 +14,8 @@
 -- which the Debian server package creates) through setpriv(1), which
 -- execs in place and re-arms the parent-death signal after changing user
 -- (a uid change clears it), so the server dies with the scenario process
--- even when that is killed. Binaries come from MPOD_PG_BIN (default
--- /usr/lib/postgresql/15/bin). The folder is removed by destroy().
+-- even when that is killed. Binaries come from MPOD_PG_BIN (default: the
+-- newest /usr/lib/postgresql/<version>/bin). destroy() removes the folder.
 
 local mp = require "mpod"
 local proc = require "mpod.proc"
@@ -23,7 +23,19 @@ local sys = require "mpod.sys"
 
 local M = {}
 
-M.BIN = os.getenv("MPOD_PG_BIN") or "/usr/lib/postgresql/15/bin"
+-- The bin folder of the newest Postgres the Debian packages installed.
+local function newest_bin()
+  local best, best_version = "/usr/lib/postgresql/15/bin", -1
+  for _, path in ipairs(sys.glob("/usr/lib/postgresql/*/bin/postgres")) do
+    local version = tonumber(path:match("/postgresql/([%d.]+)/bin/postgres$"))
+    if version and version > best_version then
+      best, best_version = path:gsub("/postgres$", ""), version
+    end
+  end
+  return best
+end
+
+M.BIN = os.getenv("MPOD_PG_BIN") or newest_bin()
 M.USER = os.getenv("MPOD_PG_USER") or "postgres"
 
 local Server = {}
