@@ -81,7 +81,9 @@ int mp_wait_yield(lua_State *L, mp_wait *w, double timeout,
                   lua_KContext ctx, lua_KFunction k);
 
 /* The I/O behind w finished: schedule the task. Idempotent; safe from loop
- * callbacks. */
+ * callbacks. Only a wait that mp_wait_yield started can be woken: I/O that
+ * may finish synchronously must be driven from loop callbacks (or checked
+ * before yielding), never completed before the yield. */
 void mp_wait_wake(mp_wait *w);
 
 /* In a continuation: raises the cancellation error if the task was

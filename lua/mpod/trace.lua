@@ -109,7 +109,9 @@ local PATTERNS = {
   { "([Aa]uthorization%s*[:=]%s*)[^\r\n\"]+", "%1***" },
   { "([Ss]et%-[Cc]ookie%s*:%s*)[^\r\n\"]+", "%1***" },
   { "([Cc]ookie%s*[:=]%s*)[^\r\n\"]+", "%1***" },
-  { "([Bb]earer%s+)[%w%-._~+/=]+", "%1***" },
+  { "([Bb]earer%s+)([%w%-._~+/=]+)", function(prefix, token)
+      if #token >= MIN_SECRET and token:find("%d") then return prefix .. "***" end
+    end },
   { "(%a[%w+.%-]*://[^:/@%s]+:)[^@%s]+@", "%1***@" },
   { "([Pp]assword%s*=%s*)'[^']*'", "%1***" },
   { "([Pp]assword%s*=%s*)[^%s'&]+", "%1***" },
@@ -120,6 +122,7 @@ local PATTERNS = {
 function M.redact(text)
   if type(text) ~= "string" then return text end
   for _, p in ipairs(PATTERNS) do text = text:gsub(p[1], p[2]) end
+  -- (a function replacement returning nil keeps the match)
   for secret in pairs(secrets) do
     local from = 1
     while true do
