@@ -10,7 +10,7 @@ local errors = require "mpod.error"
 local json = require "mpod.json"
 local trace = require "mpod.trace"
 
-local M = { null = json.null, Conn = core.Conn }
+local M = { null = json.null }
 
 local Conn = core.Conn
 

@@ -39,6 +39,27 @@ local function gone(pid, label)
     { timeout = 5, interval = 0.05, label = label })
 end
 
+mp.test("c:db() connects to the cluster file's postgres", function()
+  local cluster = server.dir .. "/cluster.lua"
+  local f = assert(io.open(cluster, "w"))
+  f:write(string.format("return { name = 'pg', backend = 'process', postgres = %q, services = {} }\n",
+    server.dsn))
+  f:close()
+  local case = server.dir .. "/cluster_case.lua"
+  f = assert(io.open(case, "w"))
+  f:write([[
+local mp = require "mpod"
+mp.test("c:db()", function()
+  local db <close> = mp.cluster():db()
+  mp.expect(db:scalar("SELECT current_user")):eq("postgres")
+end)
+]])
+  f:close()
+  local r = st.run({ "-C", cluster, case })
+  mp.expect(r.stdout):matches("ok 1 %- c:db%(%)")
+  mp.expect(r.code):eq(0)
+end)
+
 mp.test("one, scalar and exec", function()
   db:exec("CREATE TEMP TABLE t_api (id int PRIMARY KEY, v text)")
   mp.expect(db:exec("INSERT INTO t_api VALUES (1, 'a'), (2, 'b'), (3, 'c')")):eq(3)
