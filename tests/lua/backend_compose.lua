@@ -92,6 +92,34 @@ mp.test("up, a run against it, status, down", function()
   mp.expect(leftovers(e.TAG)):eq(0)
 end)
 
+-- The partition image: podsvc on the reference cluster's base image (sh,
+-- curl, iptables), built by `make images` when it is not there yet.
+local function partition_image()
+  if docker({ "image", "inspect", "mpod-lua/base:bookworm" }).code ~= 0 then
+    local m = mp.exec({ "make", "--no-print-directory", "images" }, { timeout = 1800 })
+    if m.code ~= 0 then error("make images failed: " .. m.stderr:sub(-2000)) end
+  end
+  local ctx = assert(sys.mkdtemp("mpod-image"))
+  local build = os.getenv("BUILD") or "build"
+  assert(mp.exec({ "cp", build .. "/fixtures/podsvc", ctx .. "/podsvc" }).code == 0)
+  local b = docker({ "build", "-q", "-t", "mpod-selftest/podsvc-base:latest", "-f",
+                     "tests/compose/podsvc-base.Dockerfile", ctx }, 600)
+  sys.rmtree(ctx)
+  if b.code ~= 0 then error("cannot build the partition image: " .. b.stderr) end
+  return "mpod-selftest/podsvc-base:latest"
+end
+
+mp.test("partitions cut two pods apart, each keeping its other links; healing lifts them", function()
+  need_docker()
+  local e = env()
+  e.PODSVC_IMAGE = partition_image()
+  local r = st.run({ "--up", "-C", CLUSTER, st.case("compose_partition"), st.case("compose_reach") },
+    { env = e, timeout = 600 })
+  st.expect_code(r, 0)
+  st.expect_line(r.stdout, "# healed: partition lifted (a, b)")
+  all_gone(e.TAG)
+end, { timeout = 2400 })
+
 mp.test("SIGKILL of the runner: the watchdog takes the project down", function()
   need_docker()
   local e = env()

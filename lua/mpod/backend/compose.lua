@@ -324,9 +324,13 @@ function Backend:partition(a, b, proxies)
   self.st.partitioned = self.st.partitioned or {}
   for _, pair in ipairs { { a, b }, { b, a } } do
     for _, name in ipairs(pair[1]) do
-      self.st.partitioned[name] = true
-      state.save(self.st)
-      self:run_rules(name, self:rules_against(pair[2], proxies))
+      -- a container that is not running has no traffic to cut (and no
+      -- address for the other side's rules); healing starts it unhindered
+      if self:state(name) == "running" then
+        self.st.partitioned[name] = true
+        state.save(self.st)
+        self:run_rules(name, self:rules_against(pair[2], proxies))
+      end
     end
   end
   return true
