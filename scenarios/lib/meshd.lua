@@ -44,9 +44,11 @@ end
 
 -- Health ------------------------------------------------------------------
 
--- readiness(pod) -> response of GET /health/ready (2 s timeout)
+-- readiness(pod) -> response of GET /health/ready (meshd answers within
+-- about 1.3 s whatever its dependencies do; 3 s leaves room for a loaded
+-- machine)
 function M.readiness(pod)
-  return pod:get("/health/ready", { timeout = 2 })
+  return pod:get("/health/ready", { timeout = 3 })
 end
 
 -- ready_state(res) -> "postgres=up nats=up status=ok http=200": one line
@@ -348,6 +350,38 @@ function M.wait_owner(db, id, pred, timeout, label)
     end
     return owner
   end, { timeout = timeout, interval = 0.05, label = label or ("owner of thread " .. id) })
+end
+
+-- log_time(logs, pattern) -> the time stamp of the first meshd log line
+-- matching pattern, in seconds (ms precision), or nil; comparable with other
+-- log_time results (pods log in UTC from one clock)
+function M.log_time(logs, pattern)
+  for line in logs:gmatch("[^\n]+") do
+    if line:find(pattern) then
+      local y, mo, d, h, mi, sec = line:match("^(%d+)%-(%d+)%-(%d+)T(%d+):(%d+):(%d+%.?%d*)Z")
+      if y then
+        local day = os.time { year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = 12 }
+        return day - 12 * 3600 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+      end
+    end
+  end
+end
+
+-- wait_settled(db, pods, seconds, timeout): each pod's current instance has
+-- heartbeated for `seconds` (pods.started_at, Postgres's clock). meshd takes
+-- runs over only from pods whose heartbeats have succeeded for
+-- STALE_AFTER_MS in a row, so a scenario that times a takeover first waits
+-- for its survivors to be eligible.
+function M.wait_settled(db, pods, seconds, timeout)
+  for _, pod in ipairs(pods) do
+    mp.poll_until(function()
+      local age = db:scalar([[SELECT extract(epoch FROM now() - started_at)::float8 FROM pods
+        WHERE name = $1]], pod.name)
+      if not age or age < seconds then error(string.format("up for %s s", tostring(age)), 0) end
+      return true
+    end, { timeout = timeout, interval = 0.1,
+           label = string.format("%s to have heartbeated for %g s", pod.name, seconds) })
+  end
 end
 
 -- Pods --------------------------------------------------------------------
