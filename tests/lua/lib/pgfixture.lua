@@ -118,13 +118,16 @@ function Server:start()
   end, { timeout = 60, interval = 0.1, label = "postgres on port " .. self.port })
 end
 
--- server:stop([signal]): INT (fast shutdown, the default), TERM or QUIT
+-- server:stop([signal]): INT (fast shutdown, the default), TERM or QUIT;
+-- KILL when that does not end it in time or the caller was cancelled (a
+-- hook that timed out still gets its server stopped and folder removed)
 function Server:stop(signal)
   if not self.proc or self.proc:poll() then return end
   self.proc:kill(signal or "INT")
-  if not self.proc:wait(20) then
+  local waited, status = pcall(self.proc.wait, self.proc, 20)
+  if not (waited and status) then
     self.proc:kill("KILL")
-    self.proc:wait(5)
+    pcall(self.proc.wait, self.proc, 5)
   end
 end
 
