@@ -138,12 +138,37 @@ void mp_tap_escape_name(mp_sbuf *b, const char *s, size_t len)
 
 /* ---- YAML ---- */
 
+/* The code point of a valid UTF-8 sequence of n bytes. */
+static unsigned code_point(const char *ch, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)ch;
+    unsigned cp = n == 1 ? p[0] : p[0] & (0x7F >> n);
+    for (size_t i = 1; i < n; i++)
+        cp = (cp << 6) | (p[i] & 0x3F);
+    return cp;
+}
+
+/* Characters YAML readers do not take literally in a scalar: C1 controls
+ * (not printable), NEL, LS and PS (line breaks to YAML 1.1 readers), the
+ * BOM and the two non-characters U+FFFE, U+FFFF (not printable). */
+static bool yaml_special(unsigned cp)
+{
+    return (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029
+        || cp == 0xFEFF || cp == 0xFFFE || cp == 0xFFFF;
+}
+
 static void yaml_quoted_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
 {
     (void)ctx;
     unsigned char c = (unsigned char)ch[0];
     if (n > 1) {
-        mp_sbuf_add(b, ch, n);
+        unsigned cp = code_point(ch, n);
+        if (cp <= 0xFF && yaml_special(cp))
+            mp_sbuf_addf(b, "\\x%02X", cp);
+        else if (yaml_special(cp))
+            mp_sbuf_addf(b, "\\u%04X", cp);
+        else
+            mp_sbuf_add(b, ch, n);
         return;
     }
     switch (c) {
@@ -161,15 +186,21 @@ static void yaml_quoted_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
 }
 
 /* True when s reads well as a literal block: several lines, no control
- * characters but tab and newline, first line not indented. */
+ * characters but tab and newline, nothing yaml_special, and a first line
+ * that is not empty and not indented (a reader takes the block's
+ * indentation from it). Invalid bytes are fine: they print as U+FFFD. */
 static bool block_friendly(const char *s, size_t len)
 {
-    if (len == 0 || !memchr(s, '\n', len) || s[0] == ' ' || s[0] == '\t')
+    if (len == 0 || !memchr(s, '\n', len) || s[0] == ' ' || s[0] == '\t'
+        || s[0] == '\n')
         return false;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
+        size_t n = mp_utf8_seq_len((const unsigned char *)s + i, len - i);
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F
+            || (n > 1 && yaml_special(code_point(s + i, n))))
             return false;
+        i += n ? n : 1;
     }
     return true;
 }

@@ -76,6 +76,13 @@ static void test_yaml(void)
     is_str(yaml(S("x\ny\x01"), 2), "\"x\\ny\\x01\"",
            "control characters force quoting");
     is_str(yaml(S("\xff"), 2), "\"\xef\xbf\xbd\"", "invalid UTF-8 replaced");
+    is_str(yaml(S("c1\xc2\x85 ls\xe2\x80\xa8 bom\xef\xbb\xbf nc\xef\xbf\xbe"), 2),
+           "\"c1\\x85 ls\\u2028 bom\\uFEFF nc\\uFFFE\"",
+           "C1 controls, line separators, BOM, non-characters escaped");
+    is_str(yaml(S("a\xc2\x85\nb"), 2), "\"a\\x85\\nb\"",
+           "a NEL keeps multi-line text quoted");
+    is_str(yaml(S("\n  indented\nback"), 2), "\"\\n  indented\\nback\"",
+           "a leading empty line keeps text quoted (block indentation)");
 }
 
 static void test_xml(void)
