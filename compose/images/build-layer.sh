@@ -70,5 +70,5 @@ if [ -n "$check" ] && ! out=$(docker run --rm --network none --entrypoint /bin/s
 fi
 docker tag "$new" "$tag" || die "docker tag $tag failed"
 new=""
-prune_ours
+drop_replaced "$old"
 say "built $tag"

@@ -29,14 +29,10 @@ image_id() {
     docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true
 }
 
-# Remove the untagged images a rebuild of ours left behind, found by the
-# label every mpod-lua image carries (org.mpod-lua.base, set on the base
-# image and inherited by the images built on it). One prune pass only removes leaves, so
-# repeat while a pass deletes something (an old meshd image, then its parents).
-prune_ours() {
-    n=0
-    while [ $n -lt 8 ]; do
-        out=$(docker image prune --force --filter label=org.mpod-lua.base 2>/dev/null) || return 0
-        case "$out" in *[Dd]eleted:*) n=$((n + 1)) ;; *) return 0 ;; esac
-    done
+# After TAG moved from image OLD to another, remove OLD if nothing else
+# needs it: docker refuses while a tag, a container or a child image still
+# uses it, and removing it also removes the parents it alone held.
+drop_replaced() {
+    [ -n "$1" ] || return 0
+    docker rmi "$1" >/dev/null 2>&1 || true
 }
