@@ -104,6 +104,8 @@ static void yaml_value(lua_State *L, mp_sbuf *b, int idx, int indent,
                        int depth);
 static bool print_as_structure(lua_State *L, int idx, int depth);
 static bool table_is_empty(lua_State *L, int idx);
+static void yaml_mapping(lua_State *L, mp_sbuf *b, int idx, int indent,
+                         int depth, bool first_inline);
 
 static int key_rank(const char *key)
 {
@@ -147,7 +149,13 @@ static void yaml_sequence(lua_State *L, mp_sbuf *b, int idx, int indent,
     for (lua_Integer i = 1; i <= n; i++) {
         mp_sbuf_addf(b, "\n%*s- ", indent, "");
         lua_rawgeti(L, idx, i);
-        yaml_value(L, b, lua_gettop(L), indent + 2, depth + 1);
+        int item = lua_gettop(L);
+        /* a mapping item starts on the dash's line: "- key: value" */
+        if (print_as_structure(L, item, depth + 1) && !is_sequence(L, item)
+            && !table_is_empty(L, item))
+            yaml_mapping(L, b, item, indent + 2, depth + 1, true);
+        else
+            yaml_value(L, b, item, indent + 2, depth + 1);
         lua_pop(L, 1);
     }
 }

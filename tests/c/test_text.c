@@ -69,8 +69,9 @@ static void test_yaml(void)
            "quotes and backslashes are escaped");
     is_str(yaml(S("bell\x07"), 2), "\"bell\\x07\"", "control bytes as \\x");
     is_str(yaml(S("line one\nline two\n"), 4),
-           "|-\n    line one\n    line two", "multi-line text is a block");
-    is_str(yaml(S("a\n\nb"), 2), "|-\n  a\n\n  b", "blank lines stay blank");
+           "|\n    line one\n    line two", "multi-line text is a block");
+    is_str(yaml(S("a\n\nb"), 2), "|\n  a\n  \n  b",
+           "blank lines are indented too (prove ends a block at the first that is not)");
     is_str(yaml(S("  indented\nsecond"), 2), "\"  indented\\nsecond\"",
            "an indented first line is quoted instead");
     is_str(yaml(S("x\ny\x01"), 2), "\"x\\ny\\x01\"",

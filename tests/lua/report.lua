@@ -74,7 +74,7 @@ end)
 mp.test("yaml: a multi-line string is a literal block indented under its key", function()
   mp.expect(yaml({ message = "first line\nsecond line\n  indented", at = "x.lua:3" }, 6)):eq(
     "      ---\n" ..
-    "      message: |-\n" ..
+    "      message: |\n" ..
     "        first line\n" ..
     "        second line\n" ..
     "          indented\n" ..
