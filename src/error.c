@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ERROR_MT "mpod.Error"
 
@@ -38,13 +39,21 @@ static const luaL_Reg error_meta[] = {
     { NULL, NULL }
 };
 
+#define MESSAGE_MAX 2048
+
+/* The message is formatted by vsnprintf (the full printf language the
+ * format attribute promises, unlike lua_pushvfstring), cut at MESSAGE_MAX. */
 static void push_error_v(lua_State *L, const char *kind, const char *fmt,
                          va_list ap)
 {
+    char message[MESSAGE_MAX];
+    int n = vsnprintf(message, sizeof message, fmt, ap);
+    if (n >= (int)sizeof message)
+        memcpy(message + sizeof message - 4, "...", 4);
     lua_createtable(L, 0, 4);
     lua_pushstring(L, kind);
     lua_setfield(L, -2, "kind");
-    lua_pushvfstring(L, fmt, ap);
+    lua_pushstring(L, n < 0 ? fmt : message);
     lua_setfield(L, -2, "message");
     mp_new_class(L, ERROR_MT, NULL, error_meta);
     lua_setmetatable(L, -2);

@@ -93,7 +93,7 @@ mp_wake mp_wait_check(lua_State *L, mp_wait *w);
 /* A condition tasks can wait on; C modules embed it in their own state. */
 typedef struct mp_cond_waiter mp_cond_waiter;
 typedef struct mp_cond {
-    mp_cond_waiter *head;
+    mp_cond_waiter *head, *tail;    /* woken in the order they waited */
 } mp_cond;
 
 struct mp_cond_waiter {

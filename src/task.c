@@ -175,14 +175,17 @@ mp_wake mp_wait_check(lua_State *L, mp_wait *w)
 
 static void cond_unlink(cond_waiter *cw)
 {
-    if (!cw->cond)
+    mp_cond *c = cw->cond;
+    if (!c)
         return;
     if (cw->prev)
         cw->prev->next = cw->next;
     else
-        cw->cond->head = cw->next;
+        c->head = cw->next;
     if (cw->next)
         cw->next->prev = cw->prev;
+    else
+        c->tail = cw->prev;
     cw->prev = cw->next = NULL;
     cw->cond = NULL;
 }
@@ -192,25 +195,25 @@ static void cond_release(mp_wait *w)
     cond_unlink((cond_waiter *)w);
 }
 
+/* Append cw to c's waiters (first come, first woken). */
 static void cond_park(mp_cond *c, cond_waiter *cw)
 {
     memset(cw, 0, sizeof *cw);
     cw->w.release = cond_release;
     cw->cond = c;
-    cw->next = c->head;
-    if (c->head)
-        c->head->prev = cw;
-    c->head = cw;
+    cw->prev = c->tail;
+    if (c->tail)
+        c->tail->next = cw;
+    else
+        c->head = cw;
+    c->tail = cw;
 }
 
-/* Wake every waiter (all = true) or the longest-waiting one. */
+/* Wake every waiter (all = true) or the longest-waiting one, in order. */
 static void cond_wake(mp_cond *c, bool all)
 {
     while (c->head) {
         cond_waiter *cw = c->head;
-        if (!all)
-            while (cw->next)
-                cw = cw->next;
         cond_unlink(cw);
         mp_wait_wake(&cw->w);
         if (!all)
@@ -595,6 +598,16 @@ static int l_task_deadline(lua_State *L)
     return 1;
 }
 
+/* task:traceback() -> where the unfinished task is (its stack), or nil */
+static int l_task_traceback(lua_State *L)
+{
+    mp_task *t = check_task(L, 1);
+    if (!t->co || t->state >= TASK_DONE)
+        return 0;
+    luaL_traceback(L, t->co, NULL, 0);
+    return 1;
+}
+
 static int l_task_tostring(lua_State *L)
 {
     mp_task *t = check_task(L, 1);
@@ -608,7 +621,7 @@ static int l_task_tostring(lua_State *L)
 static int l_cond_new(lua_State *L)
 {
     mp_cond *c = lua_newuserdatauv(L, sizeof *c, 0);
-    c->head = NULL;
+    c->head = c->tail = NULL;
     luaL_setmetatable(L, COND_MT);
     return 1;
 }
@@ -651,6 +664,7 @@ static const luaL_Reg task_methods[] = {
     { "name", l_task_name },
     { "set_deadline", l_task_set_deadline },
     { "deadline", l_task_deadline },
+    { "traceback", l_task_traceback },
     { NULL, NULL }
 };
 

@@ -43,12 +43,17 @@ void mp_sbuf_adds(mp_sbuf *b, const char *s)
 
 void mp_sbuf_addf(mp_sbuf *b, const char *fmt, ...)
 {
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0)
         return;
+    if ((size_t)n < sizeof small) {
+        mp_sbuf_add(b, small, (size_t)n);
+        return;
+    }
     reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

@@ -137,10 +137,12 @@ local function run_limited(fn, timeout, what)
   t:set_deadline(core.now() + timeout)
   local status, ok, captured = t:join(timeout)
   if status == "timeout" then
+    local where = t:traceback()             -- where it was waiting
     t:cancel(what .. " timed out")
     t:join(UNWIND_GRACE)
     return false, { kind = "timeout",
-      message = string.format("%s timed out after %g s", what, timeout) }
+      message = string.format("%s timed out after %g s", what, timeout),
+      at = trace.frame_location(where), stack = trace.user_stack(where) }
   end
   if status == "done" and ok then return true end
   if status == "done" then

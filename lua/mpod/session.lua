@@ -154,6 +154,7 @@ local function watch_signals(s, reporter)
       reporter:bail("interrupted by SIG" .. name)
     end
     M.close(s, nil)
+    if reporter then pcall(reporter.finish, reporter) end   -- closing line, JUnit
     proc.exit_now(128 + byte:byte())
   end):name("signal watcher")
 end
@@ -205,8 +206,10 @@ function M.open(path, explicit, opts, reporter)
       bail(reporter, path .. ": no such cluster file")
       return nil, 2
     end
-    return { cluster_error = "no cluster file: " .. path ..
+    local s = { cluster_error = "no cluster file: " .. path ..
       " does not exist (choose one with -C FILE or MPOD_CLUSTER)" }
+    watch_signals(s, reporter)
+    return s
   end
   local ok, s, why = pcall(opts.up and bring_up or attach, path, opts)
   if not ok then

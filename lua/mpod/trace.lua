@@ -48,6 +48,15 @@ function M.user_stack(traceback)
   return table.concat(lines, "\n")
 end
 
+-- frame_location(traceback) -> "file:line" of the first scenario frame
+function M.frame_location(traceback)
+  if type(traceback) ~= "string" then return nil end
+  for line in traceback:gmatch("[^\n]+") do
+    local where = line:match("^%s+([^%[%s][^:]*:%d+):")
+    if where and not where:match("^mpod/") then return where end
+  end
+end
+
 -- Strip a leading "file:line: " that Lua's error() adds; returns the rest
 -- and the location it named.
 local function split_position(msg)

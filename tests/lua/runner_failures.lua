@@ -108,3 +108,27 @@ mp.test("a spawned task that fails unobserved fails its test", function()
   st.expect_line(r.stdout, [[      at: "tests/cases/spawn_unobserved.lua:6"]])
   st.expect_line(r.stdout, "    ok 3 - leftover was cancelled")
 end)
+
+mp.test("SIGINT stops a run without a cluster: Bail out!, closing line, 130", function()
+  local proc = require "mpod.proc"
+  local p, _, out, err = proc.spawn { argv = { st.MPOD, st.case("sleep_forever") },
+                                      stdout = "pipe", stderr = "pipe" }
+  local seen = ""
+  mp.poll_until(function()
+    local chunk = out:read(0.2)
+    if chunk then seen = seen .. chunk end
+    return seen:find("# Subtest: tests/cases/sleep_forever.lua", 1, true)
+  end, { timeout = 10, label = "the file started" })
+  mp.sleep(0.2)
+  p:kill("INT")
+  local status = p:wait(10)
+  mp.expect(status.code):eq(130)
+  while true do
+    local chunk = out:read(1)
+    if not chunk then break end
+    seen = seen .. chunk
+  end
+  st.expect_line(seen, "Bail out! interrupted by SIGINT")
+  local e = err:read(1) or ""
+  mp.expect(e):contains("mpod-lua: 0 passed, 0 failed, 0 skipped")
+end)
