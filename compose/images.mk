@@ -10,14 +10,13 @@
 #   make toxiproxy     build/toxiproxy/toxiproxy-{server,cli} at vendor/toxiproxy.version
 #   make images-clean  remove every mpod-lua/* image
 #
-# Every step is cached and checks Docker itself (image labels carry a hash
-# of what went in), so a warm `make images` only inspects images. FORCE=1
-# rebuilds.
+# Every step is cached against Docker itself, not stamp files: the base
+# image's label holds a hash of what defines it (FORCE=1 rebuilds it anyway),
+# the thin images are left to the builder's cache, so a warm `make images`
+# takes seconds. Building the base needs root (debootstrap, chroot).
 
 IMAGES_DIR    := compose/images
 TOXIPROXY_DIR := $(BUILD)/toxiproxy
-BASE_IMAGE    ?= mpod-lua/base:bookworm
-export BASE_IMAGE
 
 .PHONY: toxiproxy images-clean
 

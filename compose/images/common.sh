@@ -29,10 +29,13 @@ image_id() {
     docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true
 }
 
-# After TAG moved from image OLD to another, remove OLD if nothing else
-# needs it: docker refuses while a tag, a container or a child image still
-# uses it, and removing it also removes the parents it alone held.
+# Remove image $1 (the id a tag of ours pointed to before a rebuild) when
+# nothing needs it any more: not while it has a tag, and docker refuses while
+# a container or a child image uses it. Removing it also removes the
+# untagged parents it alone held.
 drop_replaced() {
     [ -n "$1" ] || return 0
+    tags=$(docker image inspect --format '{{join .RepoTags " "}}' "$1" 2>/dev/null) || return 0
+    [ -z "$tags" ] || return 0
     docker rmi "$1" >/dev/null 2>&1 || true
 }
