@@ -30,9 +30,18 @@ config=(
 recipe=$( { cat "$here/base-packages.txt" "$here/mkrootfs.sh"; printf '%s\n' "${config[@]}"; } |
     sha256sum | cut -c1-16)
 
+up_to_date() {
+    [ -z "${FORCE:-}" ] && [ "$(image_label "$IMAGE" org.mpod-lua.base)" = "$recipe" ]
+}
+
 require_docker
-if [ -z "${FORCE:-}" ] && [ "$(image_label "$IMAGE" org.mpod-lua.base)" = "$recipe" ]; then
+if up_to_date; then
     say "$IMAGE is up to date (recipe $recipe)"
+    exit 0
+fi
+lock_images
+if up_to_date; then
+    say "$IMAGE was just built by another make images (recipe $recipe)"
     exit 0
 fi
 

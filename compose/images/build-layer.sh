@@ -34,6 +34,7 @@ for f in "$@"; do
 done
 
 require_docker
+lock_images
 [ -n "$(image_id "$BASE")" ] || die "the base image $BASE does not exist (\`make images\` builds it)"
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/mpod-layer.XXXXXX")

@@ -39,3 +39,15 @@ drop_replaced() {
     [ -z "$tags" ] || return 0
     docker rmi "$1" >/dev/null 2>&1 || true
 }
+
+# Hold the machine-wide image build lock until the script exits: two
+# `make images` at once (parallel jobs, several build folders) would
+# otherwise build the same image twice. A lock file this user cannot open
+# means no locking, not a failure.
+lock_images() {
+    { exec 9>> /tmp/mpod-lua-images.lock; } 2>/dev/null || return 0
+    if ! flock -n 9; then
+        say "waiting for another image build on this machine to finish"
+        flock 9
+    fi
+}
