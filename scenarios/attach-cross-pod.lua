@@ -11,7 +11,7 @@ local mp = require "mpod"
 local meshd = require "meshd"
 
 local c = mp.cluster()
-local CHUNKS, INTERVAL_MS = 12, 150
+local CHUNKS, INTERVAL_MS = 20, 150
 
 mp.before_all(function() meshd.wait_healthy(c) end)
 
@@ -46,8 +46,6 @@ mp.test("watchers on every pod see the run live, exactly once", function()
     meshd.expect_complete(seen[i], CHUNKS, who)
     for seq = 1, CHUNKS do mp.expect(seen[i].pods[seq]):eq("mesh-1") end
   end
-  -- the late watchers' first chunks were replays: they arrived at once
-  for i = 2, 3 do mp.expect(seen[i].seqs[1]):eq(1) end
 
   local done = meshd.wait_completed(db, t.id, 10)
   mp.expect(done.run_owner_pod):eq("mesh-1")
