@@ -7,8 +7,14 @@
  * runner (PR_SET_PDEATHSIG), default signal
  * handling, stdout pointed at stderr (stdout belongs to the runner's TAP),
  * every inherited fd closed but the channel to the runner, and the loop,
- * scheduler and process table forgotten. It then builds a fresh Lua state
- * and runs mpod.child's main with {channel = fd, payload = text}.
+ * scheduler and process table forgotten. It then runs mpod.child's main
+ * with {channel = fd, payload = text}.
+ *
+ * The Lua state a child runs in is the template: a state the runner built
+ * once, with mpod.child and its modules already loaded, and never runs
+ * anything in. Every child gets its own copy of it through fork, pristine,
+ * so files stay isolated while none pays for building a state and
+ * compiling the engine's modules again.
  */
 #include "host.h"
 #include "mpod.h"
@@ -37,11 +43,39 @@ static void leave_parent_world(int channel, pid_t parent)
     mp_proc_forget();
 }
 
+static lua_State *template_state;
+
+/* The template state, built on first use; NULL if it cannot be (children
+ * then build their own). */
+static lua_State *child_template(void)
+{
+    if (template_state)
+        return template_state;
+    lua_State *L = mp_host_new();
+    if (!L)
+        return NULL;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "mpod.child");
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        lua_close(L);
+        return NULL;
+    }
+    template_state = L;
+    return L;
+}
+
+void mp_child_template_close(void)
+{
+    if (template_state)
+        lua_close(template_state);
+    template_state = NULL;
+}
+
 static void child_main(int channel, pid_t parent, const char *payload,
                        size_t len)
 {
     leave_parent_world(channel, parent);
-    lua_State *L = mp_host_new();
+    lua_State *L = template_state ? template_state : mp_host_new();
     if (!L)
         _exit(MP_EXIT_INTERNAL);
     lua_createtable(L, 0, 2);
@@ -58,6 +92,7 @@ static void child_main(int channel, pid_t parent, const char *payload,
 pid_t mp_fork_child(const char *payload, size_t len, int *channel)
 {
     int sv[2];
+    child_template();
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -1;
     fflush(stdout);

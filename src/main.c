@@ -6,6 +6,7 @@
  */
 #include "host.h"
 #include "logpump.h"
+#include "proc.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -33,6 +34,7 @@ int main(int argc, char **argv)
     }
     int rc = mp_host_run(L, "mpod.cli", -1);
     lua_close(L);
+    mp_child_template_close();
     curl_global_cleanup();
     return rc;
 }

@@ -22,6 +22,9 @@ pid_t mp_spawn_from_table(lua_State *L, int idx);
  * the pid, or -1 with errno. */
 pid_t mp_fork_child(const char *payload, size_t len, int *channel);
 
+/* Release the pristine Lua state children are forked with (at exit). */
+void mp_child_template_close(void);
+
 /* In a forked child: forget the parent's process records and handler. */
 void mp_proc_forget(void);
 
