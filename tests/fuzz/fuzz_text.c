@@ -15,10 +15,10 @@
  * - YAML scalar: either a double-quoted scalar (YAML 1.2 escapes; raw
  *   characters only those every YAML reader takes literally on one line:
  *   printable, not C1 controls, line or paragraph separators or a BOM) or a
- *   "|-" literal block whose lines all sit at the indentation (the first
- *   content line exactly there, so indentation detection finds it) and
- *   carry only printable characters; decoding gives the text (a block drops
- *   trailing newlines, as "|-" says);
+ *   "|" literal block whose lines all sit at the indentation, blank ones
+ *   too (the first content line exactly there, so indentation detection
+ *   finds it) and carry only printable characters; decoding gives the text
+ *   (a block holds it without its trailing newlines and "|" adds one);
  * - XML: only XML 1.0 characters, no raw < > " ' and & only in the five
  *   entities; decoding gives the text with the characters XML cannot carry
  *   as U+FFFD.
@@ -216,30 +216,27 @@ static bool yaml_decode_quoted(void)
     return true;
 }
 
-/* A "|-" block at `indent`: each line empty, or `indent` spaces then its
- * content; the first line is content that does not start with a space. */
+/* A "|" block at `indent`: each line `indent` spaces then its content;
+ * the first line is content that does not start with a space. Decodes
+ * the content without the final newline "|" adds. */
 static bool yaml_decode_block(int indent)
 {
-    static const uint32_t head[] = { '|', '-', '\n' };
+    static const uint32_t head[] = { '|', '\n' };
     decoded.n = 0;
-    if (output.n < 3 || memcmp(output.cp, head, sizeof head) != 0)
+    if (output.n < 2 || memcmp(output.cp, head, sizeof head) != 0)
         return false;
-    size_t i = 3;
+    size_t i = 2;
     bool first = true;
     while (i <= output.n) {
         size_t end = i;
         while (end < output.n && output.cp[end] != '\n')
             end++;
-        if (end > i) {
-            for (int k = 0; k < indent; k++)
-                if (i + (size_t)k >= end || output.cp[i + (size_t)k] != ' ')
-                    return false;
-            i += (size_t)indent;
-            if (first && (i == end || output.cp[i] == ' '))
+        for (int k = 0; k < indent; k++)
+            if (i + (size_t)k >= end || output.cp[i + (size_t)k] != ' ')
                 return false;
-        } else if (first) {
+        i += (size_t)indent;
+        if (first && (i == end || output.cp[i] == ' '))
             return false;
-        }
         first = false;
         for (; i < end; i++) {
             if (!yaml_plain_char(output.cp[i]))
