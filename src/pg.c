@@ -898,7 +898,7 @@ static int raise_timeout(lua_State *L, pg_op *op)
         : c->state != CONN_READY ? "; the cancel was not confirmed, so the "
                                    "connection was closed"
         : "; it completed while being cancelled";
-    mp_push_error(L, "timeout", "query timed out after %f s%s", op->timeout,
+    mp_push_error(L, "timeout", "query timed out after %g s%s", op->timeout,
                   how);
     mp_error_set_number(L, "timeout", op->timeout);
     mp_error_set_string(L, "query", op->sql);
