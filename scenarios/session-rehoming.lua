@@ -36,9 +36,10 @@ mp.test("sign-out on mesh-2 invalidates the cookie everywhere within 5 s", funct
     tasks[#tasks + 1] = mp.spawn(function()
       return mp.poll_until(function()
         local r = meshd.get_session(pod, session)
-        if r.status ~= 401 then error(tostring(r), 0) end
+        if r.status ~= 401 then error("still accepted: " .. tostring(r), 0) end
         return r
-      end, { timeout = 5, interval = 0.1, label = pod.name .. ": cookie invalidated" })
+      end, { timeout = 5, interval = 0.1,
+             label = pod.name .. " to refuse the cookie signed out on mesh-2" })
     end)
   end
   mp.wait_all(tasks)
