@@ -148,11 +148,6 @@ function M.create_thread(pod, creds, title)
   return pod:post("/api/threads", { title = title or "" }, opts):expect(201).json
 end
 
--- get_thread(pod, session, id) -> thread JSON
-function M.get_thread(pod, session, id)
-  return pod:get("/api/threads/" .. id, M.auth(session)):expect(200).json
-end
-
 -- start_run(pod, session, thread_id [, {chunks=, interval_ms=}]) -> the 202
 -- JSON ({thread_id, pod}); the receiving pod owns the run
 function M.start_run(pod, session, thread_id, opts)
@@ -382,17 +377,6 @@ function M.wait_settled(db, pods, seconds, timeout)
     end, { timeout = timeout, interval = 0.1,
            label = string.format("%s to have heartbeated for %g s", pod.name, seconds) })
   end
-end
-
--- Pods --------------------------------------------------------------------
-
--- others(c, name) -> the mesh pods other than `name`
-function M.others(c, name)
-  local list = {}
-  for _, pod in ipairs(c:pods("mesh")) do
-    if pod.name ~= name then list[#list + 1] = pod end
-  end
-  return list
 end
 
 return M
