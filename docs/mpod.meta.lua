@@ -1,0 +1,1016 @@
+---@meta mpod
+-- mpod.meta.lua: LuaLS (lua-language-server) definitions of the scenario API,
+-- `local mp = require "mpod"`, for completion, hovers and type checks in an
+-- editor. It describes; it does not run: every function body is empty.
+-- `make install` puts it in $(PREFIX)/share/mpod-lua/; docs/editor.md says
+-- how to point LuaLS (VS Code, Neovim, ...) at it. docs/reference.md is the
+-- full reference; tests/lua/meta.lua checks this file against the engine.
+
+-- Values ---------------------------------------------------------------------
+
+---JSON null and SQL NULL: one value per Lua state, distinct from `nil` and
+---`""`; `tostring(mp.null)` is `"null"`. Compare with `==`.
+---@class mpod.Null: userdata
+
+---A JSON value as `mp.json.decode` returns it and `mp.json.encode` takes it.
+---@alias mpod.JsonValue table|string|number|boolean|mpod.Null|nil
+
+---The `kind` of an mpod error value. Transport (HTTP, SSE): connect,
+---timeout, reset, dns, tls, url, protocol, too_big, http, memory. Responses:
+---status, json. Postgres: sql, connect, connection_lost, timeout, closed,
+---usage. Tests: expect, fail, timeout, consistently, cancelled. Programs:
+---spawn, timeout, os. Cluster and pods: usage, unsupported, state, start,
+---ready, cluster, compose, docker, partition, toxiproxy. Reported by the
+---runner for a file: crash, exit, error (a non-mpod value was raised).
+---@alias mpod.ErrorKind
+---| "cancelled"
+---| "closed"
+---| "cluster"
+---| "compose"
+---| "connect"
+---| "connection_lost"
+---| "consistently"
+---| "crash"
+---| "dns"
+---| "docker"
+---| "error"
+---| "exit"
+---| "expect"
+---| "fail"
+---| "http"
+---| "json"
+---| "memory"
+---| "os"
+---| "partition"
+---| "protocol"
+---| "ready"
+---| "reset"
+---| "spawn"
+---| "sql"
+---| "start"
+---| "state"
+---| "status"
+---| "timeout"
+---| "tls"
+---| "too_big"
+---| "toxiproxy"
+---| "unsupported"
+---| "url"
+---| "usage"
+
+---An error value raised by the engine (metatable `mpod.Error`):
+---`tostring(err)` is its message. `pcall` and `mp.expect(fn):raises()` give
+---it; a failed test's YAML diagnostics show every field. Which fields are
+---set depends on the kind (docs/reference.md#error-kinds).
+---@class mpod.Error
+---@field kind mpod.ErrorKind what failed, one word
+---@field message string one line for humans
+---@field at? string `file:line` of the scenario line it came from
+---@field got? any matchers (`expect`), `status`: the value seen
+---@field expected? any matchers (`expect`), `status`: the value wanted
+---@field diff? string `:eq` on two tables: the differing paths, one per line
+---@field pod? string HTTP, SSE, `status`: the pod's name
+---@field method? string HTTP: the request's method
+---@field path? string HTTP, SSE: the request's path; `json` encode: where the bad value is (`$.a[2]`)
+---@field url? string HTTP, SSE: the URL
+---@field curl_code? integer HTTP, SSE: libcurl's CURLcode
+---@field status? integer SSE: the status of a refused stream
+---@field body? string `status`, `json`, SSE: the start of the body
+---@field data? string `json` from `ev.json`: the start of the event's data
+---@field gave_up? boolean SSE: automatic reconnection gave up
+---@field attempts? integer SSE: connection attempts; polling: attempts made
+---@field arrived? string `s:wait_for`: the events that arrived meanwhile
+---@field label? string `poll_until`, `eventually`, `consistently`: what was awaited
+---@field elapsed? number polling: seconds it polled
+---@field last? string `poll_until`: the last falsy value, printed
+---@field last_error? string `poll_until`: the last error an attempt raised
+---@field task? string `task:wait`, `wait_all`: the task's name
+---@field timeout? number `timeout` errors: the limit, in seconds
+---@field position? integer `json`: byte offset; `sql`: character offset into the query
+---@field line? integer `json` decode: line (1-based)
+---@field column? integer|string `json` decode: column in bytes (1-based); `sql`: the column the server named
+---@field sqlstate? string `sql`, `connection_lost`: the SQLSTATE code
+---@field severity? string `sql`: ERROR, FATAL, ...
+---@field detail? string `sql`
+---@field hint? string `sql`
+---@field context? string `sql`
+---@field schema? string `sql`
+---@field table? string `sql`
+---@field constraint? string `sql`
+---@field query? string `sql`, `timeout` (queries): the statement
+---@field cancelled? boolean query `timeout`: the server confirmed the cancel
+---@field host? string `connect` (Postgres)
+---@field port? string `connect` (Postgres)
+---@field dbname? string `connect` (Postgres)
+---@field user? string `connect` (Postgres)
+---@field dsn? string `connect` (Postgres): the DSN, password masked
+---@field stdout? string `mp.exec` timeout: the last 2000 bytes written
+---@field stderr? string `mp.exec` timeout: the last 2000 bytes written
+---@field service? string `ready`: the service that was not ready
+---@field log? string `ready`, `start`: the service's last log lines
+---@field logs? table<string, string> a failed test: last log lines of each pod it touched
+
+-- The mp table -----------------------------------------------------------------
+
+---The scenario API: `local mp = require "mpod"`.
+---@class mpod
+---@field version string the engine's version, `"0.1.0"`
+---@field json mpod.json JSON encode and decode
+---@field null mpod.Null JSON null and SQL NULL (the same value as `mp.json.null`)
+---@field http mpod.http HTTP and SSE to any URL (loaded on first use)
+---@field pg mpod.pg Postgres connections (loaded on first use)
+local mp = {}
+
+---Options of `mp.test`.
+---@class mpod.TestOptions
+---@field timeout? number seconds the test (with its before_each hooks) may take; default `--test-timeout`, 60
+---@field skip? string a reason: reported as skipped, not run
+---@field todo? string a reason: runs, but a failure does not fail the run
+
+---Registers a test; `fn` runs after the file has loaded, in order of
+---registration, in a task of its own. Only while the file loads.
+---@param name string
+---@param fn? fun() the body (may be left out with `skip` or `todo`)
+---@param opts? mpod.TestOptions
+function mp.test(name, fn, opts) end
+
+---Groups tests: `fn` runs at once and registers tests and hooks; names nest
+---with ` > `.
+---@param name string
+---@param fn fun()
+function mp.describe(name, fn) end
+
+---Runs once before the first test of its block.
+---@param fn fun()
+function mp.before_all(fn) end
+
+---Runs once after the last test of its block.
+---@param fn fun()
+function mp.after_all(fn) end
+
+---Runs before each test of its block and nested blocks, outermost first, in
+---the test's task.
+---@param fn fun()
+function mp.before_each(fn) end
+
+---Runs after each test of its block and nested blocks, innermost first, in
+---a task of its own (also after a failure or timeout).
+---@param fn fun()
+function mp.after_each(fn) end
+
+---A test reported as `ok ... # SKIP reason` and not run. `fn` may be left
+---out: `mp.skip(name, reason)`. Default reason "skipped".
+---@param name string
+---@param fn? fun()|string the body, or the reason
+---@param reason? string
+function mp.skip(name, fn, reason) end
+
+---A test expected to fail for now: it runs, and its failure does not fail
+---the run (`# TODO reason`). `fn` may be left out: `mp.todo(name, reason)`.
+---Default reason "not done yet".
+---@param name string
+---@param fn? fun()|string the body, or the reason
+---@param reason? string
+function mp.todo(name, fn, reason) end
+
+---This file must run alone (it kills, stops, pauses or isolates pods): with
+---`-j N` the runner runs it when nothing else runs.
+function mp.exclusive() end
+
+---An expectation on `value`; its matchers raise an `expect` error when they
+---fail and return the expectation, so they chain.
+---@param value any
+---@return mpod.Expectation
+function mp.expect(value) end
+
+---Fails the test here (kind `fail`).
+---@param message any
+function mp.fail(message) end
+
+---A comment in this file's report (`# text` in the TAP): the values through
+---`tostring`, joined with tabs. `print` does the same.
+---@param ... any
+function mp.note(...) end
+
+---Monotonic time in seconds.
+---@return number
+function mp.now() end
+
+---Suspends the calling task for `seconds`; other tasks run meanwhile.
+---@param seconds number
+function mp.sleep(seconds) end
+
+---Runs `fn(...)` as a new task, concurrently with the caller.
+---@param fn fun(...): ...
+---@param ... any arguments for `fn`
+---@return mpod.Task
+function mp.spawn(fn, ...) end
+
+---Waits for every task; returns each one's first result, in order. Raises
+---the first failure (in list order) once all have finished; after `timeout`
+---seconds raises a `timeout` error.
+---@param tasks mpod.Task[]
+---@param timeout? number seconds
+---@return any[]
+function mp.wait_all(tasks, timeout) end
+
+---Options of `mp.poll_until` and `mp.eventually`.
+---@class mpod.PollOptions
+---@field timeout? number seconds before giving up (default 10)
+---@field interval? number seconds between attempts (default 0.1)
+---@field label? string what is awaited, for the message (default `function at file:line`)
+
+---Calls `fn` until it returns a truthy value and returns all it returned.
+---An error in `fn` counts as "not yet"; an attempt still running at the
+---deadline is cancelled. Raises a `timeout` error with `label`, `elapsed`,
+---`attempts`, `last` and `last_error`.
+---@generic T
+---@param fn fun(): T, ...
+---@param opts? mpod.PollOptions
+---@return T
+---@return ...
+function mp.poll_until(fn, opts) end
+
+---The same as `mp.poll_until`; only its messages say `eventually`.
+---@generic T
+---@param fn fun(): T, ...
+---@param opts? mpod.PollOptions
+---@return T
+---@return ...
+function mp.eventually(fn, opts) end
+
+---Options of `mp.consistently`.
+---@class mpod.ConsistentlyOptions
+---@field duration? number seconds the condition must hold (default 1)
+---@field interval? number seconds between attempts (default 0.1)
+---@field label? string what is checked, for the message
+
+---`fn` must stay truthy for the whole window: raises a `consistently` error
+---as soon as it returns a falsy value, raises or overruns; else returns its
+---last value.
+---@generic T
+---@param fn fun(): T
+---@param opts? mpod.ConsistentlyOptions
+---@return T
+function mp.consistently(fn, opts) end
+
+---The run's cluster (from the cluster file). Raises a `usage` error when
+---the run has none, saying why.
+---@return mpod.Cluster
+function mp.cluster() end
+
+---Options of `mp.exec`.
+---@class mpod.ExecOptions
+---@field timeout? number seconds (default 60); past it the process group is killed and `mp.exec` raises `timeout`
+---@field stdin? string written to the program's standard input (else it reads /dev/null)
+---@field env? table<string, string> added to the environment
+---@field cwd? string the folder to run in
+
+---What `mp.exec` returns. A non-zero exit is a result, not an error.
+---@class mpod.ExecResult
+---@field code? integer the exit code; nil when a signal ended the program
+---@field signal? string the signal's name (`"TERM"`, `"KILL"`), or nil
+---@field ok boolean `code == 0`
+---@field stdout string everything the program wrote there
+---@field stderr string everything the program wrote there
+---@field time number seconds it took
+
+---Runs a program without blocking the other tasks. `argv` is a list
+---(looked up on PATH) or a string run with `/bin/sh -c`. Raises `spawn`
+---when it cannot start, `timeout` past `opts.timeout`.
+---@param argv string[]|string
+---@param opts? mpod.ExecOptions
+---@return mpod.ExecResult
+function mp.exec(argv, opts) end
+
+-- Expectations -------------------------------------------------------------------
+
+---What `mp.expect(value)` returns. Every matcher but `raises` returns the
+---expectation; a failed one raises an `expect` error with `got`,
+---`expected` and `at`.
+---@class mpod.Expectation
+---@field value any the value under test
+local Expectation = {}
+
+---Deeply equal (tables key by key; `1 == 1.0`); on tables the error lists
+---each differing path in `diff`.
+---@param expected any
+---@return mpod.Expectation
+function Expectation:eq(expected) end
+
+---Not deeply equal.
+---@param other any
+---@return mpod.Expectation
+function Expectation:ne(other) end
+
+---Neither nil nor false.
+---@return mpod.Expectation
+function Expectation:truthy() end
+
+---nil or false.
+---@return mpod.Expectation
+function Expectation:falsy() end
+
+---Exactly nil.
+---@return mpod.Expectation
+function Expectation:is_nil() end
+
+---`value > other` (two numbers or two strings).
+---@param other number|string
+---@return mpod.Expectation
+function Expectation:gt(other) end
+
+---`value >= other`.
+---@param other number|string
+---@return mpod.Expectation
+function Expectation:ge(other) end
+
+---`value < other`.
+---@param other number|string
+---@return mpod.Expectation
+function Expectation:lt(other) end
+
+---`value <= other`.
+---@param other number|string
+---@return mpod.Expectation
+function Expectation:le(other) end
+
+---A number within `epsilon` (default 1e-9) of `target`.
+---@param target number
+---@param epsilon? number
+---@return mpod.Expectation
+function Expectation:near(target, epsilon) end
+
+---A string in which the Lua pattern is found.
+---@param pattern string
+---@return mpod.Expectation
+function Expectation:matches(pattern) end
+
+---A string containing the plain text `needle`, or a table with a value
+---deeply equal to it.
+---@param needle any
+---@return mpod.Expectation
+function Expectation:contains(needle) end
+
+---A table whose `value[key]` is not nil.
+---@param key any
+---@return mpod.Expectation
+function Expectation:has(key) end
+
+---`#value == n`.
+---@param n integer
+---@return mpod.Expectation
+function Expectation:len(n) end
+
+---`type(value) == t`.
+---@param t type
+---@return mpod.Expectation
+function Expectation:type(t) end
+
+---An HTTP response with this status; the error quotes the body's start.
+---@param code integer
+---@return mpod.Expectation
+function Expectation:status(code) end
+
+---The value is a function that raises (an error whose message contains the
+---plain text `pattern`, when given). Returns the error.
+---@param pattern? string
+---@return mpod.Error|any err
+function Expectation:raises(pattern) end
+
+-- Tasks ---------------------------------------------------------------------
+
+---A task made by `mp.spawn`. `tostring(task)` is `name (status)`.
+---@class mpod.Task
+local Task = {}
+
+---Waits for the task and returns its results; re-raises its error. After
+---`timeout` seconds raises a `timeout` error and leaves the task running; a
+---cancelled task raises `cancelled`.
+---@param timeout? number seconds
+---@return any ...
+function Task:wait(timeout) end
+
+---Stops the task: what it waits for is released at once; it unwinds at the
+---caller's next wait and ends `cancelled`.
+---@param reason? string
+function Task:cancel(reason) end
+
+---@alias mpod.TaskStatus "ready"|"running"|"waiting"|"done"|"failed"|"cancelled"
+
+---@return mpod.TaskStatus
+function Task:status() end
+
+---Sets the name (shown in messages) when given; returns the name, by
+---default `task#N`.
+---@param name? string
+---@return string
+function Task:name(name) end
+
+-- Cluster, pods, proxies ----------------------------------------------------------
+
+---The run's cluster, from `mp.cluster()`.
+---@class mpod.Cluster
+---@field name string the cluster file's `name`
+---@field backend "process"|"compose"
+---@field postgres? string the cluster file's `postgres` DSN
+local Cluster = {}
+
+---The pod of that name; an unknown name raises a `usage` error listing the
+---known ones.
+---@param name string
+---@return mpod.Pod
+function Cluster:pod(name) end
+
+---The pods (of one group), sorted by name; one-shot services are not pods.
+---An empty group raises a `usage` error.
+---@param group? string
+---@return mpod.Pod[]
+function Cluster:pods(group) end
+
+---The Toxiproxy proxy of that name (the cluster file's `proxies`).
+---@param name string
+---@return mpod.Proxy
+function Cluster:proxy(name) end
+
+---Drops the traffic between two sets of pods (lists of pods or names, or a
+---group name). Compose backend only (`unsupported` on the process backend).
+---@param a mpod.Pod[]|string[]|string
+---@param b mpod.Pod[]|string[]|string
+---@return true
+function Cluster:partition(a, b) end
+
+---Brings everything back now: partitions lifted, isolated pods rejoined,
+---paused ones resumed, stopped ones started, proxy faults cleared, and
+---readiness awaited. Returns what it did (`"mesh-2 (started)"`, ...).
+---@return string[]
+function Cluster:heal() end
+
+---A new connection to the cluster file's `postgres` DSN.
+---@return mpod.PgConn
+function Cluster:db() end
+
+---Options of `pod:logs`.
+---@class mpod.LogsOptions
+---@field since? number an `mp.now()` value: only lines logged since then
+---@field tail? integer only the last N lines
+
+---Options of `pod:logs_contain`.
+---@class mpod.LogsContainOptions
+---@field since? number an `mp.now()` value: only lines logged since then
+
+---What `pod:info()` returns; which fields are set depends on the backend.
+---@class mpod.PodInfo
+---@field state string as `pod:state()`
+---@field pid? integer the service's process id
+---@field started_at? number epoch seconds of the last start
+---@field exit? string how it exited (`"exit code 0"`, ...), when exited
+---@field container? string compose: the container id
+---@field image? string compose: the image
+---@field health? string compose: Docker's health status, when there is a healthcheck
+---@field isolated? boolean compose: `pod:isolate()` is in force
+
+---One pod of the cluster. `tostring(pod)` is `pod <name>`.
+---@class mpod.Pod
+---@field name string
+---@field group? string
+---@field url? string where it answers HTTP; requests prefix it
+---@field oneshot? boolean a one-shot service (not listed by `c:pods()`)
+---@field cluster mpod.Cluster
+local Pod = {}
+
+---The request `opts` describes, to `pod.url .. opts.path`, with the cluster
+---file's `http.headers` and `http.timeout`. Any status is a response;
+---transport failures raise.
+---@param opts mpod.RequestOptions
+---@return mpod.Response
+function Pod:request(opts) end
+
+---@param path string
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function Pod:get(path, opts) end
+
+---@param path string
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function Pod:delete(path, opts) end
+
+---POST with `body` as its JSON (nil: an empty body).
+---@param path string
+---@param body? mpod.JsonValue
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function Pod:post(path, body, opts) end
+
+---PUT with `body` as its JSON (nil: an empty body).
+---@param path string
+---@param body? mpod.JsonValue
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function Pod:put(path, body, opts) end
+
+---PATCH with `body` as its JSON (nil: an empty body).
+---@param path string
+---@param body? mpod.JsonValue
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function Pod:patch(path, body, opts) end
+
+---Opens a Server-Sent Events stream; returns once the pod answered 200
+---with `text/event-stream`.
+---@param path string
+---@param opts? mpod.SseOptions
+---@return mpod.SseStream
+function Pod:sse(path, opts) end
+
+---Sends a signal (default `"KILL"`, to the whole process group or
+---container; returns once it is gone). Other signals go to the service.
+---@param signal? string `"KILL"`, `"TERM"`, `"INT"`, `"HUP"`, ...
+---@return true
+function Pod:kill(signal) end
+
+---`stop_signal` (default TERM), then KILL after `grace` seconds (default the
+---service's `stop_timeout`, 10).
+---@param grace? number seconds
+---@return true
+function Pod:stop(grace) end
+
+---Starts it again (nothing when it runs).
+---@return true
+function Pod:start() end
+
+---Stops, then starts.
+---@param grace? number seconds, as for `stop`
+---@return true
+function Pod:restart(grace) end
+
+---SIGSTOP to its process group (process) or `docker pause` (compose).
+---@return true
+function Pod:pause() end
+
+---@return true
+function Pod:unpause() end
+
+---`"running"`, `"paused"`, `"exited"`, `"created"`, `"external"` (process
+---backend, no `cmd`); compose adds `"restarting"`, `"dead"`, `"missing"`.
+---@return string
+function Pod:state() end
+
+---Cuts it from every network (compose backend; `unsupported` on process).
+---@return true
+function Pod:isolate() end
+
+---Connects an isolated pod back (compose backend).
+---@return true
+function Pod:rejoin() end
+
+---Waits for the cluster file's readiness check; raises a `ready` error
+---after `timeout` seconds (default the check's `timeout`, 60).
+---@param timeout? number seconds
+---@return true
+function Pod:wait_ready(timeout) end
+
+---@return mpod.PodInfo
+function Pod:info() end
+
+---The pod's log (process: captured stdout and stderr; compose: `docker logs`).
+---@param opts? mpod.LogsOptions
+---@return string
+function Pod:logs(opts) end
+
+---True when a log line holds the plain text `needle`.
+---@param needle string
+---@param opts? mpod.LogsContainOptions
+---@return boolean
+function Pod:logs_contain(needle, opts) end
+
+---Options of `proxy:latency`.
+---@class mpod.LatencyFault
+---@field ms? number delay added to data from the upstream (default 1000)
+---@field jitter? number +/- milliseconds (default 0)
+---@field for_s? number seconds until the runner removes it by itself
+
+---Options of `proxy:timeout`.
+---@class mpod.TimeoutFault
+---@field ms? number 0 (default): connections hang; > 0: closed after ms
+---@field for_s? number seconds until the runner removes it by itself
+
+---Options of `proxy:bandwidth`.
+---@class mpod.BandwidthFault
+---@field kbps? number KB/s of data from the upstream (default 100)
+---@field for_s? number seconds until the runner removes it by itself
+
+---Options of `proxy:reset_peer`.
+---@class mpod.ResetPeerFault
+---@field ms? number reset after that long (default 0)
+---@field for_s? number seconds until the runner removes it by itself
+
+---Options of `proxy:down`.
+---@class mpod.DownFault
+---@field for_s? number seconds until the runner brings it up again
+
+---Toxiproxy's view of a proxy (its JSON, decoded).
+---@class mpod.ProxyInfo
+---@field name string
+---@field listen string
+---@field upstream string
+---@field enabled boolean
+---@field toxics table[]
+
+---A Toxiproxy proxy of the cluster, from `c:proxy(name)`. Setting a kind of
+---fault again replaces it; healing clears them all.
+---@class mpod.Proxy
+---@field name string
+---@field cluster mpod.Cluster
+local Proxy = {}
+
+---Data from the upstream arrives late.
+---@param opts? mpod.LatencyFault
+---@return true
+function Proxy:latency(opts) end
+
+---Connections hang (closed after `ms` when > 0).
+---@param opts? mpod.TimeoutFault
+---@return true
+function Proxy:timeout(opts) end
+
+---Data from the upstream is throttled.
+---@param opts? mpod.BandwidthFault
+---@return true
+function Proxy:bandwidth(opts) end
+
+---Connections are reset (after `ms`).
+---@param opts? mpod.ResetPeerFault
+---@return true
+function Proxy:reset_peer(opts) end
+
+---Refuses new connections and cuts the open ones.
+---@param opts? mpod.DownFault
+---@return true
+function Proxy:down(opts) end
+
+---Accepts connections again.
+---@return true
+function Proxy:up() end
+
+---Every fault of this proxy removed, the proxy up.
+---@return true
+function Proxy:clear() end
+
+---@return mpod.ProxyInfo
+function Proxy:info() end
+
+-- HTTP and SSE -----------------------------------------------------------------
+
+---Options of requests: `pod:request`, `pod:get`, ..., `mp.http.request`.
+---@class mpod.RequestOptions
+---@field url? string `mp.http.request`: the full URL (required there)
+---@field path? string pod requests: the path, with or without a query string (default "/")
+---@field method? string default GET, POST when there is a body
+---@field query? table<string, string|number|boolean|(string|number)[]>|string keys sorted, lists repeat the key; a string is appended as it is
+---@field headers? table<string, string|false> `false` leaves a header out, `""` sends it empty
+---@field body? string the body, as it is
+---@field json? mpod.JsonValue the body as JSON, with Content-Type application/json
+---@field cookie? string|table<string, string> the Cookie header (`"a=1; b=2"` or `res.cookies`)
+---@field bearer? string `Authorization: Bearer <token>`
+---@field timeout? number seconds for the whole exchange (default the cluster file's `http.timeout`, else 30)
+---@field connect_timeout? number seconds to connect (default `timeout`)
+---@field follow? boolean follow redirects (up to 10)
+---@field unix_socket? string connect to this socket instead of the URL's host
+---@field proxy? string a proxy URL (none is used otherwise)
+---@field max_body? integer largest body accepted, bytes (default 1 GiB); past it kind `too_big`
+---@field pod? string a name for messages
+
+---A header line of a response.
+---@class mpod.HeaderLine
+---@field name string in lower case
+---@field value string
+
+---One Set-Cookie header, parsed.
+---@class mpod.SetCookie
+---@field name string
+---@field value string
+---@field path? string
+---@field domain? string
+---@field expires? integer epoch seconds
+---@field max_age? integer
+---@field secure? boolean
+---@field http_only? boolean
+---@field same_site? string
+---@field expired boolean Max-Age <= 0, or (without Max-Age) Expires has passed
+
+---An HTTP response. Any status is a response; `tostring(res)` is the
+---status and the start of the body on one line.
+---@class mpod.Response
+---@field status integer
+---@field headers table<string, string> names in lower case; repeated headers joined with ", "
+---@field header_list mpod.HeaderLine[] every header line in order
+---@field body string `""` when there is none
+---@field json mpod.JsonValue the body decoded on first use (nil for an empty body; a `json` error when invalid)
+---@field cookies table<string, string> the cookies it sets, without those it deletes
+---@field set_cookies mpod.SetCookie[] every Set-Cookie, parsed
+---@field head string the header lines as received, status line included
+---@field time number seconds the exchange took
+---@field url string the URL answered (after redirects with `follow`)
+---@field method string
+---@field path string
+---@field pod? string
+local Response = {}
+
+---True for a 2xx status.
+---@return boolean
+function Response:ok() end
+
+---Returns `res` when the status is `want` (a number, a list of numbers, or
+---nothing for any 2xx); else raises a `status` error quoting the body.
+---@param want? integer|integer[]
+---@return mpod.Response
+function Response:expect(want) end
+
+---`"a=1; b=2"`: the cookies this response sets and does not delete, for `cookie =`.
+---@return string
+function Response:cookie_header() end
+
+---Every value of one header (any case), in order.
+---@param name string
+---@return string[]
+function Response:header_values(name) end
+
+---Options of `pod:sse` and `mp.http.sse`: as for requests (no method or
+---body), plus these.
+---@class mpod.SseOptions
+---@field url? string `mp.http.sse`: the full URL (required there)
+---@field path? string pod streams: the path
+---@field query? table<string, string|number|boolean|(string|number)[]>|string
+---@field headers? table<string, string|false>
+---@field cookie? string|table<string, string>
+---@field bearer? string
+---@field timeout? number seconds to wait for each connection's response head (default as for requests); also the default of `wait_for`
+---@field connect_timeout? number seconds to connect
+---@field follow? boolean
+---@field unix_socket? string
+---@field proxy? string
+---@field pod? string
+---@field last_event_id? string|integer sent as Last-Event-ID on the first connection
+---@field reconnect? boolean reconnect by itself after the connection drops
+---@field retry? number seconds before reconnecting, until the server sends `retry:` (default 1)
+---@field max_attempts? integer failed reconnections in a row before giving up (default 10)
+---@field queue_limit? integer bytes of unread events held before reading pauses (default 16 MiB)
+
+---One Server-Sent Event. `tostring(ev)` is `type (id N): data`.
+---@class mpod.SseEvent
+---@field event string the type (`"message"` without an `event:` field)
+---@field data string `data:` lines joined with "\n"
+---@field id? string the last event ID as of this event
+---@field retry? integer the last `retry:` the server sent, ms
+---@field time number `mp.now()` when it arrived
+---@field json mpod.JsonValue `data` decoded on first use (a `json` error when it is not JSON)
+
+---@alias mpod.SseState "open"|"opening"|"retrying"|"ended"|"closed"
+
+---An SSE stream. Events queue while the task does other things; usable
+---with `<close>`.
+---@class mpod.SseStream
+---@field events mpod.SseEvent[] every event that arrived so far, read or not
+---@field error? mpod.Error what the last connection ended with
+---@field status integer the status that opened the stream
+---@field headers table<string, string> the head that opened the stream (names in lower case)
+---@field pod? string
+---@field path string
+---@field url string
+---@field timeout? number the `timeout` option
+local SseStream = {}
+
+---The next unread event; `nil, "timeout"` when none arrives within
+---`timeout` seconds (no limit without), `nil, "closed"` once the stream
+---ended and everything was read. Raises when reconnection gave up.
+---@param timeout? number seconds
+---@return mpod.SseEvent|nil
+---@return "timeout"|"closed"|nil
+function SseStream:next(timeout) end
+
+---Reads like `next` until an event matches (`want`: a predicate, or a
+---string equal to the type or found in the data); raises `timeout` or
+---`closed` listing what arrived (field `arrived`).
+---@param want string|fun(ev: mpod.SseEvent): any
+---@param timeout? number seconds (default the stream's `timeout`, else 30)
+---@return mpod.SseEvent
+function SseStream:wait_for(want, timeout) end
+
+---Drops the connection and opens a new one with Last-Event-ID; raises as
+---opening does.
+---@return mpod.SseStream
+function SseStream:reconnect() end
+
+---@return mpod.SseState
+function SseStream:state() end
+
+---The last event ID (what a reconnection sends), or nil.
+---@return string|nil
+function SseStream:last_id() end
+
+---Events received but not yet in `s.events`, their size in bytes, and
+---whether reading paused at `queue_limit`.
+---@return integer count
+---@return integer bytes
+---@return boolean paused
+function SseStream:pending() end
+
+---Stops the transfer; events already received stay in `s.events`.
+function SseStream:close() end
+
+---`mp.http`: HTTP and SSE to any URL.
+---@class mpod.http
+local http = {}
+
+---The request `opts` describes; `opts.url` is the full URL.
+---@param spec mpod.RequestOptions
+---@return mpod.Response
+function http.request(spec) end
+
+---@param url string
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function http.get(url, opts) end
+
+---@param url string
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function http.delete(url, opts) end
+
+---@param url string
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function http.head(url, opts) end
+
+---@param url string
+---@param body? mpod.JsonValue sent as JSON
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function http.post(url, body, opts) end
+
+---@param url string
+---@param body? mpod.JsonValue sent as JSON
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function http.put(url, body, opts) end
+
+---@param url string
+---@param body? mpod.JsonValue sent as JSON
+---@param opts? mpod.RequestOptions
+---@return mpod.Response
+function http.patch(url, body, opts) end
+
+---Opens an SSE stream at `opts.url`.
+---@param spec mpod.SseOptions
+---@return mpod.SseStream
+function http.sse(spec) end
+
+---`value` percent-encoded for a path segment or query (all but letters,
+---digits and `-._~`).
+---@param value any
+---@return string
+function http.encode_component(value) end
+
+---One Set-Cookie value parsed, or nil when it names no cookie. `now`
+---(epoch seconds, default the clock) decides `expired`.
+---@param text string
+---@param now? number
+---@return mpod.SetCookie|nil
+function http.parse_set_cookie(text, now) end
+
+-- JSON ------------------------------------------------------------------------
+
+---Options of `mp.json.encode`.
+---@class mpod.JsonEncodeOptions
+---@field pretty? boolean one member per line, tab-indented (default false)
+---@field sort_keys? boolean object keys in byte order (default true)
+
+---`mp.json` (also `require "mpod.json"`).
+---@class mpod.json
+---@field null mpod.Null JSON null, the same value as `mp.null`
+local json = {}
+
+---The Lua value of `text`; raises a `json` error with `position`, `line`
+---and `column` when it is not valid JSON.
+---@param text string
+---@return mpod.JsonValue
+function json.decode(text) end
+
+---Compact JSON text, keys sorted; raises a `json` error naming the path
+---(`e.path`) of what JSON cannot hold.
+---@param value mpod.JsonValue
+---@param opts? mpod.JsonEncodeOptions
+---@return string
+function json.encode(value, opts) end
+
+---Marks `t` (default a new table) to encode as a JSON array; returns it.
+---@generic T: table
+---@param t? T
+---@return T
+function json.array(t) end
+
+-- Postgres ---------------------------------------------------------------------
+
+---Options of `mp.pg.connect`.
+---@class mpod.PgConnectOptions
+---@field timeout? number seconds to connect (default 10)
+---@field query_timeout? number seconds each query may take (default none)
+
+---`mp.pg`.
+---@class mpod.pg
+---@field null mpod.Null SQL NULL, the same value as `mp.null`
+local pg = {}
+
+---A connection; raises a `connect` error (password masked).
+---@param dsn string a libpq URI or key=value string
+---@param opts? mpod.PgConnectOptions
+---@return mpod.PgConn
+function pg.connect(dsn, opts) end
+
+---A row: column name -> value (NULL as `mp.null`).
+---@alias mpod.PgRow table<string, any>
+
+---What `db:query` returns: the rows in order, and the column names.
+---@class mpod.PgRows
+---@field [integer] mpod.PgRow the rows, in order
+---@field columns string[] the column names, in order
+
+---A notification from `db:wait_notify`.
+---@class mpod.PgNotification
+---@field channel string
+---@field payload string
+---@field pid integer the sending backend's process id
+
+---@alias mpod.PgStatus "idle"|"busy"|"broken"|"closed"|"connecting"
+
+---A Postgres connection (metatable `mpod.pg.Conn`); usable with `<close>`.
+---Parameters `$1..$n` are always bound: nil and `mp.null` as NULL, tables
+---as JSON.
+---@class mpod.PgConn
+local PgConn = {}
+
+---Every row and the command's row count.
+---@param sql string one statement
+---@param ... any parameters `$1..$n`
+---@return mpod.PgRows rows
+---@return integer count
+function PgConn:query(sql, ...) end
+
+---The first row, or nil.
+---@param sql string
+---@param ... any
+---@return mpod.PgRow|nil
+function PgConn:one(sql, ...) end
+
+---The first column of the first row, or nil when there is no row.
+---@param sql string
+---@param ... any
+---@return any
+function PgConn:scalar(sql, ...) end
+
+---The number of rows the command affected (0 for DDL).
+---@param sql string
+---@param ... any
+---@return integer
+function PgConn:exec(sql, ...) end
+
+---LISTEN on `channel` (quoted: any string works).
+---@param channel string
+function PgConn:listen(channel) end
+
+---UNLISTEN `channel`.
+---@param channel string
+function PgConn:unlisten(channel) end
+
+---`pg_notify(channel, payload)`, both bound.
+---@param channel string
+---@param payload? string
+function PgConn:notify(channel, payload) end
+
+---The next notification, or `nil, "timeout"`.
+---@param timeout? number seconds (no limit without)
+---@return mpod.PgNotification|nil
+---@return "timeout"|nil
+function PgConn:wait_notify(timeout) end
+
+---Closes the connection (a query in flight is cancelled); twice is fine.
+function PgConn:close() end
+
+---Each query's time limit from now on; nil for none.
+---@param seconds? number
+function PgConn:set_timeout(seconds) end
+
+---The query time limit, or nil.
+---@return number|nil
+function PgConn:timeout() end
+
+---The server process serving this connection (`pg_stat_activity.pid`).
+---@return integer
+function PgConn:backend_pid() end
+
+---@return mpod.PgStatus
+function PgConn:status() end
+
+return mp
