@@ -50,21 +50,38 @@ fi
 command -v debootstrap >/dev/null 2>&1 ||
     die "debootstrap is not installed (apt-get install debootstrap, or \`make deps\`)"
 
+# Unmount whatever is still mounted below folder $1 (deepest first), then
+# remove it without ever crossing into another file system.
+remove_tree() {
+    awk -v p="$1/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo |
+        sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf --one-file-system "$1" 2>/dev/null || say "warning: could not remove $1"
+}
+
+# Under the lock no other build runs: a temporary folder left by one that
+# was killed outright is stale.
+tmp=${TMPDIR:-/var/tmp}
+for stale in "$tmp"/mpod-base.*; do
+    [ -d "$stale" ] || continue
+    say "removing $stale, left by an earlier build that was killed"
+    remove_tree "$stale"
+done
+
 mkdir -p "$LOG_DIR"
 log=$(cd "$LOG_DIR" && pwd)/base-build.log
 : > "$log"
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/mpod-base.XXXXXX")
+work=$(mktemp -d "$tmp/mpod-base.XXXXXX")
 imported=""
 tagged=""
 
-# Unmount whatever is still mounted below $work (deepest first), remove it
-# without ever crossing into another file system, drop an untagged import.
+# Remove the temporary folder and an untagged import. Interrupts are
+# ignored meanwhile: removing the tree takes a while, and a cleanup cut
+# short would leave it behind.
 cleanup() {
     rc=$?
-    trap - EXIT INT TERM
-    awk -v p="$work/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo |
-        sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-    rm -rf --one-file-system "$work" 2>/dev/null || say "warning: could not remove $work"
+    trap - EXIT
+    trap '' INT TERM
+    remove_tree "$work"
     if [ -n "$imported" ] && [ -z "$tagged" ]; then
         docker rmi "$imported" >/dev/null 2>&1 || true
     fi
