@@ -61,6 +61,7 @@ fi
 new=$(cat "$ctx/iid")
 if [ "$new" = "$old" ]; then
     new=""
+    drop_replaced ""
     say "$tag is up to date"
     exit 0
 fi

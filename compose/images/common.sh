@@ -29,15 +29,20 @@ image_id() {
     docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true
 }
 
-# Remove image $1 (the id a tag of ours pointed to before a rebuild) when
-# nothing needs it any more: not while it has a tag, and docker refuses while
-# a container or a child image uses it. Removing it also removes the
-# untagged parents it alone held.
+# Remove image $1 (the id a tag of ours pointed to before a rebuild), and
+# those earlier calls could not, once nothing needs them: never one that has
+# a tag; docker refuses while a container or a child image uses one (the
+# cluster still runs the old image), and those are remembered, machine-wide
+# as images are, in $REPLACED for the next build. Removing an image also
+# removes the untagged parents it alone held. Call it holding the lock.
+REPLACED=/tmp/mpod-lua-images.replaced
 drop_replaced() {
-    [ -n "$1" ] || return 0
-    tags=$(docker image inspect --format '{{join .RepoTags " "}}' "$1" 2>/dev/null) || return 0
-    [ -z "$tags" ] || return 0
-    docker rmi "$1" >/dev/null 2>&1 || true
+    for id in ${1:+"$1"} $(cat "$REPLACED" 2>/dev/null); do
+        tags=$(docker image inspect --format '{{join .RepoTags " "}}' "$id" 2>/dev/null) || continue
+        [ -z "$tags" ] || continue
+        docker rmi "$id" >/dev/null 2>&1 || echo "$id"
+    done | sort -u > "$REPLACED.new" 2>/dev/null && mv -f "$REPLACED.new" "$REPLACED" 2>/dev/null
+    return 0
 }
 
 # Hold the machine-wide image build lock until the script exits: two
