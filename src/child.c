@@ -15,6 +15,19 @@
  * anything in. Every child gets its own copy of it through fork, pristine,
  * so files stay isolated while none pays for building a state and
  * compiling the engine's modules again.
+ *
+ * What else the child inherits (the runner's Lua state, libcurl's multi,
+ * process records, libpq connections and cancel threads) it leaves as it
+ * is until _exit, never running or freeing it. Closing it would run
+ * finalizers written for the runner in the wrong process: close the
+ * runner's fd numbers, which may be the child's own files by then, stop
+ * curl transfers and join resolver or cancel threads that a fork does
+ * not copy (the join would never return), say goodbye on the runner's
+ * Postgres connections, run a cluster file's own __gc. Nothing needs that
+ * memory back: its pages stay shared with the runner until written, and
+ * _exit returns them. So it stays reachable instead, for leak checkers to
+ * tell from the child's own leaks: mp_host_keep_inherited() for the Lua
+ * states, `inherited` in http.c and proc.c for their C-side records.
  */
 #include "host.h"
 #include "mpod.h"
@@ -75,6 +88,7 @@ static void child_main(int channel, pid_t parent, const char *payload,
                        size_t len)
 {
     leave_parent_world(channel, parent);
+    mp_host_keep_inherited(template_state);
     lua_State *L = template_state ? template_state : mp_host_new();
     if (!L)
         _exit(MP_EXIT_INTERNAL);

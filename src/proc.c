@@ -48,6 +48,11 @@ typedef struct {
 
 static int caught_pipe[2] = { -1, -1 };   /* proc.catch_signals */
 
+/* A forked child's copy of its parent's records: never used, only kept so
+ * leak checkers see them reachable (a record whose Proc was collected is
+ * on no other list). child.c says why a child frees nothing it inherits. */
+static proc_record *inherited __attribute__((used));
+
 static struct {
     proc_record *records;
     int sigpipe[2];           /* SIGCHLD self-pipe, -1 until set up */
@@ -142,7 +147,8 @@ static proc_record *track(pid_t pid)
 
 void mp_proc_forget(void)
 {
-    procs.records = NULL;     /* the parent's records are not ours */
+    inherited = procs.records;    /* the parent's records are not ours */
+    procs.records = NULL;
     if (caught_pipe[0] >= 0) {
         close(caught_pipe[0]);
         close(caught_pipe[1]);
