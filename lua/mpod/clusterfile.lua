@@ -1,16 +1,24 @@
 -- mpod/clusterfile.lua: loading and validating a cluster file.
 --
 -- A cluster file is Lua returning a table (docs/cluster-file.md). It runs
--- in a sandbox with the safe standard functions and os.getenv. Strings
--- expand ${ROOT} (the file's folder), ${RUN_DIR} (the run folder), ${NAME}
--- (the service, inside a service) and ${VAR} from the environment. Every
--- error names the file, the service and the field, and unknown fields are
--- errors (a typo must not silently disable a readiness check).
+-- in a sandbox with the safe standard functions and os.getenv (copies of
+-- the libraries, so a file cannot change the engine's), in a coroutine of
+-- its own bounded in CPU time and memory. Strings expand ${ROOT} (the
+-- file's folder), ${RUN_DIR} (the run folder), ${NAME} (the service, inside
+-- a service) and ${VAR} from the environment. Every error names the file,
+-- the service and the field, and unknown fields are errors (a typo must not
+-- silently disable a readiness check). Whatever the file does, loading it
+-- returns or raises an error of kind "cluster".
 
+local core = require "mpod.core"
 local errors = require "mpod.error"
 local sys = require "mpod.sys"
 
 local M = {}
+
+M.time_limit = 5               -- seconds a cluster file may run
+local MEMORY_LIMIT = 256       -- MiB it may allocate
+local MAX_DEPTH = 16           -- nesting of its tables
 
 local TOP_FIELDS = {
   name = "string", backend = "string", compose = "table", http = "table",
@@ -65,6 +73,27 @@ local function check_string_list(list, path)
   if #list == 0 and next(list) ~= nil then fail(path, "must be a list") end
 end
 
+-- check_positive(t, field, path [, zero_ok]): t[field], when set, is a
+-- finite number above zero (or zero itself when zero_ok)
+local function check_positive(t, field, path, zero_ok)
+  local v = t[field]
+  if v == nil then return end
+  if type(v) ~= "number" or v ~= v or v == math.huge or v < 0 or (v == 0 and not zero_ok) then
+    fail(path .. "." .. field, string.format("must be a %s number of seconds, not %s",
+      zero_ok and "finite, non-negative" or "finite, positive", tostring(v)))
+  end
+end
+
+-- check_string_map(t, path): names to strings (numbers become strings)
+local function check_string_map(t, path, what)
+  for k, v in pairs(t) do
+    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
+      fail(path, "must map " .. what .. " to strings")
+    end
+    t[k] = tostring(v)
+  end
+end
+
 -- Expansion -----------------------------------------------------------------
 
 local function expand_string(s, vars, path)
@@ -75,11 +104,13 @@ local function expand_string(s, vars, path)
   end))
 end
 
-local function expand(value, vars, path)
+local function expand(value, vars, path, depth)
   if type(value) == "string" then return expand_string(value, vars, path) end
   if type(value) ~= "table" then return value end
+  depth = depth or 1
+  if depth > MAX_DEPTH then fail(path, "tables nest too deep (a table that holds itself?)") end
   local out = {}
-  for k, v in pairs(value) do out[k] = expand(v, vars, path .. "." .. tostring(k)) end
+  for k, v in pairs(value) do out[k] = expand(v, vars, path .. "." .. tostring(k), depth + 1) end
   return out
 end
 
@@ -96,6 +127,13 @@ local function check_ready(ready, path)
     fail(path .. ".tcp", "must be host:port, not '" .. ready.tcp .. "'")
   end
   if ready.cmd then check_string_list(ready.cmd, path .. ".cmd") end
+  if ready.cmd and #ready.cmd == 0 then fail(path .. ".cmd", "must name a program") end
+  check_positive(ready, "timeout", path)
+  check_positive(ready, "interval", path)
+  if ready.status and (math.type(ready.status) ~= "integer" or ready.status < 100
+                       or ready.status > 599) then
+    fail(path .. ".status", "must be an HTTP status, 100 to 599")
+  end
 end
 
 local function check_service(svc, i, backend, path)
@@ -108,6 +146,9 @@ local function check_service(svc, i, backend, path)
     fail(spath .. ".name", "use letters, digits, '.', '_' and '-'")
   end
   if svc.cmd then check_string_list(svc.cmd, spath .. ".cmd") end
+  if svc.cmd and #svc.cmd == 0 then fail(spath .. ".cmd", "must name a program") end
+  if svc.env then check_string_map(svc.env, spath .. ".env", "variable names") end
+  check_positive(svc, "stop_timeout", spath, true)
   if svc.after then check_string_list(svc.after, spath .. ".after") end
   if svc.ready then check_ready(svc.ready, spath .. ".ready") end
   if svc.url and not svc.url:match("^https?://[^/]+") then
@@ -135,7 +176,7 @@ local function check_order(services, path)
   local function visit(s, trail)
     if state[s.name] == "done" then return end
     if state[s.name] == "visiting" then
-      fail(path, "services depend on each other in a cycle: " .. trail .. " -> " .. s.name)
+      fail(path, "services depend on each other in a cycle: " .. trail:sub(5) .. " -> " .. s.name)
     end
     state[s.name] = "visiting"
     for _, dep in ipairs(s.after or {}) do
@@ -157,8 +198,9 @@ local function check_http(http, path)
       fail(path .. ".http", "unknown field '" .. tostring(k) .. "' (known: headers, timeout)")
     end
   end
-  if http.timeout ~= nil and (type(http.timeout) ~= "number" or http.timeout <= 0) then
-    fail(path .. ".http.timeout", "must be a positive number of seconds")
+  check_positive(http, "timeout", path .. ".http")
+  if http.headers ~= nil and type(http.headers) ~= "table" then
+    fail(path .. ".http.headers", "must map header names to strings")
   end
   for name, value in pairs(http.headers or {}) do
     if type(name) ~= "string" or type(value) ~= "string" then
@@ -167,13 +209,12 @@ local function check_http(http, path)
   end
 end
 
+local COMPOSE_FIELDS = { file = "string", project = "string" }
+local TOXIPROXY_FIELDS = { url = "string", service = "string" }
+
 local function check_proxies(c, path)
+  if c.toxiproxy then check_fields(c.toxiproxy, TOXIPROXY_FIELDS, path .. ".toxiproxy") end
   if c.proxies == nil then return end
-  for k in pairs(c.toxiproxy or {}) do
-    if k ~= "url" and k ~= "service" then
-      fail(path .. ".toxiproxy", "unknown field '" .. tostring(k) .. "' (known: service, url)")
-    end
-  end
   local url = c.toxiproxy and c.toxiproxy.url
   if type(url) ~= "string" or not url:match("^https?://[^/]+") then
     fail(path .. ".toxiproxy", "proxies need toxiproxy = { url = \"http://host:port\" } (its API)")
@@ -206,6 +247,12 @@ local function validate(c, path)
   end
   if c.http then check_http(c.http, path) end
   check_proxies(c, path)
+  check_positive(c, "ready_timeout", path)
+  if c.log_limit ~= nil and (c.log_limit ~= c.log_limit or c.log_limit < 1
+                             or c.log_limit == math.huge) then
+    fail(path .. ".log_limit", "must be a positive number of bytes")
+  end
+  if c.compose then check_fields(c.compose, COMPOSE_FIELDS, path .. ".compose") end
   if c.backend == "compose" and not (c.compose and c.compose.file) then
     fail(path .. ".compose", "the compose backend needs compose = { file = ... }")
   end
@@ -222,11 +269,46 @@ end
 local function sandbox()
   local env = {}
   for _, name in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall",
-    "select", "tonumber", "tostring", "type", "math", "string", "table", "utf8" } do
+    "select", "tonumber", "tostring", "type" } do
     env[name] = _G[name]
+  end
+  for _, lib in ipairs { "math", "string", "table", "utf8" } do
+    env[lib] = {}
+    for k, v in pairs(_G[lib]) do env[lib][k] = v end
   end
   env.os = { getenv = os.getenv, time = os.time }
   return env
+end
+
+-- run(chunk, path) -> the chunk's result. The chunk runs in a coroutine
+-- whose count hook stops it past time_limit or MEMORY_LIMIT and then
+-- raises on every instruction, so a pcall in the file cannot swallow it.
+local function run(chunk, path)
+  local co = coroutine.create(chunk)
+  local deadline = core.now() + M.time_limit
+  local base = collectgarbage("count")
+  local stop
+  local function hook()
+    if not stop then
+      if core.now() > deadline then
+        stop = string.format("did not finish within %g s (an endless loop?)", M.time_limit)
+      elseif collectgarbage("count") - base > MEMORY_LIMIT * 1024 then
+        stop = string.format("allocated more than %d MiB", MEMORY_LIMIT)
+      else
+        return
+      end
+      debug.sethook(co, hook, "", 1)
+    end
+    error(stop, 0)
+  end
+  debug.sethook(co, hook, "", 1000)
+  local ok, c = coroutine.resume(co)
+  if stop then fail(path, stop) end
+  if not ok then
+    local text = type(c) == "table" and require("mpod.inspect").inspect(c, 200) or tostring(c)
+    fail(path, "raised an error: " .. text)
+  end
+  return c
 end
 
 local function dirname(path)
@@ -241,8 +323,7 @@ function M.load(path, run_dir)
     if not sys.stat(path) then fail(path, "no such cluster file") end
     fail(path, "cannot load: " .. err)
   end
-  local ok, c = pcall(chunk)
-  if not ok then fail(path, "raised an error: " .. tostring(c)) end
+  local c = run(chunk, path)
   if type(c) ~= "table" then fail(path, "must return a table, not a " .. type(c)) end
   local root = sys.realpath(dirname(path)) or dirname(path)
   local vars = { ROOT = root, RUN_DIR = run_dir or "" }

@@ -69,7 +69,7 @@ mp.test("mistakes name the file, the service and the field", function()
     :eq("FILE.services (a).after: no service named 'b'")
   mp.expect(load_error [[ return { name = "x", services = {
       { name = "a", after = { "b" } }, { name = "b", after = { "a" } } } } ]])
-    :eq("FILE: services depend on each other in a cycle:  -> a -> b -> a")
+    :eq("FILE: services depend on each other in a cycle: a -> b -> a")
   mp.expect(load_error [[ return { name = "x", services = { { name = "a" }, { name = "a" } } } ]])
     :eq("FILE: two services are named 'a'")
   mp.expect(load_error [[ return { name = "x", backend = "k8s" } ]])
