@@ -39,6 +39,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* LeakSanitizer checks a process in an atexit handler, which _exit skips;
+ * a sanitized child asks for the check itself. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LEAK_CHECKED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define LEAK_CHECKED 1
+#endif
+#endif
+#ifdef LEAK_CHECKED
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static void leave_parent_world(int channel, pid_t parent)
 {
     setpgid(0, 0);
@@ -100,6 +113,9 @@ static void child_main(int channel, pid_t parent, const char *payload,
     int rc = mp_host_run(L, "mpod.child", -1);
     lua_close(L);
     fflush(stderr);
+#ifdef LEAK_CHECKED
+    __lsan_do_leak_check();
+#endif
     _exit(rc);
 }
 
