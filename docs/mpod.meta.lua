@@ -107,8 +107,7 @@
 ---@field stdout? string `mp.exec` timeout: the last 2000 bytes written
 ---@field stderr? string `mp.exec` timeout: the last 2000 bytes written
 ---@field service? string `ready`: the service that was not ready
----@field log? string `ready`, `start`: the service's last log lines
----@field logs? table<string, string> a failed test: last log lines of each pod it touched
+---@field log? string `ready`: the service's last log lines
 
 -- The mp table -----------------------------------------------------------------
 
