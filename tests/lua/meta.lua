@@ -8,8 +8,9 @@
 -- HTTP fixture), and every public one of those must be declared; the
 -- parameters a Lua function takes must match the declared ones, by number
 -- and name. The error kinds the engine raises (found in lua/ and src/) must
--- be exactly the mpod.ErrorKind alias, option fields must be read by the
--- code, and docs/reference.md must name every function and error kind.
+-- be exactly the mpod.ErrorKind alias, every mpod.Error field must be set
+-- by the engine somewhere, option fields must be read by the code, and
+-- docs/reference.md must name every function and error kind.
 
 local mp = require "mpod"
 local cluster = require "mpod.cluster"
@@ -339,6 +340,16 @@ mp.test("PgConn, mp.exec results and error values", function()
   end
   for _, f in ipairs { "kind", "message" } do
     if not classes["mpod.Error"].fields[f] then add { "mpod.Error does not declare " .. f } end
+  end
+  -- every other declared field is set somewhere by the engine
+  local text = {}
+  for _, pattern in ipairs { "lua/mpod/*.lua", "lua/mpod/*/*.lua", "src/*.c" } do
+    for _, path in ipairs(sys.glob(pattern)) do text[#text + 1] = read(path) end
+  end
+  text = table.concat(text, "\n")
+  for f in pairs(classes["mpod.Error"].fields) do
+    local set = text:find('"' .. f .. '"', 1, true) or text:find("[{,%s%.]" .. f .. " = ")
+    if not set then add { "mpod.Error declares " .. f .. ", which no error value gets" } end
   end
   expect_no_problems(problems)
 end)
