@@ -10,7 +10,7 @@
 -- and name. The error kinds the engine raises (found in lua/ and src/) must
 -- be exactly the mpod.ErrorKind alias, every mpod.Error field must be set
 -- by the engine somewhere, option fields must be read by the code, and
--- docs/reference.md must name every function and error kind.
+-- docs/reference.md must name every function, option and error kind.
 
 local mp = require "mpod"
 local cluster = require "mpod.cluster"
@@ -467,7 +467,7 @@ local DOC_PREFIX = {
   ["mpod.Response"] = "res:", ["mpod.SseStream"] = "s:", ["mpod.PgConn"] = "db:",
 }
 
-mp.test("docs/reference.md names every function and every error kind", function()
+mp.test("docs/reference.md names every function, option and error kind", function()
   local ref = read(REFERENCE)
   local problems = {}
   for name, c in pairs(classes) do
@@ -477,6 +477,15 @@ mp.test("docs/reference.md names every function and every error kind", function(
         problems[#problems + 1] = "no documentation prefix for class " .. name
       elseif not ref:find("`" .. prefix .. fn .. "(", 1, true) then
         problems[#problems + 1] = string.format("%s does not show `%s%s(...)`", REFERENCE, prefix, fn)
+      end
+    end
+  end
+  for name, c in pairs(classes) do
+    if name:match("Options$") or name:match("Fault$") then
+      for field in pairs(c.fields) do
+        if not ref:find("`" .. field .. "`", 1, true) and not ref:find("`" .. field .. " = ", 1, true) then
+          problems[#problems + 1] = string.format("%s does not mention the option `%s` (%s)", REFERENCE, field, name)
+        end
       end
     end
   end
