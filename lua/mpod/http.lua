@@ -42,6 +42,7 @@ local function excerpt(text, limit)
   if #text > limit then head = head .. "..." end
   return head
 end
+M.excerpt = excerpt
 
 -- Requests ----------------------------------------------------------------
 

@@ -78,7 +78,7 @@ end
 -- error of kind "ready" when the time is up or the service exits.
 function M.wait(svc, backend, timeout)
   local ready = svc.ready or {}
-  timeout = timeout or ready.timeout or M.DEFAULT_TIMEOUT
+  timeout = timeout or ready.timeout or backend.cluster.ready_timeout or M.DEFAULT_TIMEOUT
   local interval = ready.interval or DEFAULT_INTERVAL
   local deadline = core.now() + timeout
   local last = "not checked yet"

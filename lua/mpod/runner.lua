@@ -230,6 +230,7 @@ local function run_file(run, index, file)
     if not healed then
       M.bail(run, "cannot heal the cluster after " .. file .. ": " ..
         tostring(type(comment) == "table" and comment.message or comment))
+      if type(comment) == "table" and comment.log then io.stderr:write(comment.log) end
     elseif comment then
       run.reporter:comment(comment, st.index)
     end

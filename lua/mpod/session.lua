@@ -237,6 +237,7 @@ function M.open(path, explicit, opts, reporter)
     local verb = s.owns and "could not be brought up" or "cannot be reached"
     bail(reporter, string.format("cluster %s %s: %s", s.cluster.name, verb, message_of(err)))
     if errors.is(err) and err.log then io.stderr:write(err.log) end
+    s.keep = false                -- a cluster that never came up is not kept
     M.close(s, nil)
     return nil, 3
   end

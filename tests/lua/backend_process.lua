@@ -99,6 +99,14 @@ mp.test("a readiness timeout fails the bring-up with the check and the log", fun
     " could not be brought up: slow not ready after 1 s: no log line matches \"never printed\"")
   mp.expect(r.stderr):contains("slow-" .. e.TAG .. ": started")
   gone(e.TAG)
+  -- `mpod-lua up` that fails leaves nothing marked as up: trying again
+  -- fails the same way, not with "already up"
+  for _ = 1, 2 do
+    local up = mpod({ "up", "-C", "tests/clusters/never_ready.lua" }, e)
+    mp.expect(up.code):eq(3)
+    mp.expect(up.stderr):contains("slow not ready after 1 s")
+    gone(e.TAG)
+  end
 end)
 
 mp.test("a failing one-shot stops the bring-up; order follows `after`", function()

@@ -70,6 +70,7 @@ local function run_compose(compose, args, timeout)
 end
 
 function M.down_from_state(st)
+  if not pcall(docker.connect) then return end    -- no engine, nothing to take down
   run_compose(st.compose, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
 end
 
@@ -285,7 +286,7 @@ function Backend:run_rules(name, rules)
     hint = " (its image needs sh and iptables)"
   end
   fail("partition", string.format("cannot set iptables rules in pod %s%s: exit %s: %s",
-    name, hint, tostring(code), out:sub(1, 300)))
+    name, hint, tostring(code), (out:sub(1, 300):gsub("%s+$", ""))))
 end
 
 -- Rules that cut `name` from every address of `others`, and from the proxy
@@ -327,9 +328,9 @@ function Backend:partition(a, b, proxies)
       -- a container that is not running has no traffic to cut (and no
       -- address for the other side's rules); healing starts it unhindered
       if self:state(name) == "running" then
+        self:run_rules(name, self:rules_against(pair[2], proxies))
         self.st.partitioned[name] = true
         state.save(self.st)
-        self:run_rules(name, self:rules_against(pair[2], proxies))
       end
     end
   end
@@ -379,6 +380,9 @@ end
 
 function Backend:down()
   self.st.isolated = {}
+  -- without an engine there is nothing to take down (and the compose CLI
+  -- would only print its own traceback)
+  if not pcall(self.engine, self) then return 0 end
   run_compose(self.st.compose, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
   return 0
 end
