@@ -62,14 +62,17 @@ end
 
 -- wait_ready_state(pod, want, timeout) -> the response once GET /health/ready
 -- reads `want` (a ready_state string); on timeout the diagnostic's
--- last_error is the last state seen
+-- last_error is the last state seen. Twice a second: each call makes meshd
+-- try a Postgres connection when its pool has none, and faster polling of
+-- three pods kept a CPU-starved Postgres in Docker from ever catching up
+-- after a restart (docs/scenarios.md, "Reliability").
 function M.wait_ready_state(pod, want, timeout)
   return mp.poll_until(function()
     local res = M.readiness(pod)
     local state = M.ready_state(res)
     if state ~= want then error(state, 0) end
     return res
-  end, { timeout = timeout, interval = 0.1,
+  end, { timeout = timeout, interval = 0.5,
          label = string.format("%s /health/ready to read %q", pod.name, want) })
 end
 
