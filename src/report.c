@@ -12,16 +12,17 @@
 #include "mpod.h"
 #include "text.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #define REPORT_MT "mpod.Report"
 #define SUBTEST_INDENT 4
-#define YAML_MAX_DEPTH 8
 
 typedef struct {
     char *name;
@@ -30,6 +31,8 @@ typedef struct {
     mp_sbuf trailer;        /* comments printed after the file's point */
     mp_sbuf junit_cases;
     mp_sbuf junit_out;      /* file-level notes for <system-out> */
+    size_t notes_bytes;     /* of notes kept, up to NOTES_FILE_MAX */
+    bool notes_cut;         /* notes were left out past it */
     int j_tests, j_failures, j_errors, j_skipped;   /* the <testcase>s */
     int ntests, passed, failed, skipped, todo;
     bool ended, failed_itself;
@@ -100,32 +103,61 @@ static void progress(reporter *r, const char *file, const char *test)
 
 /* ---- YAML from Lua tables ---- */
 
-static void yaml_value(lua_State *L, mp_sbuf *b, int idx, int indent,
-                       int depth);
+/* Bounds: a report stays readable and its size bounded whatever a test
+ * raised or printed. Left-out parts are said so in the output. */
+#define YAML_MAX_DEPTH 8
+#define YAML_MAX_ENTRIES 100        /* keys of a mapping, items of a list */
+#define YAML_SCALAR_MAX 16384       /* bytes of one string */
+#define YAML_KEY_MAX 256            /* bytes of one key */
+#define YAML_BLOCK_MAX 262144       /* bytes of one diagnostics block */
+#define NAME_MAX_BYTES 1024         /* bytes of a test name or reason */
+#define NOTE_LINE_MAX 16384         /* bytes of one comment line */
+#define NOTES_FILE_MAX (1 << 20)    /* bytes of notes per file */
+
+typedef struct {
+    lua_State *L;
+    mp_sbuf *b;
+    size_t limit;           /* past this length, entries are left out */
+} yaml_out;
+
+/* A mapping key: its text (anchored in a table on the stack), its rank in
+ * the diagnostics order and the slot of the original key. */
+typedef struct {
+    const char *text;
+    size_t len;
+    int rank;
+    lua_Integer slot;
+} yaml_key;
+
+static void yaml_value(yaml_out *y, int idx, int indent, int depth);
 static bool print_as_structure(lua_State *L, int idx, int depth);
 static bool table_is_empty(lua_State *L, int idx);
-static void yaml_mapping(lua_State *L, mp_sbuf *b, int idx, int indent,
-                         int depth, bool first_inline);
+static void yaml_mapping(yaml_out *y, int idx, int indent, int depth,
+                         bool first_inline);
 
-static int key_rank(const char *key)
+static int key_rank(const char *key, size_t len)
 {
     static const char *const first[] = { "message", "kind", "at", "got",
                                          "expected", "diff", NULL };
     static const char *const last[] = { "log", "logs", "stack", NULL };
     for (int i = 0; first[i]; i++)
-        if (strcmp(key, first[i]) == 0)
+        if (strlen(first[i]) == len && memcmp(key, first[i], len) == 0)
             return i;
     for (int i = 0; last[i]; i++)
-        if (strcmp(key, last[i]) == 0)
+        if (strlen(last[i]) == len && memcmp(key, last[i], len) == 0)
             return 100 + i;
     return 50;
 }
 
 static int compare_keys(const void *a, const void *b)
 {
-    const char *ka = *(const char *const *)a, *kb = *(const char *const *)b;
-    int ra = key_rank(ka), rb = key_rank(kb);
-    return ra != rb ? ra - rb : strcmp(ka, kb);
+    const yaml_key *ka = a, *kb = b;
+    if (ka->rank != kb->rank)
+        return ka->rank - kb->rank;
+    int c = memcmp(ka->text, kb->text, ka->len < kb->len ? ka->len : kb->len);
+    if (c)
+        return c;
+    return ka->len < kb->len ? -1 : ka->len > kb->len;
 }
 
 static bool is_sequence(lua_State *L, int idx)
@@ -134,7 +166,7 @@ static bool is_sequence(lua_State *L, int idx)
     if (n == 0)
         return false;
     lua_pushnil(L);
-    int count = 0;
+    lua_Integer count = 0;
     while (lua_next(L, idx)) {
         count++;
         lua_pop(L, 1);
@@ -142,55 +174,158 @@ static bool is_sequence(lua_State *L, int idx)
     return count == n;
 }
 
-static void yaml_sequence(lua_State *L, mp_sbuf *b, int idx, int indent,
-                          int depth)
+/* A string as a scalar, cut to YAML_SCALAR_MAX bytes with a note of what
+ * was left out. */
+static void yaml_string(yaml_out *y, const char *s, size_t len, int indent)
 {
+    size_t n = mp_utf8_prefix(s, len, YAML_SCALAR_MAX);
+    if (n == len) {
+        mp_yaml_scalar(y->b, s, len, indent);
+        return;
+    }
+    mp_sbuf cut = { 0 };
+    mp_sbuf_add(&cut, s, n);
+    mp_sbuf_addf(&cut, " ... (%zu more bytes)", len - n);
+    mp_yaml_scalar(y->b, cut.data, cut.len, indent);
+    mp_sbuf_free(&cut);
+}
+
+/* Keys print plain when every YAML reader takes them as that string:
+ * a word of letters, digits, '_', '.', '-' starting with a letter or '_',
+ * and not a word YAML 1.1 reads as a boolean or null. */
+static bool plain_key(const char *s, size_t len)
+{
+    static const char *const special[] = { "true", "false", "yes", "no",
+        "on", "off", "y", "n", "null", NULL };
+    if (len == 0 || len > 64 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && c != '_' && c != '.' && c != '-')
+            return false;
+    }
+    for (int i = 0; special[i]; i++)
+        if (strlen(special[i]) == len && strncasecmp(s, special[i], len) == 0)
+            return false;
+    return true;
+}
+
+static void yaml_key_text(mp_sbuf *b, const char *s, size_t len)
+{
+    if (plain_key(s, len)) {
+        mp_sbuf_add(b, s, len);
+        return;
+    }
+    size_t n = mp_utf8_prefix(s, len, YAML_KEY_MAX);
+    if (n == len) {
+        mp_yaml_quoted(b, s, len);
+        return;
+    }
+    mp_sbuf cut = { 0 };
+    mp_sbuf_add(&cut, s, n);
+    mp_sbuf_adds(&cut, "...");
+    mp_yaml_quoted(b, cut.data, cut.len);
+    mp_sbuf_free(&cut);
+}
+
+/* Collect every key of the table at idx, sorted. Pushes a table holding
+ * the keys and their texts, and the yaml_key array (a userdata, so nothing
+ * leaks if a __tostring raises); returns how many. */
+static lua_Integer sorted_keys(lua_State *L, int idx)
+{
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        n++;
+    }
+    lua_createtable(L, (int)(n < 100000 ? 2 * n : 0), 0);
+    int anchor = lua_gettop(L);
+    yaml_key *keys = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *keys, 0);
+    lua_Integer i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (i == n) {               /* the table grew: ignore the rest */
+            lua_pop(L, 1);
+            break;
+        }
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, anchor, 2 * i + 1);                /* the key */
+        bool is_string = lua_type(L, -1) == LUA_TSTRING;
+        size_t len;
+        const char *text;
+        if (is_string) {
+            text = lua_tolstring(L, -1, &len);            /* anchored above */
+        } else {
+            text = luaL_tolstring(L, -1, &len);
+            lua_rawseti(L, anchor, 2 * i + 2);            /* anchor its text */
+        }
+        keys[i] = (yaml_key){ text, len, is_string ? key_rank(text, len) : 50,
+                              2 * i + 1 };
+        i++;
+    }
+    qsort(keys, (size_t)i, sizeof *keys, compare_keys);
+    return i;
+}
+
+/* Whether there is room for one more entry; if not, say what is left out. */
+static bool room_for(yaml_out *y, lua_Integer shown, lua_Integer total,
+                     int indent, bool item, const char *what)
+{
+    if (shown < YAML_MAX_ENTRIES && y->b->len <= y->limit)
+        return true;
+    mp_sbuf_addf(y->b, "\n%*s%s\"(%lld more %s%s)\"%s", indent, "",
+                 item ? "- " : "", (long long)(total - shown), what,
+                 y->b->len > y->limit ? ", output limit reached" : "",
+                 item ? "" : ": ~");
+    return false;
+}
+
+static void yaml_sequence(yaml_out *y, int idx, int indent, int depth)
+{
+    lua_State *L = y->L;
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     for (lua_Integer i = 1; i <= n; i++) {
-        mp_sbuf_addf(b, "\n%*s- ", indent, "");
+        if (!room_for(y, i - 1, n, indent, true, "items"))
+            break;
+        mp_sbuf_addf(y->b, "\n%*s- ", indent, "");
         lua_rawgeti(L, idx, i);
         int item = lua_gettop(L);
         /* a mapping item starts on the dash's line: "- key: value" */
         if (print_as_structure(L, item, depth + 1) && !is_sequence(L, item)
             && !table_is_empty(L, item))
-            yaml_mapping(L, b, item, indent + 2, depth + 1, true);
+            yaml_mapping(y, item, indent + 2, depth + 1, true);
         else
-            yaml_value(L, b, item, indent + 2, depth + 1);
+            yaml_value(y, item, indent + 2, depth + 1);
         lua_pop(L, 1);
     }
 }
 
-/* Collect the table's string keys, sorted; returns how many (at most cap). */
-static int sorted_keys(lua_State *L, int idx, const char **keys, int cap)
+static void yaml_mapping(yaml_out *y, int idx, int indent, int depth,
+                         bool first_inline)
 {
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TSTRING && n < cap)
-            keys[n++] = lua_tostring(L, -1);   /* anchored by the table */
-    }
-    qsort(keys, (size_t)n, sizeof *keys, compare_keys);
-    return n;
-}
-
-static void yaml_mapping(lua_State *L, mp_sbuf *b, int idx, int indent,
-                         int depth, bool first_inline)
-{
-    const char *keys[64];
-    int n = sorted_keys(L, idx, keys, 64);
-    for (int i = 0; i < n; i++) {
+    lua_State *L = y->L;
+    luaL_checkstack(L, 8, "report");
+    lua_Integer n = sorted_keys(L, idx);
+    int anchor = lua_gettop(L) - 1;
+    yaml_key *keys = lua_touserdata(L, -1);
+    for (lua_Integer i = 0; i < n; i++) {
+        if (i > 0 && !room_for(y, i, n, indent, false, "keys"))
+            break;
         if (i > 0 || !first_inline)
-            mp_sbuf_addf(b, "\n%*s", indent, "");
-        mp_sbuf_adds(b, keys[i]);
-        lua_getfield(L, idx, keys[i]);
+            mp_sbuf_addf(y->b, "\n%*s", indent, "");
+        yaml_key_text(y->b, keys[i].text, keys[i].len);
+        lua_rawgeti(L, anchor, keys[i].slot);
+        lua_rawget(L, idx);
         int value = lua_gettop(L);
         bool nested = print_as_structure(L, value, depth + 1) &&
                       !table_is_empty(L, value);
-        mp_sbuf_adds(b, nested ? ":" : ": ");
-        yaml_value(L, b, value, indent + 2, depth + 1);
+        mp_sbuf_adds(y->b, nested ? ":" : ": ");
+        yaml_value(y, value, indent + 2, depth + 1);
         lua_pop(L, 1);
     }
+    lua_pop(L, 2);
 }
 
 static void yaml_number(lua_State *L, mp_sbuf *b, int idx)
@@ -228,27 +363,27 @@ static bool print_as_structure(lua_State *L, int idx, int depth)
     return true;
 }
 
-static void yaml_value(lua_State *L, mp_sbuf *b, int idx, int indent,
-                       int depth)
+static void yaml_value(yaml_out *y, int idx, int indent, int depth)
 {
+    lua_State *L = y->L;
     int type = lua_type(L, idx);
     if (type == LUA_TNUMBER) {
-        yaml_number(L, b, idx);
+        yaml_number(L, y->b, idx);
     } else if (type == LUA_TBOOLEAN) {
-        mp_sbuf_adds(b, lua_toboolean(L, idx) ? "true" : "false");
+        mp_sbuf_adds(y->b, lua_toboolean(L, idx) ? "true" : "false");
     } else if (type == LUA_TNIL) {
-        mp_sbuf_adds(b, "~");
+        mp_sbuf_adds(y->b, "~");
     } else if (print_as_structure(L, idx, depth)) {
         if (is_sequence(L, idx))
-            yaml_sequence(L, b, idx, indent, depth);
+            yaml_sequence(y, idx, indent, depth);
         else if (table_is_empty(L, idx))
-            mp_sbuf_adds(b, "{}");
+            mp_sbuf_adds(y->b, "{}");
         else
-            yaml_mapping(L, b, idx, indent, depth, false);
+            yaml_mapping(y, idx, indent, depth, false);
     } else {
         size_t len;
         const char *s = luaL_tolstring(L, idx, &len);
-        mp_yaml_scalar(b, s, len, indent);
+        yaml_string(y, s, len, indent);
         lua_pop(L, 1);
     }
 }
@@ -256,8 +391,9 @@ static void yaml_value(lua_State *L, mp_sbuf *b, int idx, int indent,
 /* Append a YAML diagnostics block for the table at idx. */
 static void yaml_block(lua_State *L, mp_sbuf *b, int idx, int indent)
 {
+    yaml_out y = { L, b, b->len + YAML_BLOCK_MAX };
     mp_sbuf_addf(b, "%*s---\n%*s", indent, "", indent, "");
-    yaml_mapping(L, b, idx, indent, 0, true);
+    yaml_mapping(&y, lua_absindex(L, idx), indent, 0, true);
     mp_sbuf_addf(b, "\n%*s...\n", indent, "");
 }
 
@@ -292,7 +428,7 @@ static void append_directive(mp_sbuf *b, const char *directive,
     mp_sbuf_addf(b, " # %s", directive);
     if (reason && reason_len) {
         mp_sbuf_adds(b, " ");
-        mp_tap_escape_name(b, reason, reason_len);
+        mp_tap_escape_cut(b, reason, reason_len, NAME_MAX_BYTES);
     }
 }
 
@@ -305,7 +441,7 @@ static void append_point(lua_State *L, mp_sbuf *b, int t, int indent,
     const char *directive = opt_field(L, t, "directive", NULL);
     const char *reason = opt_field(L, t, "reason", &reason_len);
     mp_sbuf_addf(b, "%*s%sok %d - ", indent, "", ok ? "" : "not ", number);
-    mp_tap_escape_name(b, name ? name : "", name_len);
+    mp_tap_escape_cut(b, name ? name : "", name_len, NAME_MAX_BYTES);
     append_directive(b, directive, reason, reason_len);
     mp_sbuf_adds(b, "\n");
     if (lua_getfield(L, t, "diag") == LUA_TTABLE)
@@ -327,6 +463,8 @@ static void junit_problem(lua_State *L, mp_sbuf *b, int t, const char *tag)
         msg = opt_field(L, lua_gettop(L), "message", &msg_len);
     }
     mp_sbuf_addf(b, "      <%s message=\"", tag);
+    if (msg)
+        msg_len = mp_utf8_prefix(msg, msg_len, YAML_SCALAR_MAX);
     mp_xml_escape(b, msg ? msg : "failed", msg ? msg_len : 6);
     mp_sbuf_adds(b, "\">");
     mp_xml_escape(b, diag.data ? diag.data : "", diag.len);
@@ -339,7 +477,7 @@ static void junit_open_case(mp_sbuf *b, const file_report *f, const char *name,
                             size_t len, double elapsed)
 {
     mp_sbuf_adds(b, "    <testcase name=\"");
-    mp_xml_escape(b, name, len);
+    mp_xml_escape(b, name, mp_utf8_prefix(name, len, NAME_MAX_BYTES));
     mp_sbuf_adds(b, "\" classname=\"");
     mp_xml_escape(b, f->name, strlen(f->name));
     mp_sbuf_addf(b, "\" time=\"%.3f\">\n", elapsed);
@@ -362,6 +500,8 @@ static void junit_case(lua_State *L, file_report *f, int t, bool ok)
         mp_sbuf_adds(b, "      <skipped message=\"");
         if (strcmp(directive, "TODO") == 0)
             mp_sbuf_adds(b, "TODO: ");
+        if (reason)
+            reason_len = mp_utf8_prefix(reason, reason_len, NAME_MAX_BYTES);
         mp_xml_escape(b, reason ? reason : "", reason ? reason_len : 0);
         mp_sbuf_adds(b, "\"/>\n");
         f->j_skipped++;
@@ -372,7 +512,7 @@ static void junit_case(lua_State *L, file_report *f, int t, bool ok)
     const char *out = opt_field(L, t, "output", &len);
     if (out && len) {
         mp_sbuf_adds(b, "      <system-out>");
-        mp_xml_escape(b, out, len);
+        mp_xml_escape(b, out, mp_utf8_prefix(out, len, NOTES_FILE_MAX));
         mp_sbuf_adds(b, "</system-out>\n");
     }
     mp_sbuf_adds(b, "    </testcase>\n");
@@ -529,7 +669,8 @@ static int l_test(lua_State *L)
     return 0;
 }
 
-/* Append text as comment lines ("# ...") at the given indentation. */
+/* Append text as comment lines ("# ...") at the given indentation, each
+ * line cut to NOTE_LINE_MAX bytes. */
 static void append_comment(mp_sbuf *b, const char *text, size_t len,
                            int indent)
 {
@@ -540,23 +681,37 @@ static void append_comment(mp_sbuf *b, const char *text, size_t len,
         if (i < len && text[i] != '\n')
             continue;
         mp_sbuf_addf(b, "%*s# ", indent, "");
-        mp_tap_escape_name(b, text + start, i - start);
+        mp_tap_escape_cut(b, text + start, i - start, NOTE_LINE_MAX);
         mp_sbuf_adds(b, "\n");
         start = i + 1;
     }
 }
 
-/* r:note(index, text): a comment inside the file's subtest */
+/* r:note(index, text): a comment inside the file's subtest; past
+ * NOTES_FILE_MAX bytes of notes in a file, one line says the rest is left
+ * out */
 static int l_note(lua_State *L)
 {
     reporter *r = check_reporter(L);
     file_report *f = check_file(L, r, 2);
     size_t len;
     const char *text = luaL_checklstring(L, 3, &len);
-    if (!f->ended)
-        append_comment(&f->tap, text, len, SUBTEST_INDENT);
-    mp_xml_escape(&f->junit_out, text, len);
-    mp_sbuf_adds(&f->junit_out, "\n");
+    size_t keep = mp_utf8_prefix(text, len, NOTES_FILE_MAX - f->notes_bytes);
+    f->notes_bytes += keep;
+    if (keep > 0 && !f->ended)
+        append_comment(&f->tap, text, keep, SUBTEST_INDENT);
+    if (keep > 0) {
+        mp_xml_escape(&f->junit_out, text, keep);
+        mp_sbuf_adds(&f->junit_out, "\n");
+    }
+    if (keep < len && !f->notes_cut) {
+        static const char cut[] = "(notes past 1 MiB in this file are left out)";
+        f->notes_cut = true;
+        if (!f->ended)
+            append_comment(&f->tap, cut, sizeof cut - 1, SUBTEST_INDENT);
+        mp_sbuf_adds(&f->junit_out, cut);
+        mp_sbuf_adds(&f->junit_out, "\n");
+    }
     pump(r);
     return 0;
 }

@@ -141,6 +141,30 @@ void mp_tap_escape_name(mp_sbuf *b, const char *s, size_t len)
     each_char(b, s, len, tap_char, NULL);
 }
 
+size_t mp_utf8_prefix(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    /* back off the continuation bytes of a sequence that starts before n */
+    for (size_t k = 0; k < 3 && n > 0; k++) {
+        if (((unsigned char)s[n] & 0xC0) != 0x80)
+            break;
+        n--;
+    }
+    if (n > 0 && n < max && mp_utf8_seq_len((const unsigned char *)s + n, len - n) == 0)
+        n = max;                /* the bytes were not a sequence: cut anywhere */
+    return n;
+}
+
+void mp_tap_escape_cut(mp_sbuf *b, const char *s, size_t len, size_t max)
+{
+    size_t n = mp_utf8_prefix(s, len, max);
+    each_char(b, s, n, tap_char, NULL);
+    if (n < len)
+        mp_sbuf_addf(b, " ... (%zu more bytes)", len - n);
+}
+
 /* ---- YAML ---- */
 
 /* The code point of a valid UTF-8 sequence of n bytes. */
@@ -229,6 +253,13 @@ static void yaml_block_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
         st->line_start = true;
 }
 
+void mp_yaml_quoted(mp_sbuf *b, const char *s, size_t len)
+{
+    mp_sbuf_add(b, "\"", 1);
+    each_char(b, s, len, yaml_quoted_char, NULL);
+    mp_sbuf_add(b, "\"", 1);
+}
+
 void mp_yaml_scalar(mp_sbuf *b, const char *s, size_t len, int indent)
 {
     if (block_friendly(s, len)) {
@@ -239,9 +270,7 @@ void mp_yaml_scalar(mp_sbuf *b, const char *s, size_t len, int indent)
         each_char(b, s, len, yaml_block_char, &st);
         return;
     }
-    mp_sbuf_add(b, "\"", 1);
-    each_char(b, s, len, yaml_quoted_char, NULL);
-    mp_sbuf_add(b, "\"", 1);
+    mp_yaml_quoted(b, s, len);
 }
 
 /* ---- XML ---- */

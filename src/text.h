@@ -34,6 +34,17 @@ void mp_tap_escape_name(mp_sbuf *b, const char *s, size_t len);
  * UTF-8. `indent` is the indentation of block lines. */
 void mp_yaml_scalar(mp_sbuf *b, const char *s, size_t len, int indent);
 
+/* Append s as a double-quoted YAML scalar (never a block: for keys). */
+void mp_yaml_quoted(mp_sbuf *b, const char *s, size_t len);
+
+/* The length of s cut to at most max bytes without splitting a valid UTF-8
+ * sequence (len itself when it fits). */
+size_t mp_utf8_prefix(const char *s, size_t len, size_t max);
+
+/* Append s as a TAP description, like mp_tap_escape_name, cut to at most
+ * max bytes of s with " ... (N more bytes)" after. */
+void mp_tap_escape_cut(mp_sbuf *b, const char *s, size_t len, size_t max);
+
 /* Append s escaped for XML 1.0 text and attributes: & < > " ' as entities,
  * characters XML cannot carry and invalid UTF-8 as U+FFFD. */
 void mp_xml_escape(mp_sbuf *b, const char *s, size_t len);

@@ -97,11 +97,28 @@ static void test_xml(void)
     is_str(xml(S("\xef\xbf\xbf")), "\xef\xbf\xbd", "U+FFFF is replaced");
 }
 
+/* The bounds of the reports: cuts never split a character. */
+static void test_cuts(void)
+{
+    is_int(mp_utf8_prefix(S("abc"), 5), 3, "a short string is kept whole");
+    is_int(mp_utf8_prefix(S("a\xc3\xa9"), 2), 1, "a cut backs off a split character");
+    is_int(mp_utf8_prefix(S("\xf0\x9f\x98\x80x"), 3), 0, "even a whole 4-byte one");
+    is_int(mp_utf8_prefix(S("ab\xff\xfe"), 3), 3, "invalid bytes cut anywhere");
+    static mp_sbuf b;
+    mp_tap_escape_cut(&b, S("abc#def"), 4);
+    is_str(b.data, "abc\\# ... (3 more bytes)", "a cut name says how much is left out");
+    mp_sbuf_free(&b);
+    mp_yaml_quoted(&b, S("two\nlines"));
+    is_str(b.data, "\"two\\nlines\"", "quoted YAML stays on one line");
+    mp_sbuf_free(&b);
+}
+
 int main(void)
 {
     test_names();
     test_utf8();
     test_yaml();
     test_xml();
+    test_cuts();
     return done_testing();
 }

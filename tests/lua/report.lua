@@ -62,10 +62,10 @@ i: 3
 inf: .inf
 nan: .nan
 ninf: -.inf
-no: false
+"no": false
 s: "q\"uo\\te"
 third: 0.33333333333333
-yes: true
+"yes": true
 ...
 ]]
 end)
@@ -109,7 +109,7 @@ map:
   a:
     c: {}
   b: 1
-null: "null"
+"null": "null"
 res: "<response 503>"
 ...
 ]]
