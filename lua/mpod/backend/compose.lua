@@ -11,6 +11,7 @@
 -- network it is on and remembers them (in the state file too), so rejoin()
 -- and healing can connect it back with the same aliases.
 
+local common = require "mpod.backend.common"
 local core = require "mpod.core"
 local docker = require "mpod.docker"
 local errors = require "mpod.error"
@@ -89,11 +90,11 @@ function Backend:engine()
 end
 
 function Backend:service(name)
-  local svc = self.cluster.by_name[name]
-  if svc then return svc end
-  local names = {}
-  for _, s in ipairs(self.cluster.services) do names[#names + 1] = s.name end
-  fail("usage", string.format("no pod named '%s' (known: %s)", tostring(name), table.concat(names, ", ")))
+  return common.service(self, name)
+end
+
+function Backend:manages()
+  return true
 end
 
 -- The container of a service (looked up by the compose labels).
@@ -397,66 +398,33 @@ function Backend:heal()
     end
   end
   for _, a in ipairs(self:heal_partitions()) do actions[#actions + 1] = a end
-  for _, svc in ipairs(self.cluster.services) do
-    if not svc.oneshot then
-      local s = self:state(svc.name)
-      if s == "paused" then
-        self:unpause(svc.name)
-        actions[#actions + 1] = svc.name .. " (unpaused)"
-      elseif s ~= "running" and s ~= "restarting" then
-        self:start(svc.name)
-        actions[#actions + 1] = svc.name .. " (started)"
-      end
-    end
-  end
-  for _, svc in ipairs(self.cluster.services) do
-    if not svc.oneshot then ready.wait(svc, self) end
+  for _, a in ipairs(common.restore(self, { running = true, restarting = true })) do
+    actions[#actions + 1] = a
   end
   return actions
 end
 
-local ACTIONS = {
-  kill = function(b, name, args) return b:kill(name, args[1]) end,
-  stop = function(b, name, args) return b:stop(name, args[1]) end,
-  start = function(b, name) return b:start(name) end,
-  restart = function(b, name, args) return b:restart(name, args[1]) end,
-  pause = function(b, name) return b:pause(name) end,
-  unpause = function(b, name) return b:unpause(name) end,
-  isolate = function(b, name) return b:isolate(name) end,
-  rejoin = function(b, name) return b:rejoin(name) end,
-  state = function(b, name) return b:state(name) end,
-  wait_ready = function(b, name, args) return ready.wait(b:service(name), b, args[1]) end,
-  logs = function(b, name, args) return b:logs(name, args[1]) end,
-  info = function(b, name)
-    local i = b:inspect(name)
-    return { state = i.State.Status, pid = i.State.Pid, container = i.Id, image = i.Config.Image,
-             health = i.State.Health and i.State.Health.Status or nil,
-             exit = i.State.Status == "exited" and ("exit code " .. tostring(i.State.ExitCode)) or nil,
-             isolated = b.st.isolated[name] ~= nil, started_at = parse_time(i.State.StartedAt) }
-  end,
-}
+function Backend:info(name)
+  local i = self:inspect(name)
+  return { state = i.State.Status, pid = i.State.Pid, container = i.Id, image = i.Config.Image,
+           health = i.State.Health and i.State.Health.Status or nil,
+           exit = i.State.Status == "exited" and ("exit code " .. tostring(i.State.ExitCode)) or nil,
+           isolated = self.st.isolated[name] ~= nil, started_at = parse_time(i.State.StartedAt) }
+end
 
 function Backend:act(name, action, args)
-  self:service(name)
-  local fn = ACTIONS[action]
-  if not fn then fail("usage", "unknown pod action '" .. tostring(action) .. "'") end
-  return fn(self, name, args or {})
+  return common.act(self, name, action, args)
 end
 
 function Backend:status()
-  local rows = {}
-  for _, svc in ipairs(self.cluster.services) do
-    local s = self:state(svc.name)
-    local health = "-"
-    if s == "running" then
-      local info = self:inspect(svc.name)
-      health = info.State.Health and info.State.Health.Status
-        or (ready.check(svc, self) and "ready" or "not ready")
-      if self.st.isolated[svc.name] then health = health .. ", isolated" end
-    end
-    rows[#rows + 1] = { name = svc.name, state = s, health = health, url = svc.url or "" }
-  end
-  return rows
+  return common.status(self, function(svc, s)
+    if s ~= "running" then return nil end
+    local info = self:inspect(svc.name)
+    local health = info.State.Health and info.State.Health.Status
+      or (ready.check(svc, self) and "ready" or "not ready")
+    if self.st.isolated[svc.name] then health = health .. ", isolated" end
+    return health
+  end)
 end
 
 return M

@@ -14,6 +14,7 @@
 -- are found again through the state file and checked by pid and start
 -- time, so a recycled pid is never mistaken for a pod.
 
+local common = require "mpod.backend.common"
 local core = require "mpod.core"
 local errors = require "mpod.error"
 local proc = require "mpod.proc"
@@ -42,18 +43,15 @@ function M.new(cluster, st)
 end
 
 function Backend:service(name)
-  local svc = self.cluster.by_name[name]
-  if not svc then
-    local names = {}
-    for _, s in ipairs(self.cluster.services) do names[#names + 1] = s.name end
-    fail("usage", string.format("no pod named '%s' (known: %s)", tostring(name),
-      table.concat(names, ", ")))
-  end
-  return svc
+  return common.service(self, name)
 end
 
 local function managed(svc)
   return svc.cmd ~= nil
+end
+
+function Backend:manages(svc)
+  return managed(svc)
 end
 
 function Backend:record(name)
@@ -313,73 +311,45 @@ function Backend:down()
   return state.sweep(self.st.run_id)
 end
 
+function Backend:restart(name, grace)
+  self:stop(name, grace)
+  return self:start(name)
+end
+
+local SHARED_NETWORK = "its pods share the host's network; use the compose backend"
+
+function Backend:isolate()
+  common.unsupported("process", "pod:isolate()", SHARED_NETWORK)
+end
+
+function Backend:rejoin()
+  common.unsupported("process", "pod:rejoin()", SHARED_NETWORK)
+end
+
+function Backend:info(name)
+  local rec = self:record(name) or {}
+  local s = self:state(name)
+  return { state = s, pid = rec.pid, started_at = rec.started_at,
+           exit = s == "exited" and self:exit_text(name) or nil }
+end
+
 -- heal() -> list of "name (what was done)"; raises when a pod cannot be
 -- brought back.
 function Backend:heal()
-  local actions, restarted = {}, {}
-  for _, svc in ipairs(self.cluster.services) do
-    if managed(svc) and not svc.oneshot then
-      local s = self:state(svc.name)
-      if s == "paused" then
-        self:unpause(svc.name)
-        actions[#actions + 1] = svc.name .. " (unpaused)"
-      elseif s ~= "running" then
-        self:spawn(svc.name)
-        restarted[svc.name] = true
-        actions[#actions + 1] = svc.name .. " (started)"
-      end
-    end
-  end
-  for _, svc in ipairs(self.cluster.services) do
-    if not svc.oneshot then ready.wait(svc, self) end
-  end
-  return actions
+  return common.restore(self, { running = true })
 end
 
--- Control requests from scenarios ---------------------------------------------------
-
-local ACTIONS = {
-  kill = function(b, name, args) return b:kill(name, args[1]) end,
-  stop = function(b, name, args) return b:stop(name, args[1]) end,
-  start = function(b, name) return b:start(name) end,
-  restart = function(b, name, args) b:stop(name, args[1]); return b:start(name) end,
-  pause = function(b, name) return b:pause(name) end,
-  unpause = function(b, name) return b:unpause(name) end,
-  state = function(b, name) return b:state(name) end,
-  wait_ready = function(b, name, args) return ready.wait(b:service(name), b, args[1]) end,
-  logs = function(b, name, args) return b:logs(name, args[1]) end,
-  info = function(b, name)
-    local rec = b:record(name) or {}
-    return { state = b:state(name), pid = rec.pid, started_at = rec.started_at,
-             exit = b:state(name) == "exited" and b:exit_text(name) or nil }
-  end,
-}
-
 function Backend:act(name, action, args)
-  self:service(name)
-  local fn = ACTIONS[action]
-  if not fn then
-    if action == "isolate" or action == "rejoin" then
-      fail("unsupported", string.format("pod:%s() is not supported by the process backend " ..
-        "(its pods share the host's network); use the compose backend", action))
-    end
-    fail("usage", "unknown pod action '" .. tostring(action) .. "'")
-  end
-  return fn(self, name, args or {})
+  return common.act(self, name, action, args)
 end
 
 -- The pods `status` shows, in file order: {name, state, health, url}.
 function Backend:status()
-  local rows = {}
-  for _, svc in ipairs(self.cluster.services) do
-    local s = self:state(svc.name)
-    local health = "-"
+  return common.status(self, function(svc, s)
     if s == "running" or s == "external" then
-      health = ready.check(svc, self) and "ready" or "not ready"
+      return ready.check(svc, self) and "ready" or "not ready"
     end
-    rows[#rows + 1] = { name = svc.name, state = s, health = health, url = svc.url or "" }
-  end
-  return rows
+  end)
 end
 
 return M

@@ -1,0 +1,94 @@
+-- mpod/backend/common.lua: what every backend does the same way: finding a
+-- service by name, dispatching a scenario's control request to the
+-- backend's methods, bringing stopped and paused pods back, and the rows of
+-- `mpod-lua status`.
+--
+-- A backend provides service-level methods: state, kill, stop, start,
+-- restart, pause, unpause, isolate, rejoin, info, logs (and may raise
+-- "unsupported" from any of them); these helpers do the rest.
+
+local errors = require "mpod.error"
+local ready = require "mpod.ready"
+
+local M = {}
+
+local function fail(kind, message)
+  error(errors.new(kind, message), 0)
+end
+
+-- service(backend, name) -> the cluster file's entry; raises listing the
+-- known names
+function M.service(b, name)
+  local svc = b.cluster.by_name[name]
+  if svc then return svc end
+  local names = {}
+  for _, s in ipairs(b.cluster.services) do names[#names + 1] = s.name end
+  fail("usage", string.format("no pod named '%s' (known: %s)", tostring(name),
+    table.concat(names, ", ")))
+end
+
+local ACTIONS = {
+  kill = function(b, name, args) return b:kill(name, args[1]) end,
+  stop = function(b, name, args) return b:stop(name, args[1]) end,
+  start = function(b, name) return b:start(name) end,
+  restart = function(b, name, args) return b:restart(name, args[1]) end,
+  pause = function(b, name) return b:pause(name) end,
+  unpause = function(b, name) return b:unpause(name) end,
+  isolate = function(b, name) return b:isolate(name) end,
+  rejoin = function(b, name) return b:rejoin(name) end,
+  state = function(b, name) return b:state(name) end,
+  info = function(b, name) return b:info(name) end,
+  logs = function(b, name, args) return b:logs(name, args[1]) end,
+  wait_ready = function(b, name, args) return ready.wait(b:service(name), b, args[1]) end,
+}
+
+-- act(backend, name, action, args) -> the action's result
+function M.act(b, name, action, args)
+  b:service(name)
+  local fn = ACTIONS[action]
+  if not fn then fail("usage", "unknown pod action '" .. tostring(action) .. "'") end
+  return fn(b, name, args or {})
+end
+
+-- restore(backend, running_states) -> list of "name (started|unpaused)":
+-- every pod (not one-shot, managed by the backend) that is paused is
+-- unpaused, any other that is not in a running state is started; then
+-- every pod's readiness is awaited.
+function M.restore(b, running_states)
+  local actions = {}
+  for _, svc in ipairs(b.cluster.services) do
+    if not svc.oneshot and b:manages(svc) then
+      local s = b:state(svc.name)
+      if s == "paused" then
+        b:unpause(svc.name)
+        actions[#actions + 1] = svc.name .. " (unpaused)"
+      elseif not running_states[s] then
+        b:start(svc.name)
+        actions[#actions + 1] = svc.name .. " (started)"
+      end
+    end
+  end
+  for _, svc in ipairs(b.cluster.services) do
+    if not svc.oneshot then ready.wait(svc, b) end
+  end
+  return actions
+end
+
+-- status(backend, health) -> rows {name, state, health, url} in file order;
+-- health(svc, state) says how a running pod is
+function M.status(b, health)
+  local rows = {}
+  for _, svc in ipairs(b.cluster.services) do
+    local s = b:state(svc.name)
+    rows[#rows + 1] = { name = svc.name, state = s, health = health(svc, s) or "-",
+                        url = svc.url or "" }
+  end
+  return rows
+end
+
+function M.unsupported(backend_name, what, why)
+  fail("unsupported", string.format("%s is not supported by the %s backend (%s)",
+    what, backend_name, why))
+end
+
+return M
