@@ -228,7 +228,8 @@ static void yaml_key_text(mp_sbuf *b, const char *s, size_t len)
     mp_sbuf_free(&cut);
 }
 
-/* Collect every key of the table at idx, sorted. Pushes a table holding
+/* Collect every key of the table at idx, sorted; keys that are not strings
+ * show as "[text]" (the numbers of a sparse list: "[1]"). Pushes a table holding
  * the keys and their texts, and the yaml_key array (a userdata, so nothing
  * leaks if a __tostring raises); returns how many. */
 static lua_Integer sorted_keys(lua_State *L, int idx)
@@ -257,8 +258,12 @@ static lua_Integer sorted_keys(lua_State *L, int idx)
         const char *text;
         if (is_string) {
             text = lua_tolstring(L, -1, &len);            /* anchored above */
-        } else {
-            text = luaL_tolstring(L, -1, &len);
+        } else {                                          /* "[1]", "[true]" */
+            lua_pushliteral(L, "[");
+            luaL_tolstring(L, -2, NULL);
+            lua_pushliteral(L, "]");
+            lua_concat(L, 3);
+            text = lua_tolstring(L, -1, &len);
             lua_rawseti(L, anchor, 2 * i + 2);            /* anchor its text */
         }
         keys[i] = (yaml_key){ text, len, is_string ? key_rank(text, len) : 50,
@@ -310,12 +315,26 @@ static void yaml_mapping(yaml_out *y, int idx, int indent, int depth,
     lua_Integer n = sorted_keys(L, idx);
     int anchor = lua_gettop(L) - 1;
     yaml_key *keys = lua_touserdata(L, -1);
+    int again = 1;          /* keys that print the same get " (2)", ... */
     for (lua_Integer i = 0; i < n; i++) {
         if (i > 0 && !room_for(y, i, n, indent, false, "keys"))
             break;
         if (i > 0 || !first_inline)
             mp_sbuf_addf(y->b, "\n%*s", indent, "");
-        yaml_key_text(y->b, keys[i].text, keys[i].len);
+        again = i > 0 && keys[i].len == keys[i - 1].len
+                && memcmp(keys[i].text, keys[i - 1].text, keys[i].len) == 0
+              ? again + 1 : 1;
+        if (again > 1) {
+            lua_pushlstring(L, keys[i].text, keys[i].len);
+            lua_pushfstring(L, " (%d)", again);
+            lua_concat(L, 2);
+            size_t len;
+            const char *text = lua_tolstring(L, -1, &len);
+            yaml_key_text(y->b, text, len);
+            lua_pop(L, 1);
+        } else {
+            yaml_key_text(y->b, keys[i].text, keys[i].len);
+        }
         lua_rawgeti(L, anchor, keys[i].slot);
         lua_rawget(L, idx);
         int value = lua_gettop(L);
