@@ -26,7 +26,7 @@
  * Postgres connections, run a cluster file's own __gc. Nothing needs that
  * memory back: its pages stay shared with the runner until written, and
  * _exit returns them. So it stays reachable instead, for leak checkers to
- * tell from the child's own leaks: mp_host_keep_inherited() for the Lua
+ * tell from the child's own leaks: mp_host_keep_states() for the Lua
  * states, `inherited` in http.c and proc.c for their C-side records.
  */
 #include "host.h"
@@ -101,7 +101,7 @@ static void child_main(int channel, pid_t parent, const char *payload,
                        size_t len)
 {
     leave_parent_world(channel, parent);
-    mp_host_keep_inherited(template_state);
+    mp_host_keep_states(template_state);
     lua_State *L = template_state ? template_state : mp_host_new();
     if (!L)
         _exit(MP_EXIT_INTERNAL);

@@ -27,22 +27,22 @@
  * bytes into the block that holds it. valgrind trusts only pointers to a
  * block's start, so it counts a live thread, its stack and what only that
  * stack refers to as "possibly lost" when a process exits with the state
- * open: a forked scenario child does, keeping the runner's state as it was
- * (child.c says why). So each state has a record, the allocator's user
- * data, with the set of its thread blocks (the allocations Lua tags
- * LUA_TTHREAD). While the state is this process's own, the set holds
- * disguised addresses (~a): it keeps nothing reachable, and a state nobody
- * closes is still reported. mp_host_keep_inherited() turns the sets of the
- * states a forked child inherited into plain addresses: memory kept on
- * purpose, reachable. The set hashes the address, so a slot holds either
- * form of its block.
+ * open: a forked scenario child does with the runner's state (child.c says
+ * why), and proc.exit_now with every state. So each state has a record,
+ * the allocator's user data, with the set of its thread blocks (the
+ * allocations Lua tags LUA_TTHREAD). While nothing says otherwise, the set
+ * holds disguised addresses (~a): it keeps nothing reachable, and a state
+ * nobody closes is still reported. mp_host_keep_states() turns the sets of
+ * the states a process keeps open on purpose into plain addresses, which
+ * make them reachable. The set hashes the address, so a block's slot is
+ * the same in either form.
  */
 
 typedef struct heap {
     struct heap *next;       /* the records of this process's states */
     uintptr_t *slots;        /* open addressing, linear probing; 0: free */
     size_t mask, count;
-    bool inherited;          /* slots hold addresses, else ~addresses */
+    bool kept;               /* slots hold addresses, else ~addresses */
     bool open;               /* created: closing the state frees the record */
 } heap;
 
@@ -51,7 +51,7 @@ static size_t thread_sizes[2];   /* a state's block, a thread's block */
 
 static uintptr_t address_of(const heap *h, uintptr_t entry)
 {
-    return h->inherited ? entry : ~entry;
+    return h->kept ? entry : ~entry;
 }
 
 static size_t home_slot(const heap *h, uintptr_t a)
@@ -148,21 +148,21 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         if (!is_thread_size(nsize))        /* the first of each kind */
             thread_sizes[thread_sizes[0] ? 1 : 0] = nsize;
         uintptr_t a = (uintptr_t)block;
-        h->slots[find_slot(h, a)] = h->inherited ? a : ~a;
+        h->slots[find_slot(h, a)] = h->kept ? a : ~a;
         h->count++;
     }
     return block;
 }
 
-void mp_host_keep_inherited(lua_State *own)
+void mp_host_keep_states(lua_State *except)
 {
-    void *own_heap = NULL;
-    if (own)
-        lua_getallocf(own, &own_heap);
+    void *skip = NULL;
+    if (except)
+        lua_getallocf(except, &skip);
     for (heap *h = heaps; h; h = h->next) {
-        if (h == own_heap || h->inherited)
+        if (h == skip || h->kept)
             continue;
-        h->inherited = true;
+        h->kept = true;
         for (size_t i = 0; h->slots && i <= h->mask; i++)
             if (h->slots[i])
                 h->slots[i] = ~h->slots[i];

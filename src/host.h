@@ -20,10 +20,11 @@ enum {
  * package.preload; NULL when out of memory. */
 lua_State *mp_host_new(void);
 
-/* In a forked child: every state of the process but `own` (may be NULL)
- * is the parent's, kept as it is until exit, never run or closed; keep
- * its memory reachable for leak checkers (host.c explains). */
-void mp_host_keep_inherited(lua_State *own);
+/* The process ends with its states open on purpose: a forked child keeps
+ * the parent's (all but the one it runs in, `except`), proc.exit_now ends
+ * with all of them (`except` NULL). Keep their memory reachable for leak
+ * checkers (host.c explains). */
+void mp_host_keep_states(lua_State *except);
 
 /* Run require(module).main(value at arg_index) as the root task and drive
  * the scheduler until it ends. Returns main's integer result (0 if it

@@ -15,6 +15,7 @@
  */
 #include "proc.h"
 
+#include "host.h"
 #include "mpod.h"
 
 #include <errno.h>
@@ -481,12 +482,13 @@ static int l_set_pdeathsig(lua_State *L)
 }
 
 /* proc.exit_now(code): end this process at once (no atexit handlers: a
- * forked child must not run the parent's). */
+ * forked child must not run the parent's), its Lua states left open. */
 static int l_exit_now(lua_State *L)
 {
     int code = (int)luaL_optinteger(L, 1, 0);
     fflush(stdout);
     fflush(stderr);
+    mp_host_keep_states(NULL);
     _exit(code);
 }
 
