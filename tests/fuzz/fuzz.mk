@@ -7,6 +7,10 @@
 #   make fuzz                   run every target for FUZZ_SECONDS (30) each
 #   make fuzz-<name>            run one target, e.g. `make fuzz-sse`
 #
+# The time is bounded: one input running past FUZZ_UNIT_TIMEOUT (20) seconds
+# is a finding (a hang), and a target still running FUZZ_SECONDS + 120
+# seconds after its start is killed and fails the run.
+#
 # A run starts from the committed corpus tests/fuzz/corpus/<name>/ (when
 # present) and the dictionary tests/fuzz/<name>.dict (when present). New
 # inputs go to a scratch folder that is removed afterwards, so the repo is
@@ -18,6 +22,7 @@
 FUZZ_BUILD   := build-fuzz
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
+FUZZ_UNIT_TIMEOUT ?= 20
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
 
@@ -54,7 +59,8 @@ fuzz-%: $(FUZZ_BUILD)/fuzz_%
 	corpus=$$(test -d tests/fuzz/corpus/$* && echo tests/fuzz/corpus/$*); \
 	dict=$$(test -f tests/fuzz/$*.dict && echo -dict=tests/fuzz/$*.dict); \
 	echo "fuzz: $* for $(FUZZ_SECONDS)s"; \
-	$< -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_BUILD)/$*- \
+	timeout -k 10 $$(($(FUZZ_SECONDS) + 120)) $< -max_total_time=$(FUZZ_SECONDS) \
+		-timeout=$(FUZZ_UNIT_TIMEOUT) -artifact_prefix=$(FUZZ_BUILD)/$*- \
 		$$dict $$scratch $$corpus > $(FUZZ_BUILD)/$*.log 2>&1; \
 	status=$$?; rm -rf $$scratch; \
 	if [ $$status -ne 0 ]; then tail -n 40 $(FUZZ_BUILD)/$*.log; \
