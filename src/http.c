@@ -426,8 +426,13 @@ static void describe_failure(const xfer *x, CURLcode rc, const char **kind,
         snprintf(msg, size, "%s", x->abort_msg);
     } else {
         *kind = kind_of(rc);
-        snprintf(msg, size, "%s",
-                 x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+        long os_errno = 0;
+        /* curl says "Couldn't connect to server": say refused, unreachable */
+        if (rc == CURLE_COULDNT_CONNECT)
+            curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+        snprintf(msg, size, os_errno ? "%s (%s)" : "%s",
+                 x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc),
+                 os_errno ? strerror((int)os_errno) : "");
     }
 }
 
