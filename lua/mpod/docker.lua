@@ -7,6 +7,7 @@ local dockerlog = require "mpod.dockerlog"
 local errors = require "mpod.error"
 local http = require "mpod.http"
 local json = require "mpod.json"
+local sys = require "mpod.sys"
 
 local M = {}
 local Client = {}
@@ -41,8 +42,14 @@ function M.connect()
   local c = setmetatable({ ep = ep, prefix = "" }, Client)
   local ok, res = pcall(c.raw, c, "GET", "/version", { timeout = 5 })
   if not ok then
+    local why = tostring(res.message or res)
+    if ep.unix_socket and errors.is(res, "connect") then
+      -- not curl's "Failed to connect to docker port 80": there is no port
+      why = not sys.stat(ep.unix_socket) and "no such socket"
+        or "cannot connect to its socket" .. (why:match("( %([^()]+%))$") or "")
+    end
     fail(string.format("cannot reach the Docker Engine at %s: %s (is Docker running? " ..
-      "DOCKER_HOST chooses another engine)", ep.host, tostring(res.message or res)))
+      "DOCKER_HOST chooses another engine)", ep.host, why))
   end
   local api = res.json and res.json.ApiVersion or "1.24"
   c.api = version_number(api) < version_number(NEWEST_API) and api or NEWEST_API
