@@ -92,6 +92,11 @@ function M.diagnose(err, traceback, at)
     at = at or where
   elseif err == nil then
     diag.message = "error raised with a nil value"
+  elseif type(err) == "table" and type(err.message) == "string" and not getmetatable(err) then
+    -- error { message = "...", code = 7 }: a plain table shaped like an error
+    copy_fields(diag, err)
+    diag.message = err.message
+    diag.kind = diag.kind or "error"
   elseif type(err) == "table" then
     diag.message = "error raised with a table value: " .. inspect.inspect(err, 300)
     diag.kind = "error"
