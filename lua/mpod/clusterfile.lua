@@ -104,13 +104,18 @@ local function expand_string(s, vars, path)
   end))
 end
 
-local function expand(value, vars, path, depth)
+local function expand(value, vars, path, outer)
   if type(value) == "string" then return expand_string(value, vars, path) end
   if type(value) ~= "table" then return value end
-  depth = depth or 1
-  if depth > MAX_DEPTH then fail(path, "tables nest too deep (a table that holds itself?)") end
+  outer = outer or {}                 -- the tables this one is inside
+  if outer[value] then fail(path, "a table that holds itself") end
+  if #outer >= MAX_DEPTH then fail(path, "tables nest more than " .. MAX_DEPTH .. " deep") end
+  outer[value] = true
+  outer[#outer + 1] = value
   local out = {}
-  for k, v in pairs(value) do out[k] = expand(v, vars, path .. "." .. tostring(k), depth + 1) end
+  for k, v in pairs(value) do out[k] = expand(v, vars, path .. "." .. tostring(k), outer) end
+  outer[value] = nil
+  outer[#outer] = nil
   return out
 end
 
