@@ -26,10 +26,56 @@ function M.new(stream, handler, on_close)
   return self
 end
 
+-- valid_utf8(s) -> s with each byte that is not UTF-8 as U+FFFD
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  local parts, i = {}, 1
+  while true do
+    local ok, bad = utf8.len(s, i)
+    if ok then parts[#parts + 1] = s:sub(i); break end
+    parts[#parts + 1] = s:sub(i, bad - 1)
+    parts[#parts + 1] = "\u{FFFD}"
+    i = bad + 1
+  end
+  return table.concat(parts)
+end
+
+-- wire(value, depth) -> a copy JSON can carry: strings as valid UTF-8, NaN
+-- and infinities as text, tables whose keys JSON cannot hold (sparse,
+-- mixed, not strings) keyed by text, anything else (and tables past depth
+-- 16) as its tostring()
+local function wire(v, depth)
+  local t = type(v)
+  if t == "string" then return valid_utf8(v) end
+  if t == "number" then
+    if v ~= v then return "nan" end
+    if v == math.huge or v == -math.huge then return v > 0 and "inf" or "-inf" end
+    return v
+  end
+  if t == "boolean" or v == json.null then return v end
+  if t ~= "table" or depth > 16 then
+    local ok, text = pcall(tostring, v)
+    return valid_utf8(ok and type(text) == "string" and text or "<unprintable " .. t .. ">")
+  end
+  local out, n, count = {}, #v, 0
+  for _ in pairs(v) do count = count + 1 end
+  if n > 0 and count == n then
+    for i = 1, n do out[i] = wire(v[i], depth + 1) end
+    return out
+  end
+  for k, x in pairs(v) do out[wire(type(k) == "string" and k or tostring(k), depth)] = wire(x, depth + 1) end
+  return out
+end
+
+-- send(msg) -> whether it was queued. What JSON cannot carry (bytes that
+-- are not UTF-8 in a test name or a message, NaN in an error's field, a
+-- sparse list) is made printable rather than lost with the whole file.
 function Channel:send(msg)
   if self.closed then return false end
-  local ok = self.stream:write(json.encode(msg) .. "\n")
-  return ok ~= nil
+  local ok, text = pcall(json.encode, msg)
+  if not ok then text = json.encode(wire(msg, 0)) end
+  local written = self.stream:write(text .. "\n")
+  return written ~= nil
 end
 
 -- request(msg [, timeout]) -> the reply's result; raises its error.
