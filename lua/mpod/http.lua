@@ -37,7 +37,13 @@ local function excerpt(text, limit)
   if head:find("[%z\1-\8\14-\31\127]") then
     return string.format("<%d bytes of binary data>", #text)
   end
-  while #head > 0 and not utf8.len(head) do head = head:sub(1, -2) end
+  if #text > limit then
+    -- drop a character the cut split; bytes that are not UTF-8 stay (the
+    -- reports show them as U+FFFD) and keep what follows them
+    local k = #head
+    while k > #head - 3 and k > 1 and head:byte(k) >= 0x80 and head:byte(k) < 0xC0 do k = k - 1 end
+    if head:byte(k) >= 0xC0 and not utf8.len(head, k) then head = head:sub(1, k - 1) end
+  end
   head = head:gsub("%s+", " ")
   if #text > limit then head = head .. "..." end
   return head
