@@ -100,8 +100,8 @@ void mp_child_template_close(void)
 static void child_main(int channel, pid_t parent, const char *payload,
                        size_t len)
 {
-    leave_parent_world(channel, parent);
     mp_host_keep_states(template_state);
+    leave_parent_world(channel, parent);
     lua_State *L = template_state ? template_state : mp_host_new();
     if (!L)
         _exit(MP_EXIT_INTERNAL);

@@ -21,9 +21,10 @@ enum {
 lua_State *mp_host_new(void);
 
 /* The process ends with its states open on purpose: a forked child keeps
- * the parent's (all but the one it runs in, `except`), proc.exit_now ends
- * with all of them (`except` NULL). Keep their memory reachable for leak
- * checkers (host.c explains). */
+ * the parent's (all but the one it runs in, `except`), proc.exit_now and a
+ * fork whose exec failed end with all of them (`except` NULL). Keep their
+ * memory reachable for leak checkers (host.c explains). Allocates nothing
+ * and takes no lock, so a fork may call it before exec. */
 void mp_host_keep_states(lua_State *except);
 
 /* Run require(module).main(value at arg_index) as the root task and drive

@@ -11,6 +11,7 @@
  */
 #include "proc.h"
 
+#include "host.h"
 #include "mpod.h"
 
 #include <errno.h>
@@ -168,6 +169,14 @@ void mp_reset_for_exec(void)
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
+/* The forked child could not exec: its copy of the parent's Lua states,
+ * never run, stays open until _exit on purpose (host.c). */
+static void exit_unexecuted(void)
+{
+    mp_host_keep_states(NULL);
+    _exit(127);
+}
+
 static void child_exec(const spawn_plan *p, int errfd, pid_t parent)
 {
     if (p->new_session)
@@ -177,7 +186,7 @@ static void child_exec(const spawn_plan *p, int errfd, pid_t parent)
     if (p->die_with_parent) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
-            _exit(127);
+            exit_unexecuted();
     }
     for (int i = 0; i < 3; i++)
         if (p->child_fd[i] >= 0)
@@ -192,7 +201,7 @@ fail:;
     int err = errno;
     ssize_t ignored = write(errfd, &err, sizeof err);
     (void)ignored;
-    _exit(127);
+    exit_unexecuted();
 }
 
 static void read_plan(lua_State *L, spawn_plan *p, int opts)
