@@ -69,6 +69,9 @@ end
 
 function M.main(args)
   local cfg = json.decode(args.payload)
+  if cfg.file_hex then    -- a path that is not UTF-8, byte for byte
+    cfg.file = cfg.file_hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
+  end
   local gate = { go = false, cond = core.cond() }
   local ch = channel.new(stream.new(args.channel), function(msg)
     if msg.go then gate.go = true; gate.cond:broadcast() end

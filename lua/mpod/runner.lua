@@ -184,14 +184,21 @@ local function finish_file(run, st, status)
   return run.reporter:file_end(st.index, result)
 end
 
+-- A path JSON cannot carry (not UTF-8) goes as hex too, so the child opens
+-- the very file; a payload that cannot be encoded fails the file, never the
+-- run (a task that raised here left the run waiting forever).
 local function start_child(run, st)
-  local payload = json.encode {
-    file = st.file, seed = run.opts.seed, filter = run.opts.filter,
-    test_timeout = run.opts.test_timeout, verbose = run.opts.verbose,
-    cluster = run.cluster_description, cluster_error = run.cluster_error,
-  }
-  local ok, p, stream = pcall(proc.fork_child, payload)
-  if not ok then return nil, p end
+  local ok, p, stream = pcall(function()
+    return proc.fork_child(json.encode {
+      file = utf8.len(st.file) and st.file or st.file:gsub("[\128-\255]", "?"),
+      file_hex = not utf8.len(st.file)
+        and st.file:gsub(".", function(c) return string.format("%02x", c:byte()) end) or nil,
+      seed = run.opts.seed, filter = run.opts.filter,
+      test_timeout = run.opts.test_timeout, verbose = run.opts.verbose,
+      cluster = run.cluster_description, cluster_error = run.cluster_error,
+    })
+  end)
+  if not ok then return nil, type(p) == "table" and p.message or p end
   st.closed = core.cond()
   st.channel = channel.new(stream, function(msg) on_message(run, st, msg) end,
     function() st.closed:broadcast() end)
