@@ -50,8 +50,17 @@ local function load_scenario(file, timeout)
   local chunk, err = loadfile(file, "t")
   if not chunk then
     local diag = trace.diagnose(err)
-    if not io.open(file, "r") then
-      diag.message = "cannot open the scenario file: " .. diag.message
+    local f, why = io.open(file, "r")
+    local read_error
+    if f then                                  -- a folder opens, then cannot be read
+      read_error = select(2, f:read(1))
+      f:close()
+    end
+    if not f or read_error then
+      diag.message = "cannot open the scenario file: " .. (read_error and
+        (file .. ": " .. read_error) or diag.message or why)
+    elseif tostring(err):find("attempt to load a binary chunk", 1, true) then
+      diag.message = "not Lua source: a precompiled (binary) chunk; scenario files are loaded as text"
     else
       diag.message = "syntax error: " .. diag.message
     end
