@@ -152,6 +152,10 @@ function Backend:spawn(name)
     stdin = "pipe", stdout = "null", stderr = "null", env = marker,
     session = detached, die_with_parent = not detached,
   }
+  -- The pump stamps a line with the millisecond it read it (truncated), and
+  -- the service may print before spawn returns: its start time is taken
+  -- first, at that resolution, so its first lines count as since its start
+  local started_at = math.floor(core.wallclock() * 1000) / 1000
   local ok, p = pcall(proc.spawn, {
     argv = svc.cmd, env = env, cwd = svc.cwd or self.cluster.root, stdin = "null",
     stdout = pump_in:fileno(), stderr = "stdout", session = detached,
@@ -164,7 +168,7 @@ function Backend:spawn(name)
   self.procs[name] = p
   self.pumps[name] = pump
   self.st.services[name] = { pid = p:pid(), start = info.start, log = log,
-                             started_at = core.wallclock() }
+                             started_at = started_at }
   state.save(self.st)
 end
 
