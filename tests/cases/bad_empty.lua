@@ -1,0 +1,1 @@
+-- An empty file: no tests, so the file is skipped.

@@ -1,0 +1,2 @@
+-- bad_field.lua: a typo in a top-level field.
+return { name = "bad-field", servces = {} }
