@@ -365,8 +365,9 @@ static bool read_stat(pid_t pid, char *state, unsigned long long *start)
     char *p = strrchr(buf, ')');     /* the command may hold spaces */
     if (!p || sscanf(p + 2, "%c", state) != 1)
         return false;
-    /* field 22 (starttime) is the 20th after the state */
-    for (int field = 0; field < 19 && p; field++)
+    /* field 22 (starttime): p is at ')', the space after it opens field 3
+     * (the state), so the 20th space from p opens field 22 */
+    for (int field = 0; field < 20 && p; field++)
         p = strchr(p + 1, ' ');
     return p && sscanf(p + 1, "%llu", start) == 1;
 }
