@@ -53,11 +53,15 @@ local function project_args(compose)
   return argv
 end
 
--- Run the compose CLI with its output on our stderr (stdout is TAP's).
-local function run_compose(compose, args, timeout)
-  local argv = project_args(compose)
+-- Run the compose CLI for the state st with its output on our stderr
+-- (stdout is TAP's). It carries the run's MPOD_RUN_ID, so a teardown after
+-- the runner was killed finds an `up` still creating containers, and dies
+-- with the runner of a single run.
+local function run_compose(st, args, timeout)
+  local argv = project_args(st.compose)
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local ok, p = pcall(proc.spawn, { argv = argv, stdout = 2, stderr = "inherit" })
+  local ok, p = pcall(proc.spawn, { argv = argv, stdout = 2, stderr = "inherit",
+    env = { MPOD_RUN_ID = st.run_id }, die_with_parent = not st.persistent })
   if not ok then fail("compose", "cannot run " .. argv[1] .. ": " .. tostring(p.message or p)) end
   local status = p:wait(timeout)
   if not status then
@@ -70,9 +74,35 @@ local function run_compose(compose, args, timeout)
   end
 end
 
+-- The project's containers and networks the engine still has.
+local function project_objects(engine, project)
+  local filters = require("mpod.json").encode { label = { "com.docker.compose.project=" .. project } }
+  local n = 0
+  for _, path in ipairs { "/containers/json", "/networks" } do
+    local ok, res = pcall(engine.call, engine, "GET", path, { query = { all = "1", filters = filters } })
+    if ok and type(res.json) == "table" then n = n + #res.json end
+  end
+  return n
+end
+
+-- take_down(st, engine): `down` the project. A compose `up` of the run may
+-- still be running (the runner was killed, or interrupted during the
+-- bring-up): it is stopped first, and as the engine may still finish a
+-- request it had sent, `down` runs again while anything of the project is
+-- left (a few times, a second apart).
+local function take_down(st, engine)
+  state.sweep(st.run_id)
+  for attempt = 1, 5 do
+    if attempt > 1 then core.sleep(1) end
+    run_compose(st, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
+    if project_objects(engine, st.compose.project) == 0 then return end
+  end
+end
+
 function M.down_from_state(st)
-  if not pcall(docker.connect) then return end    -- no engine, nothing to take down
-  run_compose(st.compose, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
+  local ok, engine = pcall(docker.connect)
+  if not ok then return end                       -- no engine, nothing to take down
+  take_down(st, engine)
 end
 
 function M.new(cluster, st)
@@ -373,7 +403,7 @@ end
 
 function Backend:up()
   self:engine()
-  run_compose(self.st.compose, { "up", "-d", "--build" }, UP_TIMEOUT)
+  run_compose(self.st, { "up", "-d", "--build" }, UP_TIMEOUT)
   for _, svc in ipairs(self.cluster.services) do
     if svc.oneshot then self:wait_oneshot(svc) else ready.wait(svc, self) end
   end
@@ -383,8 +413,9 @@ function Backend:down()
   self.st.isolated = {}
   -- without an engine there is nothing to take down (and the compose CLI
   -- would only print its own traceback)
-  if not pcall(self.engine, self) then return 0 end
-  run_compose(self.st.compose, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
+  local ok, engine = pcall(self.engine, self)
+  if not ok then return 0 end
+  take_down(self.st, engine)
   return 0
 end
 
