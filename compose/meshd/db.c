@@ -4,9 +4,17 @@
  * bounded by a deadline, so a Postgres that hangs costs a request at most
  * POOL_WAIT_MS + CONNECT_MS + STATEMENT_MS. Invariants: a slot's connection
  * is used by the one thread that marked the slot busy; a connection that
- * failed at the connection level is never reused; after any such failure the
- * pool's generation moves on and idle connections of older generations are
- * dropped, since a restarted server has killed them all. */
+ * failed at the connection level is never reused; after an established
+ * connection fails so, the pool's generation moves on and idle connections
+ * of older generations are dropped, since a restarted server has killed them
+ * all. A connection attempt that fails says nothing about the connections
+ * already made (under load an attempt begun during an outage can time out
+ * after the server is back), so it does not move the generation: if it did,
+ * every timed-out attempt would throw away the good connections opened
+ * meanwhile, and on a starved machine the pool would never keep one. While
+ * Postgres is down, a pod makes one connection attempt at a time and the
+ * requests that find one under way fail at once: a server slow to accept
+ * connections is not buried under every request's own attempt. */
 #include "db.h"
 
 #include "config.h"
@@ -39,6 +47,7 @@ static struct {
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static atomic_int pg_state = -1; /* -1 unknown, 0 down, 1 up */
+static atomic_bool reconnecting;  /* the one attempt while down is under way */
 
 static void note_up(void)
 {
@@ -56,6 +65,13 @@ static void note_down(const char *why)
     line[n] = '\0';
     if (atomic_exchange(&pg_state, 0) != 0)
         log_event("postgres_down", "error=\"%s\"", line);
+}
+
+/* An established connection failed at the connection level: the idle ones
+ * are suspect too. */
+static void note_broken(const char *why)
+{
+    note_down(why);
     pthread_mutex_lock(&pool.lock);
     pool.generation++;
     pthread_mutex_unlock(&pool.lock);
@@ -119,6 +135,19 @@ fail:
     return NULL;
 }
 
+/* connect_until, but while Postgres is down only one caller at a time
+ * tries; the others get NULL at once. */
+static PGconn *connect_gated(int64_t deadline)
+{
+    if (atomic_load(&pg_state) != 0)
+        return connect_until(deadline);
+    if (atomic_exchange(&reconnecting, true))
+        return NULL;
+    PGconn *c = connect_until(deadline);
+    atomic_store(&reconnecting, false);
+    return c;
+}
+
 /* Sends everything queued; returns false on error or at the deadline. */
 static bool flush_until(PGconn *c, int64_t deadline)
 {
@@ -172,9 +201,9 @@ static enum db_status classify(PGconn *c, PGresult *res, bool *broken)
 {
     *broken = !res || PQstatus(c) != CONNECTION_OK;
     if (*broken) {
-        note_down(res                            ? PQresultErrorMessage(res)
-                  : PQstatus(c) != CONNECTION_OK ? PQerrorMessage(c)
-                                                 : "statement timed out");
+        note_broken(res                            ? PQresultErrorMessage(res)
+                    : PQstatus(c) != CONNECTION_OK ? PQerrorMessage(c)
+                                                   : "statement timed out");
         return DB_UNAVAILABLE;
     }
     ExecStatusType st = PQresultStatus(res);
@@ -187,7 +216,7 @@ static enum db_status classify(PGconn *c, PGresult *res, bool *broken)
         return DB_UNAVAILABLE;
     if (connection_level(state)) {
         *broken = true;
-        note_down(PQresultErrorMessage(res));
+        note_broken(PQresultErrorMessage(res));
         return DB_UNAVAILABLE;
     }
     log_event("db_error", "sqlstate=%s error=\"%.150s\"", state,
@@ -293,7 +322,7 @@ static bool slot_connect(int i, int64_t deadline)
     pthread_mutex_lock(&pool.lock);
     unsigned generation = pool.generation;
     pthread_mutex_unlock(&pool.lock);
-    s->conn = connect_until(deadline);
+    s->conn = connect_gated(deadline);
     s->generation = generation;
     return s->conn != NULL;
 }
@@ -344,7 +373,7 @@ static bool select_one(PGconn *c, int64_t deadline, bool *broken)
 /* Pings on a connection of its own, for when the pool is exhausted. */
 static bool ping_fresh(int64_t deadline)
 {
-    PGconn *c = connect_until(deadline);
+    PGconn *c = connect_gated(deadline);
     bool broken;
     bool ok = c && select_one(c, deadline, &broken);
     PQfinish(c);
