@@ -128,6 +128,13 @@ local function start_watchdog(st)
   return pipe
 end
 
+-- The pipe ends when the runner's files are closed, which the kernel does
+-- while the process still shows as running: the watchdog waits up to
+-- RUNNER_EXIT_WAIT for it to be gone before deciding it lives on (it then
+-- closed the pipe itself, after its own teardown). Seen by the runner-chaos
+-- test: watchdogs quit at once and left a killed run's cluster behind.
+local RUNNER_EXIT_WAIT = 10
+
 function M.watchdog(path)
   local signals = stream.new(proc.catch_signals { "INT", "TERM", "HUP" })
   local input = stream.new(0)
@@ -135,8 +142,13 @@ function M.watchdog(path)
   signals:close()
   local st = state.load(path)
   if not st or st.persistent then return 0 end
+  local deadline = core.now() + RUNNER_EXIT_WAIT
+  while state.alive(st.runner_pid, st.runner_start) and core.now() < deadline do
+    core.sleep(0.05)
+  end
   if state.alive(st.runner_pid, st.runner_start) then return 0 end
-  M.teardown(st)
+  st = state.load(path)               -- its own teardown may have finished
+  if st then M.teardown(st) end
   return 0
 end
 
@@ -167,11 +179,13 @@ local function bring_up(path, opts)
   if not ok then return nil, why end
   local st = new_state(c0, path, opts.keep or false)
   state.save(st)
+  -- the watchdog first: it reads the state only when the runner is gone,
+  -- so what is saved later counts, and a kill from here on is covered
+  local watchdog = not st.persistent and start_watchdog(st) or nil
   local c = load_cluster(path, st.run_dir)
-  local s = { cluster = c, st = st, owns = true, keep = opts.keep }
+  local s = { cluster = c, st = st, owns = true, keep = opts.keep, watchdog = watchdog }
   s.backend = backend_for(c, st)
   state.save(st)                      -- with what the backend added
-  if not st.persistent then s.watchdog = start_watchdog(st) end
   return s
 end
 
