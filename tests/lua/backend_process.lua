@@ -37,7 +37,7 @@ local function mpod(args, e, opts)
 end
 
 local function gone(tag)
-  local ok = pcall(mp.poll_until, function() return procs.count(tag) == 0 end, { timeout = 30 })
+  local ok = pcall(mp.poll_until, function() return procs.count(tag) == 0 end, { timeout = st.slow(30) })
   if not ok then
     mp.fail("processes of " .. tag .. " left behind:\n" .. table.concat(procs.list(tag), "\n"))
   end
@@ -128,11 +128,11 @@ local function interrupt_runner(signal)
     local chunk = out:read(0.2)
     if chunk then seen = seen .. chunk end
     return seen:find("cluster is up", 1, true)
-  end, { timeout = 20 })
+  end, { timeout = st.slow(20) })
   if not reached then mp.fail("the run did not reach its test; its output:\n" .. seen) end
   mp.expect(procs.count(e.TAG)):ge(4)
   p:kill(signal)
-  local status = p:wait(20)
+  local status = p:wait(st.slow(20))
   mp.expect(status):truthy()
   gone(e.TAG)
   return status, e

@@ -7,12 +7,24 @@ local M = {}
 
 M.MPOD = os.getenv("MPOD") or "build/mpod-lua"
 
+-- The slow variants of the suite (make test-asan, tests/run-valgrind) set
+-- MPOD_TEST_TIME_SCALE, 1 otherwise: how many times longer things take.
+M.TIME_SCALE = tonumber(os.getenv("MPOD_TEST_TIME_SCALE")) or 1
+
+-- slow(seconds) -> seconds * TIME_SCALE, for a deadline to wait for
+-- something, or the bound of an elapsed time whose failure would take much
+-- longer than the bound even then (say why where it is used)
+function M.slow(seconds)
+  return seconds * M.TIME_SCALE
+end
+
 -- run(args [, opts]) -> {code=, stdout=, stderr=}: mpod-lua with args
+-- (opts.timeout, default 60 s, grows by TIME_SCALE)
 function M.run(args, opts)
   local argv = { M.MPOD }
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   opts = opts or {}
-  return mp.exec(argv, { timeout = opts.timeout or 60, env = opts.env, stdin = opts.stdin })
+  return mp.exec(argv, { timeout = M.slow(opts.timeout or 60), env = opts.env, stdin = opts.stdin })
 end
 
 -- case(name) -> path of tests/cases/<name>.lua
