@@ -25,6 +25,7 @@ Backend.__index = Backend
 
 local UP_TIMEOUT = 1800
 local DOWN_TIMEOUT = 300
+local TAKE_DOWN_TIME = 60      -- removing what `down` left
 local KILL_WAIT = 10
 local DEFAULT_STOP = 10
 local ONESHOT_TIMEOUT = 300
@@ -74,28 +75,48 @@ local function run_compose(st, args, timeout)
   end
 end
 
--- The project's containers and networks the engine still has.
-local function project_objects(engine, project)
+-- project_objects(engine, project, remove) -> how many containers,
+-- networks and volumes of the project the engine has; with remove, each is
+-- force-removed first (what `down` could not take)
+local function project_objects(engine, project, remove)
   local filters = require("mpod.json").encode { label = { "com.docker.compose.project=" .. project } }
   local n = 0
-  for _, path in ipairs { "/containers/json", "/networks" } do
-    local ok, res = pcall(engine.call, engine, "GET", path, { query = { all = "1", filters = filters } })
-    if ok and type(res.json) == "table" then n = n + #res.json end
+  for _, kind in ipairs { "containers", "networks", "volumes" } do
+    local query = { filters = filters, all = kind == "containers" and "1" or nil }
+    local ok, res = pcall(engine.call, engine, "GET", "/" .. kind .. (kind == "containers" and "/json" or ""),
+      { query = query })
+    local list = ok and res.json or {}
+    if kind == "volumes" then list = list.Volumes or {} end
+    for _, o in ipairs(list) do
+      n = n + 1
+      if remove then
+        pcall(engine.call, engine, "DELETE", "/" .. kind .. "/" .. (o.Id or o.Name),
+          { query = kind == "containers" and { force = "1", v = "1" } or nil })
+      end
+    end
   end
   return n
 end
 
--- take_down(st, engine): `down` the project. A compose `up` of the run may
--- still be running (the runner was killed, or interrupted during the
--- bring-up): it is stopped first, and as the engine may still finish a
--- request it had sent, `down` runs again while anything of the project is
--- left (a few times, a second apart).
+-- take_down(st, engine): `down` the project, and make sure it is gone. A
+-- compose `up` of the run may still be running (the runner was killed, or
+-- interrupted during the bring-up): it is stopped first. The engine may
+-- still finish a request that `up` sent, and a loaded engine makes `down`
+-- fail against it ("removal already in progress"), so whatever is left
+-- afterwards is removed through the Engine API until nothing is (found by
+-- the runner-chaos test: a kill during the bring-up left two containers).
 local function take_down(st, engine)
   state.sweep(st.run_id)
-  for attempt = 1, 5 do
-    if attempt > 1 then core.sleep(1) end
-    run_compose(st, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
-    if project_objects(engine, st.compose.project) == 0 then return end
+  local ok, err = pcall(run_compose, st, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
+  local deadline = core.now() + TAKE_DOWN_TIME
+  local left = project_objects(engine, st.compose.project)
+  while left > 0 and core.now() < deadline do
+    core.sleep(1)
+    left = project_objects(engine, st.compose.project, true)
+  end
+  if left > 0 then
+    fail("compose", string.format("project %s still has %d containers, networks or volumes " ..
+      "after down%s", st.compose.project, left, ok and "" or (": " .. tostring(err.message or err))))
   end
 end
 
