@@ -172,6 +172,19 @@ function Expectation:raises(pattern)
   return err
 end
 
+-- A misspelt matcher (`:gte`, `:equals`) names the real ones instead of
+-- failing with "attempt to call a nil value".
+setmetatable(Expectation, { __index = function(_, name)
+  if name == "value" then return nil end   -- mp.expect(nil)
+  local known = {}
+  for k, v in pairs(Expectation) do
+    if type(v) == "function" and k:sub(1, 2) ~= "__" then known[#known + 1] = k end
+  end
+  table.sort(known)
+  error(errors.new("usage", string.format("mp.expect(...) has no matcher '%s' (known: %s)",
+    tostring(name), table.concat(known, ", "))), 2)
+end })
+
 function M.expect(value)
   return setmetatable({ value = value }, Expectation)
 end

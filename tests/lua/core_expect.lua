@@ -103,3 +103,13 @@ mp.test("mp.fail stops the test with the message and line", function()
   mp.expect(err.message):eq("stop here")
   mp.expect(err.at):matches("core_expect%.lua:%d+$")
 end)
+
+mp.test("a misspelt matcher names the real ones", function()
+  local ok, err = pcall(function() mp.expect(3):gte(2) end)
+  mp.expect(ok):falsy()
+  mp.expect(err.kind):eq("usage")
+  mp.expect(err.message):matches("^mp%.expect%(%.%.%.%) has no matcher 'gte' %(known: .*ge, gt,")
+  mp.expect(err.message):contains("status")
+  -- the matchers themselves still work
+  mp.expect(3):ge(2)
+end)
