@@ -20,6 +20,16 @@ return {
   compose = { file = "docker-compose.yml", project = "mpod-meshd" },
   http = { headers = { Origin = BASE_URL }, timeout = 10 },
   postgres = "postgresql://postgres:postgres@127.0.0.1:15432/postgres?sslmode=disable",
+  -- the pods reach Postgres and NATS through Toxiproxy (compose/toxiproxy.json
+  -- holds the same proxies, so the service is healthy before the runner
+  -- reconciles them); c:proxy("postgres") and c:proxy("nats") drive it, and
+  -- c:partition() knows that cutting a pod from "nats" means the nats port
+  -- of the toxiproxy container
+  toxiproxy = { url = "http://127.0.0.1:18474", service = "toxiproxy" },
+  proxies = {
+    postgres = { listen = "0.0.0.0:25432", upstream = "postgres:5432" },
+    nats = { listen = "0.0.0.0:24222", upstream = "nats:4222" },
+  },
   services = {
     -- the published port accepts connections as soon as the container runs,
     -- so readiness waits for the server's own word

@@ -83,10 +83,22 @@ for i = 1, 3 do
   }
 end
 
+-- c:proxy("postgres") and c:proxy("nats") drive the proxies the pods use
+local toxiproxy, proxies
+if with_proxy then
+  toxiproxy = { url = "http://127.0.0.1:" .. TOXI_API, service = "toxiproxy" }
+  proxies = {
+    postgres = { listen = "127.0.0.1:" .. PG_PROXY, upstream = "127.0.0.1:" .. PG },
+    nats = { listen = "127.0.0.1:" .. NATS_PROXY, upstream = "127.0.0.1:" .. NATS },
+  }
+end
+
 return {
   name = offset == 0 and "meshd-local" or ("meshd-local-" .. offset),
   backend = "process",
   http = { headers = { Origin = BASE_URL }, timeout = 10 },
   postgres = dsn(PG),
+  toxiproxy = toxiproxy,
+  proxies = proxies,
   services = services,
 }

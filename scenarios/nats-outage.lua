@@ -6,7 +6,13 @@
 -- back, every pod reports it up again and live fan-out works. Synchronises
 -- on readiness (polled on every pod), the persisted part count and the
 -- streams' events.
--- (Issue 7 adds proxy-based variants; this one stops the pod.)
+--
+-- The second half cuts the link at the Toxiproxy between the pods and NATS
+-- while NATS itself runs: with the proxy down, and with the link hanging
+-- (connections open, nothing delivered: the NATS client may not notice),
+-- every pod reads degraded within readiness's bound and runs still reach
+-- every watcher exactly once; once the link is back, every pod reports
+-- NATS up and live fan-out works.
 
 local mp = require "mpod"
 local meshd = require "meshd"
@@ -14,6 +20,7 @@ local meshd = require "meshd"
 mp.exclusive()
 
 local c = mp.cluster()
+local NO_PROXY = meshd.without_proxies(c)
 local CHUNKS, INTERVAL_MS = 20, 100
 local DEGRADED = "http=200 status=degraded postgres=up nats=down"
 local UP = "http=200 status=ok postgres=up nats=up"
@@ -22,11 +29,8 @@ mp.before_all(function() meshd.wait_healthy(c) end)
 
 local session, before, stream
 
-local function on_every_pod(fn)
-  local tasks = {}
-  for _, pod in ipairs(c:pods("mesh")) do tasks[#tasks + 1] = mp.spawn(fn, pod) end
-  return mp.wait_all(tasks)
-end
+local function on_every_pod(fn) return meshd.on_every_pod(c, fn) end
+
 
 mp.test("with nats stopped, every pod is ready but degraded", function()
   local db <close> = c:db()
@@ -55,16 +59,7 @@ mp.test("during the outage runs go on and streams deliver each chunk once", func
   meshd.expect_complete(meshd.collect(stream, 30), CHUNKS, "mesh-2 watcher of the run begun before")
   meshd.expect_parts(db, before.id, CHUNKS)
   -- a run started during the outage on mesh-3, watched from mesh-1 and mesh-2
-  local t = meshd.create_thread(c:pod("mesh-3"), session)
-  local watchers = {}
-  for _, name in ipairs { "mesh-1", "mesh-2" } do
-    watchers[#watchers + 1] = mp.spawn(meshd.collect, meshd.open_stream(c:pod(name), session, t.id), 30)
-  end
-  meshd.start_run(c:pod("mesh-3"), session, t.id, { chunks = 10, interval_ms = 50 })
-  local seen = mp.wait_all(watchers, 40)
-  meshd.expect_complete(seen[1], 10, "mesh-1 watcher (NATS down)")
-  meshd.expect_complete(seen[2], 10, "mesh-2 watcher (NATS down)")
-  meshd.expect_parts(db, t.id, 10)
+  meshd.run_reaches_every_watcher(c, session, "mesh-3", { "mesh-1", "mesh-2" }, 10, "NATS down")
   -- NATS was down the whole time
   mp.expect(c:pod("nats"):state()):ne("running")
 end, { timeout = 60 })
@@ -74,13 +69,33 @@ mp.test("when nats returns, every pod reports it up and streams deliver runs aga
   nats:start()
   nats:wait_ready(60)
   on_every_pod(function(pod) meshd.wait_ready_state(pod, UP, 30) end)
-  local t = meshd.create_thread(c:pod("mesh-2"), session)
-  local watchers = {}
-  for _, name in ipairs { "mesh-1", "mesh-3" } do
-    watchers[#watchers + 1] = mp.spawn(meshd.collect, meshd.open_stream(c:pod(name), session, t.id), 30)
-  end
-  meshd.start_run(c:pod("mesh-2"), session, t.id, { chunks = 10, interval_ms = 50 })
-  local seen = mp.wait_all(watchers, 40)
-  meshd.expect_complete(seen[1], 10, "mesh-1 watcher (NATS back)")
-  meshd.expect_complete(seen[2], 10, "mesh-3 watcher (NATS back)")
+  meshd.run_reaches_every_watcher(c, session, "mesh-2", { "mesh-1", "mesh-3" }, 10, "NATS back")
 end, { timeout = 120 })
+
+mp.describe("the link to nats cut at the proxy", function()
+  mp.test("with the link down, every pod is degraded and runs reach every watcher", function()
+    meshd.wait_healthy(c)
+    session = meshd.bootstrap_session(c:pod("mesh-3"))
+    c:proxy("nats"):down()
+    on_every_pod(function(pod) meshd.wait_ready_state(pod, DEGRADED, 10) end)
+    meshd.run_reaches_every_watcher(c, session, "mesh-1", { "mesh-2", "mesh-3" }, 10, "NATS link down")
+  end, { skip = NO_PROXY, timeout = 90 })
+
+  mp.test("with the link hanging, pods read degraded within the bound and runs still arrive", function()
+    local link = c:proxy("nats")
+    link:up()
+    on_every_pod(function(pod) meshd.wait_ready_state(pod, UP, 30) end)
+    link:timeout { ms = 0 }           -- the open connections stall
+    on_every_pod(function(pod)
+      local res = meshd.wait_ready_state(pod, DEGRADED, 10)
+      mp.expect(res.time):lt(3)       -- meshd: NATS round trip capped at 300 ms
+    end)
+    meshd.run_reaches_every_watcher(c, session, "mesh-2", { "mesh-1", "mesh-3" }, 10, "NATS link hanging")
+  end, { skip = NO_PROXY, timeout = 90 })
+
+  mp.test("when the link is back, every pod reports nats up and fan-out works", function()
+    c:proxy("nats"):clear()
+    on_every_pod(function(pod) meshd.wait_ready_state(pod, UP, 30) end)
+    meshd.run_reaches_every_watcher(c, session, "mesh-3", { "mesh-1", "mesh-2" }, 10, "NATS link back")
+  end, { skip = NO_PROXY, timeout = 120 })
+end)

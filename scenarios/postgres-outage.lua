@@ -8,7 +8,13 @@
 -- every chunk exactly once, in Postgres and on a watcher that stayed
 -- attached through the outage. Synchronises on readiness (polled on every
 -- pod), the persisted part count and the stream.
--- (Issue 7 adds proxy-based variants; this one stops the pod.)
+--
+-- The same holds when Postgres runs but the link to it is cut at the
+-- Toxiproxy between the pods and Postgres (the second half): with the
+-- proxy down, requests fail fast; with the link hanging (connections
+-- accepted, nothing answered), readiness still answers within its bound
+-- and requests give up within seconds instead of hanging; once the link
+-- is back, a run that spanned both completes with every chunk once.
 
 local mp = require "mpod"
 local meshd = require "meshd"
@@ -16,6 +22,7 @@ local meshd = require "meshd"
 mp.exclusive()
 
 local c = mp.cluster()
+local NO_PROXY = meshd.without_proxies(c)
 local CHUNKS, INTERVAL_MS = 30, 100
 local DOWN = "http=503 status=down postgres=down nats=up"
 local UP = "http=200 status=ok postgres=up nats=up"
@@ -26,11 +33,7 @@ local session, thread, stream
 
 mp.before_all(function() meshd.wait_healthy(c) end)
 
-local function on_every_pod(fn)
-  local tasks = {}
-  for _, pod in ipairs(c:pods("mesh")) do tasks[#tasks + 1] = mp.spawn(fn, pod) end
-  return mp.wait_all(tasks)
-end
+local function on_every_pod(fn) return meshd.on_every_pod(c, fn) end
 
 mp.test("with postgres stopped, readiness is 503 with postgres down on every pod", function()
   session = meshd.bootstrap_session(c:pod("mesh-1"))
@@ -86,3 +89,62 @@ mp.test("the run started before the outage completes, each chunk once", function
   meshd.expect_complete(meshd.collect(stream, 30), CHUNKS, "mesh-3 watcher attached through the outage")
   stream:close()
 end, { timeout = 60 })
+
+mp.describe("the link to postgres cut at the proxy", function()
+  local link_session, link_thread, link_stream
+
+  mp.test("with the link down, every pod is unready and requests fail fast", function()
+    meshd.wait_healthy(c)
+    link_session = meshd.bootstrap_session(c:pod("mesh-2"))
+    link_thread = meshd.create_thread(c:pod("mesh-2"), link_session)
+    link_stream = meshd.open_stream(c:pod("mesh-1"), link_session, link_thread.id)
+    meshd.start_run(c:pod("mesh-2"), link_session, link_thread.id,
+      { chunks = CHUNKS, interval_ms = INTERVAL_MS })
+    do
+      local db <close> = c:db()
+      meshd.wait_parts(db, link_thread.id, 3, 10)
+    end
+
+    c:proxy("postgres"):down()
+    on_every_pod(function(pod)
+      meshd.wait_ready_state(pod, DOWN, 10)
+      mp.expect(pod:get("/health/live")):status(200)
+      local took, res = meshd.timed(meshd.get_session, pod, link_session)
+      mp.expect(res):status(503)
+      mp.expect(res.json):eq({ error = "database unavailable" })
+      mp.expect(took):lt(3)
+    end)
+  end, { skip = NO_PROXY, timeout = 60 })
+
+  mp.test("with the link hanging, readiness keeps its bound and requests give up", function()
+    local link = c:proxy("postgres")
+    link:timeout { ms = 0 }            -- connections accepted, never answered
+    link:up()
+    on_every_pod(function(pod)
+      local res = meshd.wait_ready_state(pod, DOWN, 10)
+      mp.expect(res.time):lt(3)        -- meshd: within about 1.3 s
+      -- meshd: about 5 s when Postgres hangs (pool wait, connect and
+      -- statement deadlines); 10 s leaves room for a loaded machine
+      local took, answer = meshd.timed(meshd.get_session, pod, link_session)
+      mp.expect(answer):status(503)
+      mp.expect(took):lt(10)
+    end)
+  end, { skip = NO_PROXY, timeout = 60 })
+
+  mp.test("when the link is back, every pod serves and the run completes once", function()
+    if not link_thread then mp.fail("the first test of this group did not start the run") end
+    c:proxy("postgres"):clear()
+    on_every_pod(function(pod)
+      meshd.wait_ready_state(pod, UP, 30)
+      local res = meshd.get_session(pod, link_session)
+      mp.expect(res):status(200)
+      mp.expect(res.json.user.id):eq(link_session.user.id)
+    end)
+    local db <close> = c:db()
+    meshd.wait_completed(db, link_thread.id, 40)
+    meshd.expect_parts(db, link_thread.id, CHUNKS)
+    meshd.expect_complete(meshd.collect(link_stream, 30), CHUNKS,
+      "mesh-1 watcher attached while the link was cut")
+    link_stream:close()
+  end, { skip = NO_PROXY, timeout = 120 })
+end)

@@ -89,6 +89,28 @@ function M.wait_healthy(c, timeout)
   mp.wait_all(tasks)
 end
 
+-- on_every_pod(c, fn) -> fn(pod)'s results for every mesh pod, run at once
+function M.on_every_pod(c, fn)
+  local tasks = {}
+  for _, pod in ipairs(c:pods("mesh")) do tasks[#tasks + 1] = mp.spawn(fn, pod) end
+  return mp.wait_all(tasks)
+end
+
+-- timed(fn, ...) -> the seconds fn(...) took, then its first result
+function M.timed(fn, ...)
+  local started = mp.now()
+  local result = fn(...)
+  return mp.now() - started, result
+end
+
+-- without_proxies(c) -> nil when the pods reach Postgres and NATS through
+-- Toxiproxy (both reference cluster files declare it), else why a
+-- proxy-based test cannot run: its `skip` reason
+function M.without_proxies(c)
+  if #(c.proxies or {}) > 0 then return nil end
+  return "cluster " .. c.name .. " declares no proxies (run without MESHD_TOXIPROXY=off)"
+end
+
 -- Auth --------------------------------------------------------------------
 
 -- auth(session [, extra]) -> request options carrying the session cookie
@@ -232,6 +254,26 @@ function M.follow(pods, session, thread_id, timeout)
     end
   end
   return seen
+end
+
+-- run_reaches_every_watcher(c, session, owner, watchers, n, why): a run of
+-- n chunks started on the pod named `owner`, watched from the pods named
+-- in `watchers` (streams opened before the run starts): each watcher sees
+-- every chunk exactly once and `done`, and Postgres holds the n parts.
+-- `why` names the situation in the failure messages.
+function M.run_reaches_every_watcher(c, session, owner, watchers, n, why)
+  local t = M.create_thread(c:pod(owner), session)
+  local tasks = {}
+  for _, name in ipairs(watchers) do
+    tasks[#tasks + 1] = mp.spawn(M.collect, M.open_stream(c:pod(name), session, t.id), 30)
+  end
+  M.start_run(c:pod(owner), session, t.id, { chunks = n, interval_ms = 50 })
+  local seen = mp.wait_all(tasks, 40)
+  for i, name in ipairs(watchers) do
+    M.expect_complete(seen[i], n, string.format("%s watcher of a run on %s (%s)", name, owner, why))
+  end
+  local db <close> = c:db()
+  M.expect_parts(db, t.id, n)
 end
 
 -- expect_exactly_once(seqs, n, who): seqs is 1..n, each once, in order
