@@ -872,6 +872,14 @@ function http.sse(spec) end
 ---@return string
 function http.encode_component(value) end
 
+---A body as one line for a message: at most `limit` (default 200)
+---characters, white space folded, "..." when cut, and
+---"<N bytes of binary data>" for binary data; "" for nil or "".
+---@param text string|nil
+---@param limit? integer
+---@return string
+function http.excerpt(text, limit) end
+
 ---One Set-Cookie value parsed, or nil when it names no cookie. `now`
 ---(epoch seconds, default the clock) decides `expired`.
 ---@param text string

@@ -237,3 +237,13 @@ mp.test("unix_socket: the Docker Engine API on its socket", function()
   mp.expect(res.status):eq(200)
   mp.expect(res.body):eq("OK")
 end)
+
+mp.test("mp.http.excerpt: one line, bounded, binary named", function()
+  mp.expect(mp.http.excerpt("a\n  b\tc")):eq("a b c")
+  mp.expect(mp.http.excerpt(string.rep("x", 300))):eq(string.rep("x", 200) .. "...")
+  mp.expect(mp.http.excerpt("abcdef", 3)):eq("abc...")
+  mp.expect(mp.http.excerpt("\0\1binary")):eq("<8 bytes of binary data>")
+  mp.expect(mp.http.excerpt(nil)):eq("")
+  -- a cut never splits a UTF-8 character
+  mp.expect(mp.http.excerpt("ab\u{e9}", 3)):eq("ab...")
+end)
