@@ -1184,8 +1184,20 @@ static int l_guard_gc(lua_State *L)
     return 0;
 }
 
-/* core.dsn_password(dsn) -> password | nil, and whether the DSN parsed.
- * libpq's parse message is dropped: it may quote the password. */
+/* Pushes the value of `keyword` in parsed conninfo options, or nil. */
+static void push_option(lua_State *L, const PQconninfoOption *options, const char *keyword)
+{
+    for (const PQconninfoOption *o = options; o && o->keyword; o++)
+        if (strcmp(o->keyword, keyword) == 0 && o->val) {
+            lua_pushstring(L, o->val);
+            return;
+        }
+    lua_pushnil(L);
+}
+
+/* core.dsn_password(dsn) -> password | nil, whether the DSN parsed, and
+ * its user and dbname (or nil). libpq's parse message is dropped: it may
+ * quote the password. */
 static int l_dsn_password(lua_State *L)
 {
     const char *dsn = luaL_checkstring(L, 1);
@@ -1195,14 +1207,11 @@ static int l_dsn_password(lua_State *L)
     char *message = NULL;
     g->options = PQconninfoParse(dsn, &message);
     PQfreemem(message);
-    lua_pushnil(L);
-    for (PQconninfoOption *o = g->options; o && o->keyword; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val) {
-            lua_pushstring(L, o->val);
-            break;
-        }
+    push_option(L, g->options, "password");
     lua_pushboolean(L, g->options != NULL);
-    return 2;
+    push_option(L, g->options, "user");
+    push_option(L, g->options, "dbname");
+    return 4;
 }
 
 /* __gc of the sentinel made when the module loads: collected last when
