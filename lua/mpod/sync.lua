@@ -138,7 +138,12 @@ local function label_of(fn, opts)
 end
 
 local function describe_error(err)
-  if errors.is(err) then return tostring(err.message) end
+  if errors.is(err) then
+    -- a failed matcher's values say more than "expected values to be equal"
+    if err.got == nil and err.expected == nil then return tostring(err.message) end
+    return string.format("%s (got %s%s)", tostring(err.message), tostring(err.got),
+      err.expected ~= nil and (", expected " .. tostring(err.expected)) or "")
+  end
   if type(err) == "string" then return err end
   return inspect.inspect(err)
 end

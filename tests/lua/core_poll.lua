@@ -92,3 +92,18 @@ mp.test("consistently fails when the condition raises", function()
     mp.consistently(function() error("duplicate chunk-3", 0) end, { duration = 1 })
   end):raises("raised: duplicate chunk-3")
 end)
+
+mp.test("a failed matcher inside a poll or consistently shows its values", function()
+  local err = mp.expect(function()
+    mp.consistently(function()
+      mp.expect("http=503 status=down"):eq("http=200 status=ok")
+      return true
+    end, { duration = 1, label = "ready" })
+  end):raises('consistently failed: ready raised: expected values to be equal '
+    .. '(got "http=503 status=down", expected "http=200 status=ok") (attempt 1')
+  mp.expect(err.kind):eq("consistently")
+  err = mp.expect(function()
+    mp.poll_until(function() mp.expect(3):lt(2) end, { timeout = 0.1, interval = 0.05 })
+  end):raises("poll_until timed out")
+  mp.expect(err.last_error):eq("expected 3 < 2 (got 3, expected < 2)")
+end)
