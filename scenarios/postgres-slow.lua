@@ -1,6 +1,6 @@
 -- postgres-slow: a slow link to Postgres makes meshd slower, never wrong.
 -- Through the Toxiproxy between the pods and Postgres, every reply from
--- Postgres is delayed. With 400 ms added, every pod stays ready, requests
+-- Postgres is delayed. With 150 ms added, every pod stays ready, requests
 -- that read the database take at least that much longer and still answer
 -- correctly, and a run completes with every chunk exactly once. With
 -- 1.5 s added (past the 1 s bound of readiness's `SELECT 1`), readiness
@@ -20,9 +20,14 @@ local c = mp.cluster()
 local NO_PROXY = meshd.without_proxies(c)
 local UP = "http=200 status=ok postgres=up nats=up"
 local DOWN = "http=503 status=down postgres=down nats=up"
-local LATENCY_MS = 400
+-- Well below meshd's limits: a new connection (three round trips with
+-- SCRAM on the compose cluster, measured 0.6 s at 200 ms) must be made
+-- within its 1 s connect deadline, so at 400 ms meshd rightly reports
+-- Postgres down, and at 200 ms a loaded machine sometimes does; the third
+-- test goes past those limits on purpose.
+local LATENCY_MS = 150
 
-local session, baseline
+local session
 
 -- the median time of n session look-ups on pod (each reads Postgres)
 local function lookup_time(pod, n)
@@ -40,11 +45,11 @@ end
 mp.before_all(function()
   meshd.wait_healthy(c)
   session = meshd.bootstrap_session(c:pod("mesh-1"))
-  baseline = lookup_time(c:pod("mesh-2"), 5)
-  mp.note(string.format("session look-up on mesh-2: %.0f ms (median of 5)", baseline * 1000))
+  mp.note(string.format("session look-up on mesh-2: %.0f ms (median of 5)",
+    lookup_time(c:pod("mesh-2"), 5) * 1000))
 end)
 
-mp.test("with 400 ms on the Postgres link, every pod stays ready and answers slower", function()
+mp.test("with 150 ms on the Postgres link, every pod stays ready and answers slower", function()
   c:proxy("postgres"):latency { ms = LATENCY_MS }
   mp.consistently(function()
     meshd.on_every_pod(c, function(pod)
@@ -54,7 +59,9 @@ mp.test("with 400 ms on the Postgres link, every pod stays ready and answers slo
   end, { duration = 3, interval = 1, label = "every pod ready while Postgres is slow" })
   local slow = lookup_time(c:pod("mesh-2"), 5)
   mp.note(string.format("with %d ms latency: %.0f ms", LATENCY_MS, slow * 1000))
-  mp.expect(slow - baseline):ge(LATENCY_MS / 1000 * 0.9)
+  -- a look-up is at least one round trip to Postgres (whatever the
+  -- baseline, which a busy machine makes noisy)
+  mp.expect(slow):ge(LATENCY_MS / 1000 * 0.9)
 end, { skip = NO_PROXY, timeout = 60 })
 
 mp.test("a run through the slow link completes with every chunk exactly once", function()
@@ -88,6 +95,6 @@ mp.test("once the link is clear, requests are as fast as before", function()
   meshd.wait_healthy(c)
   local after = lookup_time(c:pod("mesh-2"), 5)
   mp.note(string.format("after clearing: %.0f ms", after * 1000))
-  -- the fault would add at least 400 ms; allow noise well below that
-  mp.expect(after):lt(baseline + LATENCY_MS / 1000 / 2)
+  -- with the fault, every look-up took at least 150 ms
+  mp.expect(after):lt(LATENCY_MS / 1000 / 2)
 end, { skip = NO_PROXY, timeout = 60 })

@@ -270,14 +270,32 @@ static bool idle_conn_alive(PGconn *c)
 
 /* Reserves a slot until the deadline; -1 when none freed up. The slot's
  * connection is dropped here when it is stale or dead. */
+/* The free slot to use, or -1: one holding a connection of the current
+ * generation when there is one, so a request does not pay for a new
+ * connection (three round trips with SCRAM: on a slow link a new
+ * connection can miss CONNECT_MS while idle ones wait in other slots).
+ * Called with the lock. */
+static int free_slot(void)
+{
+    int empty = -1;
+    for (int i = 0; i < pool.size; i++) {
+        const struct slot *s = &pool.slots[i];
+        if (s->busy)
+            continue;
+        if (s->conn && s->generation == pool.generation)
+            return i;
+        if (empty < 0)
+            empty = i;
+    }
+    return empty;
+}
+
 static int pool_acquire(int64_t deadline)
 {
     int found = -1;
     pthread_mutex_lock(&pool.lock);
     while (found < 0 && !pool.closed) {
-        for (int i = 0; i < pool.size && found < 0; i++)
-            if (!pool.slots[i].busy)
-                found = i;
+        found = free_slot();
         if (found < 0 && !cond_wait_until(&pool.freed, &pool.lock, deadline))
             break;
     }
