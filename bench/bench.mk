@@ -20,3 +20,4 @@ bench: deps
 	if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
 BENCH_PARTS += bench/control.sh
 BENCH_PARTS += bench/pg.sh
+BENCH_PARTS += bench/http.sh
