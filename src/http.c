@@ -46,6 +46,7 @@
 #define MAX_RETRY_MS 10000                /* cap on an SSE server's retry */
 #define DEFAULT_RETRY_MS 1000
 #define DEFAULT_ATTEMPTS 10
+#define IDLE_CONNECTIONS 1024             /* keep-alive connections cached */
 #define POOL_SIZE 64                      /* idle easy handles kept */
 
 /* ---- growable bytes ---- */
@@ -207,6 +208,11 @@ static CURLM *this_multi(void)
         return NULL;
     curl_multi_setopt(http.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(http.multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    /* libcurl's default cache holds 4 connections per transfer in flight,
+     * so when many transfers end together it closes the surplus and the
+     * next round of a request loop opens new ones (64 looping tasks opened
+     * hundreds); keep every idle keep-alive connection up to this many */
+    curl_multi_setopt(http.multi, CURLMOPT_MAXCONNECTS, (long)IDLE_CONNECTIONS);
     return http.multi;
 }
 
