@@ -6,6 +6,7 @@
  */
 #include "host.h"
 #include "logpump.h"
+#include "mpod.h"
 #include "proc.h"
 
 #include <curl/curl.h>
@@ -17,6 +18,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--log-pump") == 0)
         return mp_logpump_main(argc, argv);
+    mp_sys_hold_self_exe();
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "mpod-lua: libcurl failed to initialise\n");

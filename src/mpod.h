@@ -161,6 +161,12 @@ void mp_json_decode(lua_State *L, const char *text, size_t len);
  * JSON cannot hold (functions, cycles, NaN, too deep, mixed tables). */
 void mp_json_encode(lua_State *L, int idx);
 
+/* ---- sys.c ------------------------------------------------------------ */
+
+/* Keep the running binary open (main calls it first), so sys.self_exe()
+ * can still start it after `make` replaced or deleted the file. */
+void mp_sys_hold_self_exe(void);
+
 /* Module openers: every `int luaopen_mpod_x_y(lua_State *L)` in src/ is
  * registered as the module "mpod.x.y" (src/gen_modules.sh). */
 

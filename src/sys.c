@@ -202,14 +202,33 @@ static int l_free_port(lua_State *L)
     return 1;
 }
 
-/* sys.self_exe() -> the path of the running mpod-lua binary */
+static int self_exe_fd = -1;
+
+void mp_sys_hold_self_exe(void)
+{
+    if (self_exe_fd < 0)
+        self_exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+}
+
+/* sys.self_exe() -> the path of the running mpod-lua binary to start it
+ * again (log pumps, the watchdog). When the file was replaced or deleted
+ * since the start (a rebuild during a long run), the kernel names it
+ * "PATH (deleted)"; the binary held open at the start is then started
+ * through /proc/self/fd/N, which a spawned child still has open (close-
+ * on-exec) when it execs. */
 static int l_self_exe(lua_State *L)
 {
     char buf[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n < 0)
         return push_failure(L, "/proc/self/exe");
-    lua_pushlstring(L, buf, (size_t)n);
+    static const char deleted[] = " (deleted)";
+    size_t tail = sizeof deleted - 1;
+    bool gone = (size_t)n > tail && memcmp(buf + n - tail, deleted, tail) == 0;
+    if (gone && self_exe_fd >= 0)
+        lua_pushfstring(L, "/proc/self/fd/%d", self_exe_fd);
+    else
+        lua_pushlstring(L, buf, (size_t)n);
     return 1;
 }
 

@@ -60,6 +60,35 @@ mp.test("healing brings back what a file killed, stopped and paused", function()
   gone(e.TAG)
 end)
 
+mp.test("pods restart after the binary was rebuilt under a running runner", function()
+  -- `make` during a long run replaces the file: the runner starts its log
+  -- pumps from the binary it holds open, not from the path
+  local dir = assert(sys.mkdtemp("mpod-rebuilt"))
+  local copy = dir .. "/mpod-lua"
+  st.expect_code(mp.exec({ "cp", st.MPOD, copy }), 0)
+  local case = dir .. "/rebuilt_case.lua"
+  local f = assert(io.open(case, "w"))
+  f:write([[
+local mp = require "mpod"
+mp.test("a pod starts again after the binary was deleted", function()
+  assert(os.remove(os.getenv("MPOD_COPY")))
+  local a = mp.cluster():pod("a")
+  a:kill()
+  a:start()
+  a:wait_ready(10)
+  mp.expect(a:state()):eq("running")
+end)
+]])
+  f:close()
+  local e = env()
+  e.MPOD_COPY = copy
+  local r = mp.exec({ copy, "--up", "-C", CLUSTER, case }, { env = e, timeout = st.slow(60) })
+  sys.rmtree(dir)
+  st.expect_code(r, 0)
+  st.expect_line(r.stdout, "ok 1 - " .. case)
+  gone(e.TAG)
+end)
+
 mp.test("a run without --up needs the cluster up, and says so", function()
   local e = env()
   local r = mpod({ "-C", CLUSTER, st.case("cluster_check") }, e)
