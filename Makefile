@@ -2,7 +2,9 @@
 #
 #   make            build build/mpod-lua (and the test fixtures, meshd)
 #   make deps       install the Debian packages that are missing
-#   make test       the whole test suite (C units, Lua self-tests, scenarios)
+#   make test       the whole test suite (C units, Lua self-tests, scenarios),
+#                   then the same under ASan + UBSan (make test-asan)
+#   make check      the whole test suite, plain build only
 #   make run        bring the reference cluster up, run scenarios/*.lua, down
 #   make bench      benchmark figures, as ratios against reference tools
 #   make images     the Docker base image and the meshd image (cached)
@@ -36,7 +38,7 @@ MPOD       := $(BUILD)/mpod-lua
 
 C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all deps test run bench images install clean test-asan test-valgrind fuzz
+.PHONY: all deps test check run bench images install clean test-asan test-valgrind fuzz
 .DEFAULT_GOAL := all
 
 all: $(MPOD) $(C_TESTS)
@@ -83,7 +85,16 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libmpod.a
 deps:
 	@vendor/install-deps
 
+# The whole suite: the plain build's, then the ASan + UBSan build's (about
+# 7 minutes more; `make check` is the plain half alone). Both run, and the
+# target fails if either did.
 test: deps
+	@status=0; $(MAKE) --no-print-directory check || status=1; \
+	$(MAKE) --no-print-directory test-asan || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (see the parts above)"; fi; \
+	exit $$status
+
+check: deps
 	@$(MAKE) --no-print-directory all
 	MPOD=$(MPOD) BUILD=$(BUILD) tests/run-all
 
