@@ -39,16 +39,22 @@ function Fixture:cluster(http)
   }
 end
 
--- fix:connections() -> how many client connections to the fixture's HTTP
--- port are established on this machine (from /proc/net/tcp)
-function Fixture:connections()
+-- TCP states as /proc/net/tcp writes them
+local TCP_STATES = { established = "01", time_wait = "06" }
+
+-- fix:connections([state]) -> how many client sockets to the fixture's
+-- HTTP port are in `state` on this machine (from /proc/net/tcp):
+-- "established" (the default), or "time_wait", which the side that closed
+-- first keeps: the connections the client closed
+function Fixture:connections(state)
+  local code = TCP_STATES[state or "established"] or error("unknown TCP state " .. tostring(state))
   local n = 0
   local wanted = string.format(":%04X ", self.port)
   for _, file in ipairs { "/proc/net/tcp", "/proc/net/tcp6" } do
     local f = io.open(file)
     for line in (f and f:read("a") or ""):gmatch("[^\n]+") do
       local remote, state = line:match("^%s*%d+: %S+ (%S+) (%x%x)")
-      if remote and state == "01" and (remote .. " "):find(wanted, 1, true) then n = n + 1 end
+      if remote and state == code and (remote .. " "):find(wanted, 1, true) then n = n + 1 end
     end
     if f then f:close() end
   end
