@@ -28,12 +28,11 @@ local function redacted_dsn(dsn, password)
 end
 
 -- Scrub a connect error: no password in its message, the DSN redacted.
-local function scrub(err, dsn, password, parsed, password_is_a_name)
+-- `password` is the one to hide wherever it appears (nil: only where it
+-- stands as a password, which trace.redact does).
+local function scrub(err, dsn, password, parsed)
   if not errors.is(err) then return err end
   local message = tostring(err.message)
-  -- a password equal to the user or database name is hidden only where it
-  -- stands as a password (trace.redact): as a bare word it would hide them
-  if password_is_a_name then password = nil end
   if password and #password > 0 then
     message = message:gsub(password:gsub("%p", "%%%0"), "***")
   elseif not parsed then
@@ -60,11 +59,11 @@ function M.connect(dsn, opts)
   -- .../postgres in test clusters) is given away by those names, which
   -- reports show; hidden as a bare word it would turn every "postgres" of
   -- a report into ***. It stays hidden where it stands as a password (a
-  -- URL's user:password@, password=) and in connection errors (scrub).
-  local password_is_a_name = password ~= nil and (password == user or password == dbname)
-  if not password_is_a_name then trace.add_secret(password) end
+  -- URL's user:password@, password=), as trace.redact does for any DSN.
+  if password == user or password == dbname then password = nil end
+  trace.add_secret(password)
   local ok, db = pcall(core.connect, dsn, opts.timeout)
-  if not ok then error(scrub(db, dsn, password, parsed, password_is_a_name), 2) end
+  if not ok then error(scrub(db, dsn, password, parsed), 2) end
   if opts.query_timeout then db:set_timeout(opts.query_timeout) end
   return db
 end
