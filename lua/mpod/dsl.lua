@@ -173,10 +173,13 @@ local function collect_hooks(block, kind, outer_first)
   return hooks
 end
 
-local function run_all(hooks, test_body)
+-- The locals' names are what a stack shows for these frames ("in local
+-- 'hook'", "in local 'test'"), so they say what the frame is.
+local function run_all(hooks, body)
   return function()
-    for _, h in ipairs(hooks) do h() end
-    if test_body then test_body() end
+    for _, hook in ipairs(hooks) do hook() end
+    local test = body
+    if test then test() end
   end
 end
 

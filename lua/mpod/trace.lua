@@ -41,8 +41,7 @@ function M.user_stack(traceback)
     local frame = line:match("^%s+(.+)$")
     if frame and not frame:match("^%[C%]") and not frame:match("^mpod/")
        and not frame:match("^%(%.%.%.tail calls%.%.%.%)") then
-      -- the test's own function, as the DSL calls it (dsl.lua, run_all)
-      lines[#lines + 1] = frame:gsub(": in upvalue 'test_body'$", ": in the test's function")
+      lines[#lines + 1] = frame
     end
   end
   if #lines < 2 then return nil end   -- one frame says no more than `at`
