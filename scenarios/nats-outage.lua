@@ -22,15 +22,14 @@ mp.exclusive()
 local c = mp.cluster()
 local NO_PROXY = meshd.without_proxies(c)
 local CHUNKS, INTERVAL_MS = 20, 100
-local DEGRADED = "http=200 status=degraded postgres=up nats=down"
-local UP = "http=200 status=ok postgres=up nats=up"
+local DEGRADED = meshd.NATS_DOWN
+local UP = meshd.READY
 
 mp.before_all(function() meshd.wait_healthy(c) end)
 
 local session, before, stream
 
 local function on_every_pod(fn) return meshd.on_every_pod(c, fn) end
-
 
 mp.test("with nats stopped, every pod is ready but degraded", function()
   local db <close> = c:db()

@@ -20,11 +20,10 @@ local c = mp.cluster()
 local NOT_HERE = c.backend ~= "compose"
   and "partitions need the compose backend (the process backend's pods share one network stack)"
   or nil
-local UP = "http=200 status=ok postgres=up nats=up"
-local DEGRADED = "http=200 status=degraded postgres=up nats=down"
+local UP = meshd.READY
+local DEGRADED = meshd.NATS_DOWN
 
 local session
-
 
 mp.test("mesh-1 cut from nats reads degraded while the other pods stay ok", function()
   meshd.wait_healthy(c)

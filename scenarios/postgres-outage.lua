@@ -24,8 +24,8 @@ mp.exclusive()
 local c = mp.cluster()
 local NO_PROXY = meshd.without_proxies(c)
 local CHUNKS, INTERVAL_MS = 30, 100
-local DOWN = "http=503 status=down postgres=down nats=up"
-local UP = "http=200 status=ok postgres=up nats=up"
+local DOWN = meshd.POSTGRES_DOWN
+local UP = meshd.READY
 
 -- shared by the tests, in order: the stream reads in the background
 -- whatever task runs, so it stays attached from the first test to the last

@@ -18,8 +18,8 @@ mp.exclusive()
 
 local c = mp.cluster()
 local NO_PROXY = meshd.without_proxies(c)
-local UP = "http=200 status=ok postgres=up nats=up"
-local DOWN = "http=503 status=down postgres=down nats=up"
+local UP = meshd.READY
+local DOWN = meshd.POSTGRES_DOWN
 -- Well below meshd's limits: readiness's ping has 1 s in all, which may
 -- include a new connection (three round trips with SCRAM on the compose
 -- cluster, measured 0.6 s at 200 ms), so at 400 ms meshd rightly reports

@@ -37,7 +37,7 @@ mp.test("a run survives every pod being killed and restarted in turn", function(
     mp.note(string.format("killed %s (owner %s, %d chunks persisted)", pod.name, owner, persisted))
     pod:start()
     pod:wait_ready(30)
-    meshd.wait_ready_state(pod, "http=200 status=ok postgres=up nats=up", 20)
+    meshd.wait_ready_state(pod, meshd.READY, 20)
     persisted = meshd.wait_parts(db, t.id, persisted + PROGRESS, 20)
   end
 

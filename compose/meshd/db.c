@@ -268,8 +268,6 @@ static bool idle_conn_alive(PGconn *c)
     return PQstatus(c) == CONNECTION_OK && poll(&p, 1, 0) == 0;
 }
 
-/* Reserves a slot until the deadline; -1 when none freed up. The slot's
- * connection is dropped here when it is stale or dead. */
 /* The free slot to use, or -1: one holding a connection of the current
  * generation when there is one, so a request does not pay for a new
  * connection (three round trips with SCRAM: on a slow link a new
@@ -290,6 +288,8 @@ static int free_slot(void)
     return empty;
 }
 
+/* Reserves a slot until the deadline; -1 when none freed up. The slot's
+ * connection is dropped here when it is stale or dead. */
 static int pool_acquire(int64_t deadline)
 {
     int found = -1;

@@ -44,6 +44,11 @@ end
 
 -- Health ------------------------------------------------------------------
 
+-- The readiness states the scenarios wait for, as ready_state writes them
+M.READY = "http=200 status=ok postgres=up nats=up"
+M.NATS_DOWN = "http=200 status=degraded postgres=up nats=down"   -- still ready
+M.POSTGRES_DOWN = "http=503 status=down postgres=down nats=up"   -- not ready
+
 -- readiness(pod) -> response of GET /health/ready (meshd answers within
 -- about 1.3 s whatever its dependencies do; 3 s leaves room for a loaded
 -- machine)
@@ -83,7 +88,7 @@ end
 function M.wait_healthy(c, timeout)
   local tasks = {}
   for _, pod in ipairs(c:pods("mesh")) do
-    tasks[#tasks + 1] = mp.spawn(M.wait_ready_state, pod, "http=200 status=ok postgres=up nats=up",
+    tasks[#tasks + 1] = mp.spawn(M.wait_ready_state, pod, M.READY,
       timeout or 30)
   end
   mp.wait_all(tasks)
