@@ -87,11 +87,17 @@ deps:
 
 # The whole suite: the plain build's, then the ASan + UBSan build's (about
 # 7 minutes more; `make check` is the plain half alone). Both run, and the
-# target fails if either did.
+# target fails if either did, after printing the failing tests of both
+# halves again (tests/run-all keeps them in test-logs/FAILURES).
 test: deps
 	@status=0; $(MAKE) --no-print-directory check || status=1; \
 	$(MAKE) --no-print-directory test-asan || status=1; \
-	if [ $$status -ne 0 ]; then echo "make test: FAILED (see the parts above)"; fi; \
+	if [ $$status -ne 0 ]; then \
+		for failures in $(BUILD)/test-logs/FAILURES build-asan/test-logs/FAILURES; do \
+			[ -s "$$failures" ] && { echo "== $$failures"; cat "$$failures"; }; \
+		done; \
+		echo "make test: FAILED (the failing tests are listed above)"; \
+	fi; \
 	exit $$status
 
 check: deps
