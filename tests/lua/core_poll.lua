@@ -40,15 +40,18 @@ mp.test("a timeout reports label, elapsed, attempts, last value and last error",
   mp.expect(err.label):eq("mesh-3:cookie-invalidated")
   mp.expect(err.attempts):eq(n)
   mp.expect(err.attempts):ge(4)
-  mp.expect(err.elapsed):near(0.3, 0.1)
+  mp.expect(err.elapsed):ge(0.25)
+  mp.expect(err.elapsed):lt(3)
   mp.expect(err.last):eq("false")
   mp.expect(err.last_error):eq("connection refused")
 end)
 
 mp.test("without a label the message names the function's line", function()
+  local never = function() return nil end
+  local line = debug.getinfo(never, "S").linedefined
   mp.expect(function()
-    mp.poll_until(function() return nil end, { timeout = 0.05 })
-  end):raises("function at tests/lua/core_poll.lua:50")
+    mp.poll_until(never, { timeout = 0.05 })
+  end):raises("function at tests/lua/core_poll.lua:" .. line)
 end)
 
 mp.test("the deadline cancels an attempt still in flight", function()
@@ -60,7 +63,7 @@ mp.test("the deadline cancels an attempt still in flight", function()
       mp.sleep(30)
     end, { timeout = 0.2 })
   end):raises("poll_until timed out")
-  mp.expect(mp.now() - t0):lt(1)
+  mp.expect(mp.now() - t0):lt(5)          -- the attempt alone sleeps 30 s
   mp.expect(released):truthy()
   mp.expect(err.last_error):contains("still running at the deadline")
   mp.expect(err.attempts):eq(1)
@@ -83,7 +86,7 @@ mp.test("consistently fails as soon as the condition is falsy", function()
     mp.consistently(function() n = n + 1; return n < 3 end,
       { duration = 5, interval = 0.01, label = "only one owner" })
   end):raises("consistently failed: only one owner returned false (attempt 3")
-  mp.expect(mp.now() - t0):lt(1)
+  mp.expect(mp.now() - t0):lt(3)          -- the window is 5 s
   mp.expect(err.kind):eq("consistently")
 end)
 

@@ -161,7 +161,7 @@ mp.test("a stream that never answers times out; refused and reset fail at once",
   local t0 = mp.now()
   local err = mp.expect(function() open("/hang", { timeout = 0.3 }) end):raises("no response within 0.3 s")
   mp.expect(err.kind):eq("timeout")
-  mp.expect(mp.now() - t0):lt(0.8)
+  mp.expect(mp.now() - t0):lt(5)          -- the default timeout is 30 s
   mp.expect(function() mp.http.sse { url = fix.silent_url .. "/", timeout = 0.3 } end):raises("no response")
   local refused = mp.expect(function()
     mp.http.sse { url = "http://127.0.0.1:" .. require("mpod.sys").free_port() .. "/" }
@@ -176,7 +176,7 @@ mp.test("events queue while the task is busy; next() then returns them at once",
   mp.expect(#s.events):eq(5)
   local t0 = mp.now()
   for i = 1, 5 do mp.expect(s:next(1).data):eq("drip " .. i) end
-  mp.expect(mp.now() - t0):lt(0.05)
+  mp.expect(mp.now() - t0):lt(1)          -- waiting for each would take 5 s
 end)
 
 -- Wait until one of the `during` connections to the fixture is gone (a

@@ -218,28 +218,25 @@ mp.test("queries on separate connections from spawned tasks run at once", functi
   for i = 1, 4 do conns[i] = server:connect() end
   local spans = {}
   local tasks = {}
-  local t0 = mp.now()
   for i = 1, 4 do
     tasks[i] = mp.spawn(function()
       local from = mp.now()
-      local pid = conns[i]:scalar("SELECT pg_backend_pid() FROM pg_sleep(0.5)")
+      local pid = conns[i]:scalar("SELECT pg_backend_pid() FROM pg_sleep(1)")
       spans[i] = { from = from, to = mp.now(), pid = pid }
     end)
   end
   local seen = 0
   mp.spawn(function()
-    mp.sleep(0.25)
-    seen = active_with("pg_sleep(0.5)")
+    mp.sleep(0.3)
+    seen = active_with("pg_sleep(1)")
   end)
   mp.wait_all(tasks, 10)
-  local elapsed = mp.now() - t0
   local latest_start, earliest_end = 0, math.huge
   for _, s in ipairs(spans) do
     latest_start = math.max(latest_start, s.from)
     earliest_end = math.min(earliest_end, s.to)
   end
-  mp.expect(latest_start < earliest_end):truthy()
-  mp.expect(elapsed):lt(1.5)
+  mp.expect(latest_start < earliest_end):truthy()   -- they overlapped
   mp.expect(seen):eq(4)
   for i = 1, 4 do conns[i]:close() end
 end)
