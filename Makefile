@@ -49,7 +49,7 @@ $(BUILD)/obj/%.o: src/%.c
 
 $(BUILD)/gen_bundle: src/gen_bundle.c
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -O1 -Wall -Wextra -Werror -o $@ $<
+	$(CC) -std=gnu11 -O1 -Wall -Wextra -Werror $(PKG_CFLAGS) -o $@ $< $(shell pkg-config --libs lua5.4)
 
 $(BUILD)/gen/lua_bundle.c: $(BUILD)/gen_bundle $(LUA_SRC)
 	@mkdir -p $(@D)

@@ -248,7 +248,8 @@ extern const luaL_Reg mp_c_modules[];
 static int load_bundled(lua_State *L)
 {
     const mp_bundled_chunk *c = &mp_bundle[lua_tointeger(L, lua_upvalueindex(1))];
-    if (luaL_loadbufferx(L, c->text, c->len, c->chunkname, "t") != LUA_OK)
+    if (luaL_loadbufferx(L, (const char *)c->bytecode, c->len, c->chunkname,
+                         "b") != LUA_OK)
         return lua_error(L);
     lua_pushstring(L, c->module);
     lua_call(L, 1, 1);
