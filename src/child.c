@@ -11,8 +11,8 @@
  * with {channel = fd, payload = text}.
  *
  * The Lua state a child runs in is the template: a state the runner built
- * once, with mpod.child and its modules already loaded, and never runs
- * anything in. Every child gets its own copy of it through fork, pristine,
+ * once, with mpod.child and the scenario API's modules already loaded, and
+ * never runs anything in. Every child gets its own copy of it through fork, pristine,
  * so files stay isolated while none pays for building a state and
  * compiling the engine's modules again.
  *
@@ -71,6 +71,13 @@ static void leave_parent_world(int channel, pid_t parent)
 
 static lua_State *template_state;
 
+/* The modules the template loads: the child's main, and the scenario API
+ * every file requires, so no child loads them again. (mpod loads the rest
+ * of the API on first use: mp.http, mp.pg, mp.cluster, mp.exec. Loading
+ * those here too made every child's fork and exit dearer by more than
+ * loading them in the files that use them.) */
+static const char *const template_modules[] = { "mpod.child", "mpod", NULL };
+
 /* The template state, built on first use; NULL if it cannot be (children
  * then build their own). */
 static lua_State *child_template(void)
@@ -80,11 +87,13 @@ static lua_State *child_template(void)
     lua_State *L = mp_host_new();
     if (!L)
         return NULL;
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "mpod.child");
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        lua_close(L);
-        return NULL;
+    for (const char *const *m = template_modules; *m; m++) {
+        lua_getglobal(L, "require");
+        lua_pushstring(L, *m);
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+            lua_close(L);
+            return NULL;
+        }
     }
     template_state = L;
     return L;
