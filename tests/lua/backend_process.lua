@@ -208,3 +208,19 @@ mp.test("a failed test quotes the logs of the pods it touched; --dump-logs", fun
   mp.expect(sys.stat(dump .. "/setup.log")):truthy()
   gone(e.TAG)
 end)
+
+mp.test("logs since a time keep the lines of that millisecond (the pump truncates stamps)", function()
+  local dir = assert(sys.mkdtemp("mpod-logs"))
+  assert(sys.mkdir_p(dir .. "/logs"))
+  local f = assert(io.open(dir .. "/logs/w.log", "w"))
+  f:write("999.998 before\n1000.000 same millisecond\n1000.001 after\n")
+  f:close()
+  local svc = { name = "w" }
+  local backend = require("mpod.backend.process").new(
+    { by_name = { w = svc }, services = { svc } }, { run_dir = dir })
+  local text = backend:logs("w", { since = 1000.0004 })
+  local all = backend:logs("w", {})
+  sys.rmtree(dir)
+  mp.expect(text):eq("same millisecond\nafter\n")
+  mp.expect(all):eq("before\nsame millisecond\nafter\n")
+end)

@@ -120,10 +120,13 @@ function Backend:logs(name, opts)
   if pump and p and p:poll() and core.current() then pump:wait(PUMP_DRAIN) end
   local path = self:log_path(name)
   local text = read_file(path .. ".1") .. read_file(path)
+  -- the pump's stamps are truncated to the millisecond: a line read in the
+  -- millisecond `since` falls in is stamped before it, and still counts
+  local since = opts.since and math.floor(opts.since * 1000) / 1000
   local lines = {}
   for stamp, line in text:gmatch("(%d+%.%d+) ([^\n]*)\n") do
     local t = tonumber(stamp)
-    if (not opts.since or t >= opts.since) and (not opts["until"] or t < opts["until"]) then
+    if (not since or t >= since) and (not opts["until"] or t < opts["until"]) then
       lines[#lines + 1] = opts.stamps and (iso_time(t) .. " " .. line) or line
     end
   end
