@@ -8,7 +8,9 @@
 #
 #   (a) sequential keep-alive GETs, every body decoded as JSON, from one
 #       scenario (bench/http_load.lua) against `wrk -t1 -c1`; target: at
-#       least 0.8x.
+#       least 0.8x. Beside it, the same for tests/fixtures/curlbench.c
+#       with one transfer (bare libcurl, no parsing): the ceiling of any
+#       client built on libcurl, and mpod-lua's ratio to it.
 #   (b) the same from 64 mp.spawn tasks of one scenario against
 #       tests/fixtures/curlbench.c, bare libcurl driving 64 transfers with
 #       curl_multi_socket_action (the ceiling of what libcurl itself
@@ -153,6 +155,7 @@ r=1
 while [ $r -le "$rounds" ]; do
     measure $r seq_mpod mpod_load 1 >>"$figures"
     measure $r seq_wrk wrk_load 1 >>"$figures"
+    measure $r seq_curl curl_load 1 >>"$figures"
     measure $r c64_mpod mpod_load 64 >>"$figures"
     measure $r c64_curl curl_load 64 >>"$figures"
     measure $r c64_wrk wrk_load 64 >>"$figures"
@@ -177,9 +180,9 @@ awk '
     function verdict(ok) { return ok ? "PASS" : "MISS" }
     END {
         for (r = 1; r <= rounds; r++) {
-            printf "  round %d, 1 at a time: mpod-lua %6.0f req/s (%5.1f us CPU/req, %4d conns)   wrk -c1 %6.0f req/s (%5.1f us)   ratio %.2f x\n",
-                r, rate[r, "seq_mpod"], cpu[r, "seq_mpod"], conns[r, "seq_mpod"], rate[r, "seq_wrk"],
-                cpu[r, "seq_wrk"], rate[r, "seq_mpod"] / rate[r, "seq_wrk"]
+            printf "  round %d, 1 at a time: mpod-lua %6.0f req/s (%5.1f us CPU/req, %4d conns)   curlbench %6.0f req/s (%5.1f us)   wrk -c1 %6.0f req/s (%5.1f us)   ratio %.2f x\n",
+                r, rate[r, "seq_mpod"], cpu[r, "seq_mpod"], conns[r, "seq_mpod"], rate[r, "seq_curl"],
+                cpu[r, "seq_curl"], rate[r, "seq_wrk"], cpu[r, "seq_wrk"], rate[r, "seq_mpod"] / rate[r, "seq_wrk"]
             printf "  round %d, 64 at once:  mpod-lua %6.0f req/s (%5.1f us CPU/req, %4d conns)   curlbench %6.0f req/s (%5.1f us, %d conns)   wrk -c64 %6.0f req/s (%5.1f us)   ratio %.2f x\n",
                 r, rate[r, "c64_mpod"], cpu[r, "c64_mpod"], conns[r, "c64_mpod"], rate[r, "c64_curl"],
                 cpu[r, "c64_curl"], conns[r, "c64_curl"], rate[r, "c64_wrk"], cpu[r, "c64_wrk"],
@@ -187,9 +190,14 @@ awk '
         }
         printf "  %-40s %8.0f req/s (median)\n", "mpod-lua, 1 task, GET + JSON decode", med("seq_mpod")
         printf "  %-40s %8.0f req/s (median)\n", "wrk -t1 -c1", med("seq_wrk")
+        printf "  %-40s %8.0f req/s (median)\n", "curlbench, bare libcurl, 1 transfer", med("seq_curl")
         a = medratio("seq_mpod", "seq_wrk")
         printf "  %-40s %8.2f x (median of rounds)   target >= 0.8 x    %s   (CPU per request: %.2f x)\n",
             "(a) ratio mpod-lua / wrk -c1", a, verdict(a >= 0.8), medcpu("seq_mpod", "seq_wrk")
+        printf "  %-40s %8.2f x (median of rounds)   the ceiling of a libcurl client for (a)\n",
+            "    ratio bare libcurl / wrk -c1", medratio("seq_curl", "seq_wrk")
+        printf "  %-40s %8.2f x (median of rounds)                      (CPU per request: %.2f x)\n",
+            "    ratio mpod-lua / bare libcurl, 1", medratio("seq_mpod", "seq_curl"), medcpu("seq_mpod", "seq_curl")
         printf "  %-40s %8.0f req/s (median)\n", "mpod-lua, 64 tasks, GET + JSON decode", med("c64_mpod")
         printf "  %-40s %8.0f req/s (median)\n", "curlbench, bare libcurl, 64 transfers", med("c64_curl")
         printf "  %-40s %8.0f req/s (median)\n", "wrk -t1 -c64", med("c64_wrk")
