@@ -114,7 +114,10 @@ run: deps
 # runner, scenario children, the fixtures and meshd, built with $(SAN) too)
 # writes its sanitizer reports to build-asan/sanitizer/, so a report from a
 # process whose stderr nobody reads still fails the run; they are printed
-# at the end. Timing assertions of the self-tests allow for the slowdown
+# at the end. A report that only says "Unable to get registers from thread"
+# is no finding: LeakSanitizer's check at exit was cut short because the
+# tests killed that process then (a runner killed on purpose takes its
+# children with it), so it is listed, not failed. Timing assertions of the self-tests allow for the slowdown
 # (MPOD_TEST_TIME_SCALE, tests/lua/lib/selftest.lua).
 SAN_REPORTS := build-asan/sanitizer
 
@@ -128,6 +131,10 @@ test-asan: deps
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run-all || status=1; \
 	for report in $(SAN_REPORTS)/*; do \
 		[ -e "$$report" ] || continue; \
+		if ! grep -qv 'Unable to get registers from thread' "$$report"; then \
+			echo "== $$report: a process was killed during its own leak check (no finding)"; \
+			continue; \
+		fi; \
 		echo "== sanitizer report $$report"; cat "$$report"; status=1; \
 	done; \
 	exit $$status
