@@ -133,3 +133,29 @@ mp.test("SIGINT stops a run without a cluster: Bail out!, closing line, 130", fu
   local e = err:read(1) or ""
   mp.expect(e):contains("mpod-lua: 0 passed, 0 failed, 0 skipped")
 end)
+
+mp.test("a runner that reads slowly still gets the end of a file (the child's last flush waits)", function()
+  local proc = require "mpod.proc"
+  local p, _, out = proc.spawn { argv = { st.MPOD, st.case("slow_reader") },
+                                 stdout = "pipe", stderr = "null" }
+  local seen = ""
+  mp.poll_until(function()
+    local chunk = out:read(0.2)
+    if chunk then seen = seen .. chunk end
+    return seen:find("# 0001 ", 1, true)
+  end, { timeout = st.slow(10), label = "the first note" })
+  -- the child still has megabytes to send, then "done": the runner stops
+  -- reading for longer than the 2 s the child's last flush once allowed
+  p:kill("STOP")
+  mp.sleep(st.slow(3))
+  p:kill("CONT")
+  while true do
+    local chunk = out:read(st.slow(10))
+    if not chunk then break end
+    seen = seen .. chunk
+  end
+  local status = p:wait(st.slow(10))
+  st.expect_line(seen, "    ok 2 - after the notes")
+  st.expect_line(seen, "ok 1 - tests/cases/slow_reader.lua")
+  mp.expect(status.code):eq(0)
+end)
