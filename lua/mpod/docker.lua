@@ -97,9 +97,7 @@ function Client:logs(id, opts)
   opts = opts or {}
   local query = { stdout = "1", stderr = "1" }
   if opts.timestamps then query.timestamps = "1" end
-  -- rounded down: "%.3f" alone rounds half up, which would drop the lines
-  -- of the half millisecond after since
-  if opts.since then query.since = string.format("%.3f", math.floor(opts.since * 1000) / 1000) end
+  if opts.since then query.since = string.format("%.3f", opts.since) end
   if opts["until"] then query["until"] = string.format("%.3f", opts["until"]) end
   if opts.tail then query.tail = tostring(opts.tail) end
   local res = self:call("GET", "/containers/" .. id .. "/logs", { query = query })

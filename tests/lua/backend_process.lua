@@ -209,7 +209,7 @@ mp.test("a failed test quotes the logs of the pods it touched; --dump-logs", fun
   gone(e.TAG)
 end)
 
-mp.test("logs since a time keep the lines of that millisecond (the pump truncates stamps)", function()
+mp.test("logs since a time keep the lines of that millisecond; windows that meet share no line", function()
   local dir = assert(sys.mkdtemp("mpod-logs"))
   assert(sys.mkdir_p(dir .. "/logs"))
   local f = assert(io.open(dir .. "/logs/w.log", "w"))
@@ -220,7 +220,13 @@ mp.test("logs since a time keep the lines of that millisecond (the pump truncate
     { by_name = { w = svc }, services = { svc } }, { run_dir = dir })
   local text = backend:logs("w", { since = 1000.0004 })
   local all = backend:logs("w", {})
+  -- `mpod-lua logs -f` polls [a, b), then [b, c): the stamp 1000.000 is in
+  -- the millisecond of b, and must come out once
+  local first = backend:logs("w", { since = 999.9985, ["until"] = 1000.0004 })
+  local second = backend:logs("w", { since = 1000.0004, ["until"] = 1000.5 })
   sys.rmtree(dir)
   mp.expect(text):eq("same millisecond\nafter\n")
   mp.expect(all):eq("before\nsame millisecond\nafter\n")
+  mp.expect(first):eq("before\n")
+  mp.expect(first .. second):eq(all)
 end)

@@ -27,6 +27,15 @@ function M.service(b, name)
     table.concat(names, ", ")))
 end
 
+-- log_time(t) -> wall-clock seconds t rounded down to the millisecond (nil
+-- stays nil): the resolution of log stamps (the process backend's pump
+-- truncates to it; Docker gets since and until with it). Both ends of a
+-- logs window go through it, so a line of the millisecond `since` falls in
+-- counts, and consecutive windows [a, b), [b, c) never share a line.
+function M.log_time(t)
+  return t and math.floor(t * 1000) / 1000
+end
+
 local ACTIONS = {
   kill = function(b, name, args) return b:kill(name, args[1]) end,
   stop = function(b, name, args) return b:stop(name, args[1]) end,

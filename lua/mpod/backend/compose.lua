@@ -201,7 +201,8 @@ end
 function Backend:logs(name, opts)
   opts = opts or {}
   return self:engine():logs(self:container(name), {
-    since = opts.since, ["until"] = opts["until"], tail = opts.tail, timestamps = opts.stamps })
+    since = common.log_time(opts.since), ["until"] = common.log_time(opts["until"]),
+    tail = opts.tail, timestamps = opts.stamps })
 end
 
 -- Control -----------------------------------------------------------------

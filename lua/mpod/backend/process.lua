@@ -110,7 +110,8 @@ local function iso_time(stamp)
 end
 
 -- logs(name, {since=, until=, tail=n, stamps=bool}) -> text; since and
--- until are wall-clock seconds (since inclusive, until exclusive); stamps
+-- until are wall-clock seconds (since inclusive, until exclusive, both at
+-- the stamps' millisecond: common.log_time); stamps
 -- prefixes each line with its ISO 8601 time. A service that has exited
 -- gets its last lines written out first.
 function Backend:logs(name, opts)
@@ -120,13 +121,11 @@ function Backend:logs(name, opts)
   if pump and p and p:poll() and core.current() then pump:wait(PUMP_DRAIN) end
   local path = self:log_path(name)
   local text = read_file(path .. ".1") .. read_file(path)
-  -- the pump's stamps are truncated to the millisecond: a line read in the
-  -- millisecond `since` falls in is stamped before it, and still counts
-  local since = opts.since and math.floor(opts.since * 1000) / 1000
+  local since, till = common.log_time(opts.since), common.log_time(opts["until"])
   local lines = {}
   for stamp, line in text:gmatch("(%d+%.%d+) ([^\n]*)\n") do
     local t = tonumber(stamp)
-    if (not since or t >= since) and (not opts["until"] or t < opts["until"]) then
+    if (not since or t >= since) and (not till or t < till) then
       lines[#lines + 1] = opts.stamps and (iso_time(t) .. " " .. line) or line
     end
   end
@@ -158,7 +157,7 @@ function Backend:spawn(name)
   -- The pump stamps a line with the millisecond it read it (truncated), and
   -- the service may print before spawn returns: its start time is taken
   -- first, at that resolution, so its first lines count as since its start
-  local started_at = math.floor(core.wallclock() * 1000) / 1000
+  local started_at = common.log_time(core.wallclock())
   local ok, p = pcall(proc.spawn, {
     argv = svc.cmd, env = env, cwd = svc.cwd or self.cluster.root, stdin = "null",
     stdout = pump_in:fileno(), stderr = "stdout", session = detached,
