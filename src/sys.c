@@ -79,14 +79,26 @@ static int l_stat(lua_State *L)
     return 1;
 }
 
-/* sys.mkdtemp([prefix]) -> path of a new private folder under $TMPDIR */
+/* The folder temporary files go in: $TMPDIR, else /tmp. */
+static const char *temp_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    return tmp && *tmp ? tmp : "/tmp";
+}
+
+/* sys.tmpdir() -> the folder temporary files go in ($TMPDIR, else /tmp) */
+static int l_tmpdir(lua_State *L)
+{
+    lua_pushstring(L, temp_dir());
+    return 1;
+}
+
+/* sys.mkdtemp([prefix]) -> path of a new private folder under sys.tmpdir() */
 static int l_mkdtemp(lua_State *L)
 {
     const char *prefix = luaL_optstring(L, 1, "mpod-lua");
-    const char *tmp = getenv("TMPDIR");
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp",
-             prefix);
+    snprintf(path, sizeof path, "%s/%s.XXXXXX", temp_dir(), prefix);
     if (!mkdtemp(path))
         return push_failure(L, path);
     lua_pushstring(L, path);
@@ -245,6 +257,7 @@ static const luaL_Reg sys_functions[] = {
     { "free_port", l_free_port },
     { "glob", l_glob },
     { "stat", l_stat },
+    { "tmpdir", l_tmpdir },
     { "mkdtemp", l_mkdtemp },
     { "mkdir_p", l_mkdir_p },
     { "rmtree", l_rmtree },

@@ -106,22 +106,17 @@ local function reap_stale(name)
   return true
 end
 
--- The run folder of a new run: named after the cluster and the run id (16
--- random hex digits) under $TMPDIR, and made only once the state naming it
--- is saved (bring_up), so a runner killed in between leaves no folder that
--- no state names.
-local function run_dir_for(name, run_id)
-  local tmp = os.getenv("TMPDIR")
-  return string.format("%s/mpod-%s.%s", (tmp and tmp ~= "") and tmp or "/tmp", name, run_id)
-end
-
--- A new run's state, not saved yet (nothing is made on disk).
+-- A new run's state, not saved yet (nothing is made on disk). Its run
+-- folder is named after the cluster and the run id (16 random hex digits)
+-- and made only once the state naming it is saved (bring_up), so a runner
+-- killed in between leaves no folder that no state names.
 local function new_state(c, path, persistent)
   local me = proc.getpid()
   local run_id = state.new_run_id()
   local st = {
-    cluster = c.name, file = sys.realpath(path), backend = c.backend,
-    run_id = run_id, run_dir = run_dir_for(c.name, run_id), path = state.path(c.name),
+    cluster = c.name, file = sys.realpath(path), backend = c.backend, run_id = run_id,
+    run_dir = string.format("%s/mpod-%s.%s", sys.tmpdir(), c.name, run_id),
+    path = state.path(c.name),
     persistent = persistent, runner_pid = me, runner_start = (proc.info(me) or {}).start,
     services = {},
   }
@@ -195,10 +190,10 @@ local function bring_up(path, opts)
   -- before the run folder is made, so the folder never outlives its record.
   local watchdog = not st.persistent and start_watchdog(st) or nil
   state.save(st)
-  local made, why = sys.mkdir_p(st.run_dir, 448)
+  local made, err = sys.mkdir_p(st.run_dir, 448)
   if not made then
     M.teardown(st)
-    return nil, "cannot create the run folder: " .. tostring(why)
+    return nil, "cannot create the run folder: " .. tostring(err)
   end
   local c = load_cluster(path, st.run_dir)
   local s = { cluster = c, st = st, owns = true, keep = opts.keep, watchdog = watchdog }

@@ -230,3 +230,23 @@ mp.test("logs since a time keep the lines of that millisecond; windows that meet
   mp.expect(first):eq("before\n")
   mp.expect(first .. second):eq(all)
 end)
+
+mp.test("the run folder is made under $TMPDIR, named in the state, and gone after down", function()
+  local e = env()
+  local tmp = assert(sys.mkdtemp("mpod-tmpdir"))
+  e.TMPDIR = tmp
+  st.expect_code(mpod({ "up", "-C", CLUSTER }, e), 0)
+  local f = assert(io.open(state_dir .. "/selftest-" .. e.TAG .. ".json"))
+  local saved = mp.json.decode(f:read("a"))
+  f:close()
+  local run_dir = saved.run_dir
+  local listed = sys.glob(tmp .. "/mpod-selftest-" .. e.TAG .. ".*")
+  local down = mpod({ "down", "-C", CLUSTER }, e)
+  local left = sys.glob(tmp .. "/*")
+  sys.rmtree(tmp)
+  mp.expect(run_dir):eq(tmp .. "/mpod-selftest-" .. e.TAG .. "." .. saved.run_id)
+  mp.expect(listed):eq { run_dir }
+  mp.expect(down.code):eq(0)
+  mp.expect(left):eq {}
+  gone(e.TAG)
+end)
