@@ -110,51 +110,50 @@ mp.test("a spawned task that fails unobserved fails its test", function()
   st.expect_line(r.stdout, "    ok 3 - leftover was cancelled")
 end)
 
-mp.test("SIGINT stops a run without a cluster: Bail out!, closing line, 130", function()
+-- start(case) -> the runner running one case file, read as it goes:
+-- r.proc, r.err (its stderr), r.wait_for(text, label) reads until the text
+-- has come, r.rest() reads to the end and returns all it printed (r.seen)
+local function start(case)
   local proc = require "mpod.proc"
-  local p, _, out, err = proc.spawn { argv = { st.MPOD, st.case("sleep_forever") },
+  local p, _, out, err = proc.spawn { argv = { st.MPOD, st.case(case) },
                                       stdout = "pipe", stderr = "pipe" }
-  local seen = ""
-  mp.poll_until(function()
-    local chunk = out:read(0.2)
-    if chunk then seen = seen .. chunk end
-    return seen:find("# Subtest: tests/cases/sleep_forever.lua", 1, true)
-  end, { timeout = 10, label = "the file started" })
-  mp.sleep(0.2)
-  p:kill("INT")
-  local status = p:wait(10)
-  mp.expect(status.code):eq(130)
-  while true do
-    local chunk = out:read(1)
-    if not chunk then break end
-    seen = seen .. chunk
+  local r = { proc = p, err = err, seen = "" }
+  function r.wait_for(text, label)
+    mp.poll_until(function()
+      local chunk = out:read(0.2)
+      if chunk then r.seen = r.seen .. chunk end
+      return r.seen:find(text, 1, true)
+    end, { timeout = st.slow(10), label = label })
   end
-  st.expect_line(seen, "Bail out! interrupted by SIGINT")
-  local e = err:read(1) or ""
+  function r.rest()
+    for chunk in function() return out:read(st.slow(10)) end do r.seen = r.seen .. chunk end
+    return r.seen
+  end
+  return r
+end
+
+mp.test("SIGINT stops a run without a cluster: Bail out!, closing line, 130", function()
+  local r = start("sleep_forever")
+  r.wait_for("# Subtest: tests/cases/sleep_forever.lua", "the file started")
+  mp.sleep(0.2)
+  r.proc:kill("INT")
+  local status = r.proc:wait(10)
+  mp.expect(status.code):eq(130)
+  st.expect_line(r.rest(), "Bail out! interrupted by SIGINT")
+  local e = r.err:read(1) or ""
   mp.expect(e):contains("mpod-lua: 0 passed, 0 failed, 0 skipped")
 end)
 
 mp.test("a runner that reads slowly still gets the end of a file (the child's last flush waits)", function()
-  local proc = require "mpod.proc"
-  local p, _, out = proc.spawn { argv = { st.MPOD, st.case("slow_reader") },
-                                 stdout = "pipe", stderr = "null" }
-  local seen = ""
-  mp.poll_until(function()
-    local chunk = out:read(0.2)
-    if chunk then seen = seen .. chunk end
-    return seen:find("# 0001 ", 1, true)
-  end, { timeout = st.slow(10), label = "the first note" })
+  local r = start("slow_reader")
+  r.wait_for("# 0001 ", "the first note")
   -- the child still has megabytes to send, then "done": the runner stops
   -- reading for longer than the 2 s the child's last flush once allowed
-  p:kill("STOP")
+  r.proc:kill("STOP")
   mp.sleep(st.slow(3))
-  p:kill("CONT")
-  while true do
-    local chunk = out:read(st.slow(10))
-    if not chunk then break end
-    seen = seen .. chunk
-  end
-  local status = p:wait(st.slow(10))
+  r.proc:kill("CONT")
+  local seen = r.rest()
+  local status = r.proc:wait(st.slow(10))
   st.expect_line(seen, "    ok 2 - after the notes")
   st.expect_line(seen, "ok 1 - tests/cases/slow_reader.lua")
   mp.expect(status.code):eq(0)
