@@ -117,8 +117,9 @@ run: deps
 # at the end. A report that only says "Unable to get registers from thread"
 # is no finding: LeakSanitizer's check at exit was cut short because the
 # tests killed that process then (a runner killed on purpose takes its
-# children with it), so it is listed, not failed. Timing assertions of the self-tests allow for the slowdown
-# (MPOD_TEST_TIME_SCALE, tests/lua/lib/selftest.lua).
+# children with it), so it is listed, not failed. Timing assertions of the
+# self-tests allow for the slowdown (MPOD_TEST_TIME_SCALE,
+# tests/lua/lib/selftest.lua).
 SAN_REPORTS := build-asan/sanitizer
 
 test-asan: deps

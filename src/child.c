@@ -12,9 +12,9 @@
  *
  * The Lua state a child runs in is the template: a state the runner built
  * once, with mpod.child and the scenario API's modules already loaded, and
- * never runs anything in. Every child gets its own copy of it through fork, pristine,
- * so files stay isolated while none pays for building a state and
- * compiling the engine's modules again.
+ * never runs anything in. Every child gets its own copy of it through
+ * fork, pristine, so files stay isolated while none pays for building a
+ * state and loading the engine's modules again.
  *
  * What else the child inherits (the runner's Lua state, libcurl's multi,
  * process records, libpq connections and cancel threads) it leaves as it
