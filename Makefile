@@ -95,7 +95,7 @@ test: deps
 	@status=0; $(MAKE) --no-print-directory check || status=1; \
 	$(MAKE) --no-print-directory test-asan || status=1; \
 	if [ $$status -ne 0 ]; then \
-		for failures in $(BUILD)/test-logs/FAILURES build-asan/test-logs/FAILURES; do \
+		for failures in $(BUILD)/test-logs/FAILURES $(ASAN_BUILD)/test-logs/FAILURES; do \
 			[ -s "$$failures" ] && { echo "== $$failures"; cat "$$failures"; }; \
 		done; \
 		echo "make test: FAILED (the failing tests are listed above)"; \
@@ -120,13 +120,14 @@ run: deps
 # children with it), so it is listed, not failed. Timing assertions of the
 # self-tests allow for the slowdown (MPOD_TEST_TIME_SCALE,
 # tests/lua/lib/selftest.lua).
-SAN_REPORTS := build-asan/sanitizer
+ASAN_BUILD  := build-asan
+SAN_REPORTS := $(ASAN_BUILD)/sanitizer
 
 test-asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
-	@status=0; MPOD=build-asan/mpod-lua BUILD=build-asan MPOD_TEST_TIME_SCALE=3 \
+	@status=0; MPOD=$(ASAN_BUILD)/mpod-lua BUILD=$(ASAN_BUILD) MPOD_TEST_TIME_SCALE=3 \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:log_path=$(CURDIR)/$(SAN_REPORTS)/asan \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(SAN_REPORTS)/ubsan \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run-all || status=1; \
