@@ -124,7 +124,7 @@ end
 -- The request's header lines: spec.headers (name -> value, in name
 -- order), then bearer and cookie, then `extra` ({name, value} pairs) for
 -- the names still missing.
-local function header_lines(spec, extra)
+local function build_header_lines(spec, extra)
   local given, lines = {}, {}
   local headers = spec.headers
   if headers and next(headers) then
@@ -140,6 +140,24 @@ local function header_lines(spec, extra)
   if spec.cookie then add_header(lines, given, "Cookie", cookie_text(spec.cookie)) end
   for _, pair in ipairs(extra) do add_header(lines, given, pair[1], pair[2]) end
   return lines
+end
+
+-- A request that sets no header, bearer or cookie of its own has the
+-- lines of its `extra` list alone: they are built once per list and
+-- shared (core.request only reads them).
+local shared_lines = {}
+
+local function header_lines(spec, extra)
+  local headers = spec.headers
+  if (headers == nil or next(headers) == nil) and spec.bearer == nil and spec.cookie == nil then
+    local lines = shared_lines[extra]
+    if not lines then
+      lines = build_header_lines(spec, extra)
+      shared_lines[extra] = lines
+    end
+    return lines
+  end
+  return build_header_lines(spec, extra)
 end
 
 local REQUEST_EXTRA = { { "User-Agent", core.user_agent }, { "Expect", false } }
@@ -393,9 +411,11 @@ for _, method in ipairs { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD" } do
   M[method:lower()] = function(url, a, b)
     local opts, body = a, nil
     if method == "POST" or method == "PUT" or method == "PATCH" then opts, body = b, a end
-    local spec = {}
-    for k, v in pairs(opts or {}) do spec[k] = v end
-    spec.url, spec.method = url, method
+    local spec = { url = url, method = method }
+    if opts then
+      for k, v in pairs(opts) do spec[k] = v end
+      spec.url, spec.method = url, method
+    end
     if body ~= nil then spec.json = body end
     return M.request(spec)
   end
