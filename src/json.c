@@ -1,18 +1,14 @@
 /*
- * json.c: the Lua module mpod.json, JSON text to Lua values and back,
- * through cJSON.
+ * json.c: the Lua module mpod.json, JSON text to Lua values and back.
  *
- * Decoding: cJSON checks the structure and builds a tree. cJSON keeps
- * neither the literal of a number (integers beyond 2^53 would lose their
- * exact value) nor the length of a string ("\u0000" would cut it short), so
- * a small lexer reads the same text in document order while the tree is
- * walked: each token it returns is the one cJSON parsed at that point (both
- * skip the same bytes between tokens and agree on where strings and numbers
- * end; tests/fuzz/fuzz_json.c checks this). The lexer also holds the text to
- * RFC 8259 where cJSON is lenient (leading zeros, control bytes taken as
- * whitespace, raw control characters in strings, bad \u digits, invalid
- * UTF-8) and enforces JSON_MAX_DEPTH. When cJSON rejects the text, the lexer
- * re-reads it up to cJSON's error position to name the first problem.
+ * Decoding: one pass over the text by a recursive-descent parser that
+ * pushes Lua values as it reads them (no tree in between). It holds the
+ * text to RFC 8259: no leading zeros, no control bytes outside strings,
+ * no raw control characters in strings, \u escapes with four hex digits
+ * and paired surrogates, valid UTF-8, at most JSON_MAX_DEPTH levels. A
+ * string keeps its exact bytes ("\u0000" included), and a number literal
+ * that is an integer and fits becomes a Lua integer (beyond 2^53 too).
+ * Errors name the first problem with its line, column and offset.
  *
  * Encoding: the Lua value becomes a cJSON tree that cJSON prints. Numbers
  * and strings are raw items formatted here (exact integers, floats that stay
@@ -168,15 +164,14 @@ static void add_printable(luaL_Buffer *b, const char *s, size_t len)
 
 typedef struct {
     const char *text;
-    size_t len;
+    size_t len;        /* text[len] is a NUL byte (a Lua string) */
     size_t pos;        /* next byte to read */
-    size_t stop;       /* lex_next returns no token starting after this */
     size_t start;      /* where the last token starts */
     size_t slen;       /* a string token: its decoded length in bytes */
+    bool escaped;      /* a string token: it holds escape sequences */
     bool integral;     /* a number token: no fraction, no exponent */
     int depth;         /* open arrays and objects */
-    int want_key;      /* 1 after '{', 2 after ',' in an object */
-    uint64_t objects[(JSON_MAX_DEPTH + 63) / 64];  /* bit d: level d+1 */
+    int marks;         /* stack index of the array marks */
 } lexer;
 
 /* Raise a "json" error: `what` at byte pos of the text, with its line,
@@ -266,14 +261,17 @@ static size_t lex_escape(lua_State *L, const lexer *lx, size_t i, size_t *n)
     return 12;
 }
 
-/* A string token: check it and record its decoded length. */
+/* A string token: check it and record its decoded length and whether it
+ * holds escapes. */
 static void lex_string(lua_State *L, lexer *lx)
 {
     const unsigned char *s = (const unsigned char *)lx->text;
     size_t i = lx->pos + 1, n = 0;
+    lx->escaped = false;
     while (i < lx->len && s[i] != '"') {
         if (s[i] == '\\') {
             i += lex_escape(L, lx, i, &n);
+            lx->escaped = true;
         } else if (s[i] < 0x20) {
             raise_at(L, lx, i, "unescaped control character in string");
         } else {
@@ -343,78 +341,7 @@ static void lex_word(lua_State *L, lexer *lx)
     lx->pos = end;
 }
 
-/* Whether the innermost open level is an object. */
-static bool in_object(const lexer *lx)
-{
-    int d = lx->depth - 1;
-    return d >= 0 && (lx->objects[d / 64] >> (d % 64) & 1);
-}
-
-/* An opening bracket: one level deeper. */
-static void lex_open(lua_State *L, lexer *lx, int c)
-{
-    if (lx->depth == JSON_MAX_DEPTH) {
-        lua_pushfstring(L, "nesting deeper than %d levels", JSON_MAX_DEPTH);
-        raise_at(L, lx, lx->start, lua_tostring(L, -1));
-    }
-    int d = lx->depth++;
-    uint64_t bit = (uint64_t)1 << (d % 64);
-    lx->objects[d / 64] = c == '{' ? lx->objects[d / 64] | bit
-                                   : lx->objects[d / 64] & ~bit;
-    lx->want_key = c == '{';
-    lx->pos++;
-}
-
-/* The token starting at lx->pos with byte c. */
-static int lex_token(lua_State *L, lexer *lx, int c)
-{
-    lx->start = lx->pos;
-    if (lx->want_key && c != '"')
-        raise_at(L, lx, lx->pos, "expected a string key");
-    lx->want_key = 0;
-    if (c == '"')
-        lex_string(L, lx);
-    else if (c == '-' || is_digit(c))
-        lex_number(L, lx);
-    else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
-        lex_word(L, lx);
-    else if (c == '[' || c == '{')
-        lex_open(L, lx, c);
-    else
-        raise_at(L, lx, lx->pos, c < 0x20 ? "unexpected control character"
-                                          : "syntax error");
-    return c;
-}
-
-/* Skip whitespace and punctuation, then lex the next token. Returns its
- * first byte ('"', '-' or a digit, a letter, '[', '{'), or 0 at the end of
- * the text or past lx->stop. Raises on a lexical error. */
-static int lex_next(lua_State *L, lexer *lx)
-{
-    for (; lx->pos < lx->len && lx->pos <= lx->stop; lx->pos++) {
-        unsigned char c = (unsigned char)lx->text[lx->pos];
-        if (is_space(c) || c == ':')
-            continue;
-        if (c == ',') {
-            lx->want_key = in_object(lx) ? 2 : 0;
-        } else if (c == ']' || c == '}') {
-            if (lx->want_key == 2)
-                raise_at(L, lx, lx->pos, "expected a string key");
-            lx->want_key = 0;
-            lx->depth -= lx->depth > 0;
-        } else {
-            return lex_token(L, lx, c);
-        }
-    }
-    return 0;
-}
-
-/* ---- decoding: walking cJSON's tree ----------------------------------- */
-
-typedef struct {
-    lexer lx;
-    int marks;         /* stack index of the array marks */
-} decoder;
+/* ---- decoding: values ------------------------------------------------- */
 
 /* The integer literal s[0..n) (an optional '-' and digits), if it fits. */
 static bool parse_integer(const char *s, size_t n, lua_Integer *out)
@@ -431,118 +358,269 @@ static bool parse_integer(const char *s, size_t n, lua_Integer *out)
     return true;
 }
 
-/* Push the number the last token holds: an integer when its literal is one
- * that fits, else cJSON's double. */
-static void push_number(lua_State *L, const lexer *lx, double value)
+/* The C locale, for reading numbers with '.' whatever the process's
+ * locale is; NULL when it cannot be made (strtod then reads them). */
+static locale_t c_numeric_locale(void)
 {
+    static locale_t c_locale;
+    if (!c_locale)
+        c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    return c_locale;
+}
+
+/* Push the number token just read: an integer when its literal is one that
+ * fits, else a float. The token follows the JSON grammar, so strtod reads
+ * exactly its bytes. */
+static void push_number(lua_State *L, const lexer *lx)
+{
+    const char *literal = lx->text + lx->start;
     lua_Integer i;
-    if (lx->integral && parse_integer(lx->text + lx->start, lx->pos - lx->start, &i))
+    if (lx->integral && parse_integer(literal, lx->pos - lx->start, &i)) {
         lua_pushinteger(L, i);
-    else if (isinf(value))
+        return;
+    }
+    locale_t c_locale = c_numeric_locale();
+    double value = c_locale ? strtod_l(literal, NULL, c_locale) : strtod(literal, NULL);
+    if (isinf(value))
         raise_at(L, lx, lx->start, "number out of range");
-    else
-        lua_pushnumber(L, value);
+    lua_pushnumber(L, value);
 }
 
-static void walk(lua_State *L, decoder *d, const cJSON *item);
-
-/* Push a marked table with the items of array, 1-based. */
-static void walk_array(lua_State *L, decoder *d, const cJSON *array)
+/* Add code point cp to b as UTF-8 (cp < 0x110000, not a surrogate). */
+static void add_utf8(luaL_Buffer *b, long cp)
 {
-    luaL_checkstack(L, 4, "JSON nesting");
-    lua_createtable(L, cJSON_GetArraySize(array), 0);
-    mark_array(L, d->marks);
-    lua_Integer i = 0;
-    for (const cJSON *c = array->child; c; c = c->next) {
-        walk(L, d, c);
-        lua_rawseti(L, -2, ++i);
+    if (cp < 0x80) {
+        luaL_addchar(b, (char)cp);
+    } else if (cp < 0x800) {
+        luaL_addchar(b, (char)(0xC0 | cp >> 6));
+        luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        luaL_addchar(b, (char)(0xE0 | cp >> 12));
+        luaL_addchar(b, (char)(0x80 | (cp >> 6 & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+    } else {
+        luaL_addchar(b, (char)(0xF0 | cp >> 18));
+        luaL_addchar(b, (char)(0x80 | (cp >> 12 & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | (cp >> 6 & 0x3F)));
+        luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
     }
 }
 
-/* Push a table with the members of object; duplicate keys: the last wins. */
-static void walk_object(lua_State *L, decoder *d, const cJSON *object)
+/* The escape at s (checked by lex_escape): adds what it stands for to b and
+ * returns its length in the text. */
+static size_t add_escape_value(luaL_Buffer *b, const char *s)
 {
-    luaL_checkstack(L, 4, "JSON nesting");
-    lua_createtable(L, 0, cJSON_GetArraySize(object));
-    for (const cJSON *c = object->child; c; c = c->next) {
-        lex_next(L, &d->lx);
-        lua_pushlstring(L, c->string, d->lx.slen);
-        walk(L, d, c);
-        lua_rawset(L, -3);
+    static const char short_from[] = "\"\\/bfnrt", short_to[] = "\"\\/\b\f\n\r\t";
+    if (s[1] != 'u') {
+        luaL_addchar(b, short_to[strchr(short_from, s[1]) - short_from]);
+        return 2;
     }
+    long cp = hex4(s + 2, 4);
+    if (cp < 0xD800 || cp > 0xDFFF) {
+        add_utf8(b, cp);
+        return 6;
+    }
+    add_utf8(b, 0x10000 + ((cp - 0xD800) << 10) + (hex4(s + 8, 4) - 0xDC00));
+    return 12;
 }
 
-/* Push the Lua value of item, reading its token from the lexer. */
-static void walk(lua_State *L, decoder *d, const cJSON *item)
+/* Read a string token (lx->pos at its opening quote) and push its value. */
+static void push_string(lua_State *L, lexer *lx)
 {
-    lex_next(L, &d->lx);
-    switch (item->type & 0xFF) {
-    case cJSON_NULL:
-        mp_push_null(L);
-        break;
-    case cJSON_False:
-    case cJSON_True:
-        lua_pushboolean(L, (item->type & 0xFF) == cJSON_True);
-        break;
-    case cJSON_Number:
-        push_number(L, &d->lx, item->valuedouble);
-        break;
-    case cJSON_String:
-        lua_pushlstring(L, item->valuestring, d->lx.slen);
-        break;
-    case cJSON_Array:
-        walk_array(L, d, item);
-        break;
-    default:
-        walk_object(L, d, item);
-        break;
+    lx->start = lx->pos;
+    lex_string(L, lx);
+    const char *s = lx->text + lx->start + 1;
+    if (!lx->escaped) {
+        lua_pushlstring(L, s, lx->slen);
+        return;
     }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    const char *end = lx->text + lx->pos - 1;    /* the closing quote */
+    while (s < end) {
+        const char *backslash = memchr(s, '\\', (size_t)(end - s));
+        size_t plain = (size_t)((backslash ? backslash : end) - s);
+        luaL_addlstring(&b, s, plain);
+        s += plain;
+        if (backslash)
+            s += add_escape_value(&b, s);
+    }
+    luaL_pushresult(&b);
 }
 
-/* cJSON stopped at byte p: raise the first lexical error before it, else a
- * syntax error at p. */
-static int diagnose(lua_State *L, lexer *lx, size_t p)
+/* Skip whitespace; returns the next byte, or -1 at the end of the text. */
+static int skip_space(lexer *lx)
 {
-    lx->stop = p;
-    while (lex_next(L, lx))
-        ;
-    if (p >= lx->len)
-        return raise_at(L, lx, lx->len, "unexpected end of input");
-    return raise_at(L, lx, p, "syntax error");
+    while (lx->pos < lx->len && is_space(lx->text[lx->pos]))
+        lx->pos++;
+    return lx->pos < lx->len ? (unsigned char)lx->text[lx->pos] : -1;
+}
+
+/* The next byte after whitespace, which must be there. */
+static int expect_more(lua_State *L, lexer *lx)
+{
+    int c = skip_space(lx);
+    if (c < 0)
+        raise_at(L, lx, lx->len, "unexpected end of input");
+    return c;
+}
+
+/* An opening bracket: one level deeper, within JSON_MAX_DEPTH. */
+static void open_level(lua_State *L, lexer *lx)
+{
+    if (lx->depth == JSON_MAX_DEPTH) {
+        lua_pushfstring(L, "nesting deeper than %d levels", JSON_MAX_DEPTH);
+        raise_at(L, lx, lx->pos, lua_tostring(L, -1));
+    }
+    lx->depth++;
+    lx->pos++;
+}
+
+static void push_value(lua_State *L, lexer *lx);
+
+/* After an item of an array or object: true when a ',' follows, false at
+ * the closing byte `close`; anything else is a syntax error. */
+static bool next_item(lua_State *L, lexer *lx, int close)
+{
+    int c = expect_more(L, lx);
+    if (c != ',' && c != close)
+        raise_at(L, lx, lx->pos, "syntax error");
+    lx->pos++;
+    return c == ',';
+}
+
+/* Items and members are gathered on the stack, up to BATCH at a time,
+ * before they go into their table: a table made for the number it gets is
+ * never rehashed, and most JSON arrays and objects are small. */
+#define BATCH 64
+
+/* Store the n values on top of the stack as items first+1..first+n of the
+ * array at index `table` (made here, sized for them, when 0) and pop them.
+ * Returns the table's index. */
+static int store_items(lua_State *L, int table, lua_Integer first, int n)
+{
+    if (!table) {
+        lua_createtable(L, n, 0);
+        lua_insert(L, -n - 1);
+        table = lua_gettop(L) - n;
+    }
+    for (int i = n; i > 0; i--)
+        lua_rawseti(L, table, first + i);
+    return table;
+}
+
+/* Store the n key-value pairs on top of the stack in the object at index
+ * `table` (made here, sized for them, when 0), in document order so that
+ * of duplicate keys the last wins, and pop them. Returns the table's index. */
+static int store_members(lua_State *L, int table, int n)
+{
+    if (!table) {
+        lua_createtable(L, 0, n);
+        lua_insert(L, -2 * n - 1);
+        table = lua_gettop(L) - 2 * n;
+    }
+    for (int i = 0; i < n; i++) {
+        lua_pushvalue(L, table + 1 + 2 * i);
+        lua_pushvalue(L, table + 2 + 2 * i);
+        lua_rawset(L, table);
+    }
+    lua_settop(L, table);
+    return table;
+}
+
+/* Read an array (lx->pos at its '[') and push it as a marked table. */
+static void push_array(lua_State *L, lexer *lx)
+{
+    open_level(L, lx);
+    int table = 0, pending = 0;
+    lua_Integer stored = 0;
+    if (expect_more(L, lx) == ']') {
+        lx->pos++;
+    } else {
+        do {
+            if (pending == BATCH) {
+                table = store_items(L, table, stored, pending);
+                stored += pending;
+                pending = 0;
+            }
+            luaL_checkstack(L, 3, "JSON array");
+            push_value(L, lx);
+            pending++;
+        } while (next_item(L, lx, ']'));
+    }
+    store_items(L, table, stored, pending);
+    mark_array(L, lx->marks);
+    lx->depth--;
+}
+
+/* Read an object (lx->pos at its '{') and push it. */
+static void push_object(lua_State *L, lexer *lx)
+{
+    open_level(L, lx);
+    int table = 0, pending = 0;
+    if (expect_more(L, lx) == '}') {
+        lx->pos++;
+    } else {
+        do {
+            if (pending == BATCH) {
+                table = store_members(L, table, pending);
+                pending = 0;
+            }
+            if (expect_more(L, lx) != '"')
+                raise_at(L, lx, lx->pos, "expected a string key");
+            luaL_checkstack(L, 4, "JSON object");
+            push_string(L, lx);
+            if (expect_more(L, lx) != ':')
+                raise_at(L, lx, lx->pos, "syntax error");
+            lx->pos++;
+            push_value(L, lx);
+            pending++;
+        } while (next_item(L, lx, '}'));
+    }
+    store_members(L, table, pending);
+    lx->depth--;
+}
+
+/* Read the value at lx->pos (after whitespace) and push it. */
+static void push_value(lua_State *L, lexer *lx)
+{
+    int c = expect_more(L, lx);
+    lx->start = lx->pos;
+    if (c == '"') {
+        push_string(L, lx);
+    } else if (c == '-' || is_digit(c)) {
+        lex_number(L, lx);
+        push_number(L, lx);
+    } else if (c == '[') {
+        push_array(L, lx);
+    } else if (c == '{') {
+        push_object(L, lx);
+    } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
+        lex_word(L, lx);
+        if (lx->text[lx->start] == 'n')
+            mp_push_null(L);
+        else
+            lua_pushboolean(L, lx->text[lx->start] == 't');
+    } else {
+        raise_at(L, lx, lx->pos, c < 0x20 ? "unexpected control character" : "syntax error");
+    }
 }
 
 /* Decode the string at idx and push its value. */
 static void decode_at(lua_State *L, int idx)
 {
-    decoder d = { .marks = 0 };
-    lexer *lx = &d.lx;
-    lx->text = lua_tolstring(L, idx, &lx->len);
-    lx->stop = lx->len;
-    if (lx->len >= 3 && memcmp(lx->text, "\xEF\xBB\xBF", 3) == 0)
-        lx->pos = 3;   /* a byte order mark, as cJSON skips it */
-    size_t first = lx->pos;
-    while (first < lx->len && is_space(lx->text[first]))
-        first++;
-    if (first == lx->len)
-        raise_at(L, lx, lx->len, "empty input");
-    json_box *box = push_box(L);
-    int box_idx = lua_gettop(L);
-    const char *end = NULL;
-    /* The length covers the string's terminating NUL, so that cJSON reports
-     * an early end at offset len rather than at the last byte. */
-    box->tree = cJSON_ParseWithLengthOpts(lx->text, lx->len + 1, &end, 0);
-    if (!box->tree)
-        diagnose(L, lx, (size_t)(end - lx->text));
+    lexer lx = { .marks = 0 };
+    lx.text = lua_tolstring(L, idx, &lx.len);
+    if (lx.len >= 3 && memcmp(lx.text, "\xEF\xBB\xBF", 3) == 0)
+        lx.pos = 3;   /* a byte order mark */
+    if (skip_space(&lx) < 0)
+        raise_at(L, &lx, lx.len, "empty input");
     push_marks(L);
-    d.marks = lua_gettop(L);
-    walk(L, &d, box->tree);
-    size_t rest = (size_t)(end - lx->text);
-    while (rest < lx->len && is_space(lx->text[rest]))
-        rest++;
-    if (rest < lx->len)
-        raise_at(L, lx, rest, "unexpected data after the JSON value");
-    lua_remove(L, d.marks);
-    drop_box(L, box_idx);
+    lx.marks = lua_gettop(L);
+    push_value(L, &lx);
+    if (skip_space(&lx) >= 0)
+        raise_at(L, &lx, lx.pos, "unexpected data after the JSON value");
+    lua_remove(L, lx.marks);
 }
 
 void mp_json_decode(lua_State *L, const char *text, size_t len)

@@ -9,10 +9,13 @@
  * to v1 (same types, same integer or float subtype and bits, same bytes, the
  * same null), and encode again to the very same text, which also proves
  * that arrays stayed arrays. The pretty and unsorted encodings must decode
- * to v1 as well.
+ * to v1 as well. The decoder is its own parser, stricter than cJSON: a text
+ * it takes must be one cJSON parses too, to its last non-blank byte (cJSON
+ * is the independent judge of the structure).
  */
 #include "mpod.h"
 
+#include <cjson/cJSON.h>
 #include <lualib.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -150,6 +153,29 @@ static void setup(void)
     lua_setglobal(L, "json");
 }
 
+/* A text the decoder took must be JSON to cJSON as well, all of it. */
+static void check_cjson_agrees(const uint8_t *data, size_t size)
+{
+    /* with a NUL after it, counted: cJSON looks one byte past a BOM */
+    char *text = malloc(size + 1);
+    if (!text)
+        fail("out of memory");
+    memcpy(text, data, size);
+    text[size] = '\0';
+    const char *end = NULL;
+    cJSON *tree = cJSON_ParseWithLengthOpts(text, size + 1, &end, 0);
+    bool parsed = tree != NULL;
+    size_t rest = parsed ? (size_t)(end - text) : 0;
+    cJSON_Delete(tree);
+    free(text);
+    if (!parsed)
+        fail("decoded a text that cJSON rejects");
+    while (rest < size && strchr(" \t\r\n", data[rest]) && data[rest])
+        rest++;
+    if (rest != size)
+        fail("decoded a text with data after the value that cJSON left");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!L)
@@ -158,10 +184,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lua_pushcfunction(L, decode_input);
     lua_pushlightuserdata(L, (void *)data);
     lua_pushinteger(L, (lua_Integer)size);
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK)
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
         check_error(1, size);
-    else
+    } else {
+        check_cjson_agrees(data, size);
         round_trip();
+    }
     lua_settop(L, 0);
     return 0;
 }
