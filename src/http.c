@@ -28,6 +28,7 @@
 
 #include <curl/curl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,7 @@ struct xfer {
 };
 
 typedef struct {
-    pid_t pid;                   /* the process the state below belongs to */
+    unsigned long generation;    /* fork_generation when it was made */
     CURLM *multi;
     mp_timer *timer;
     CURL *pool[POOL_SIZE];
@@ -192,17 +193,26 @@ static void drain(void)
     }
 }
 
+/* How many forks lie between this process and the first: a child's http
+ * state is its parent's, which it must not drive. Counted rather than
+ * compared by pid, since getpid() is a system call on every request. */
+static unsigned long fork_generation = 1;
+
+static void count_fork(void)
+{
+    fork_generation++;
+}
+
 /* The multi of this process, created on first use; NULL when curl fails.
  * After a fork the parent's state is dropped, not cleaned up. */
 static CURLM *this_multi(void)
 {
-    pid_t pid = getpid();
-    if (http.multi && http.pid == pid)
+    if (http.multi && http.generation == fork_generation)
         return http.multi;
     if (http.multi)
         inherited = http;
     memset(&http, 0, sizeof http);
-    http.pid = pid;
+    http.generation = fork_generation;
     http.multi = curl_multi_init();
     if (!http.multi)
         return NULL;
@@ -1167,6 +1177,9 @@ static const luaL_Reg core_functions[] = {
 
 int luaopen_mpod_http_core(lua_State *L)
 {
+    static bool fork_counted;
+    if (!fork_counted)
+        fork_counted = pthread_atfork(NULL, NULL, count_fork) == 0;
     mp_new_class(L, REQUEST_MT, NULL, request_meta);
     mp_new_class(L, STREAM_MT, stream_methods, stream_meta);
     lua_pop(L, 2);
