@@ -12,18 +12,29 @@
  * variables close; once cancelled, every further wait raises immediately.
  * A task that is cancelled while merely runnable is reset in place.
  *
- * Runaway CPU loops: every coroutine inherits a count hook that raises a
- * timeout error in the running task once its deadline has passed, and then
- * fires on every instruction so a pcall cannot swallow it for long.
+ * Runaway CPU loops: while the process runs, an interval timer on its user
+ * CPU time (ITIMER_VIRTUAL) sends SIGVTALRM every CPU_CHECK_USEC. When the
+ * running task is past its deadline, the handler sets a count hook on the
+ * task's coroutine (lua_sethook may be called from a signal handler; the
+ * VM notices it at the next jump or call, so `while true do end` too). The
+ * hook raises a timeout error in the task and keeps firing on every
+ * instruction, so a pcall cannot swallow it for long. No hook is set
+ * otherwise: a hook set all the time makes the VM check it on every
+ * instruction, which cost CPU-bound Lua about a fifth of its speed. The
+ * timer counts only CPU time, so a process waiting in poll() gets no
+ * signal and no EINTR.
  */
 #include "mpod.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #define TASK_MT "mpod.Task"
 #define COND_MT "mpod.Cond"
-#define HOOK_COUNT 10000
+#define CPU_CHECK_USEC 50000   /* CPU time between deadline checks */
 
 typedef enum {
     TASK_NEW,       /* created, never resumed */
@@ -334,16 +345,20 @@ static void cancel(mp_task *t, const char *reason)
     }
 }
 
-/* ---- the count hook ---- */
+/* ---- stopping Lua code past its deadline ---- */
 
+/* Raise the timeout in the running task once it is past its deadline; in
+ * any other coroutine, or before the deadline (after a new one was set),
+ * take the hook away again. */
 static void deadline_hook(lua_State *L, lua_Debug *ar)
 {
     mp_task *t = sched.current;
-    if (!t || t->co != L || t->deadline <= 0 || mp_now() < t->deadline)
+    if (!t || t->co != L || t->deadline <= 0 || mp_now() < t->deadline) {
+        lua_sethook(L, NULL, 0, 0);
         return;
+    }
     if (!t->deadline_hit) {
         t->deadline_hit = true;
-        lua_sethook(L, deadline_hook, LUA_MASKCOUNT, 1);
         if (lua_getinfo(L, "Sl", ar) && ar->source[0] == '@' &&
             ar->currentline > 0)
             snprintf(t->deadline_at, sizeof t->deadline_at, "%s:%d",
@@ -353,6 +368,31 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
                   "without waiting (a busy loop?)");
     mp_error_set_string(L, "at", t->deadline_at[0] ? t->deadline_at : NULL);
     lua_error(L);
+}
+
+/* SIGVTALRM: the process has used another CPU_CHECK_USEC of CPU. */
+static void on_cpu_tick(int sig)
+{
+    (void)sig;
+    mp_task *t = *(mp_task *volatile *)&sched.current;
+    if (t && t->co && t->deadline > 0 && mp_now() >= t->deadline)
+        lua_sethook(t->co, deadline_hook, LUA_MASKCOUNT, 1);
+}
+
+/* Start the CPU-time ticks in this process, once (a forked child has no
+ * timer of its parent's, so the pid tells). */
+static void watch_cpu_time(void)
+{
+    static pid_t watching;
+    pid_t me = getpid();
+    if (watching == me)
+        return;
+    struct sigaction tick = { .sa_handler = on_cpu_tick, .sa_flags = SA_RESTART };
+    sigemptyset(&tick.sa_mask);
+    struct itimerval every = { { 0, CPU_CHECK_USEC }, { 0, CPU_CHECK_USEC } };
+    if (sigaction(SIGVTALRM, &tick, NULL) == 0 &&
+        setitimer(ITIMER_VIRTUAL, &every, NULL) == 0)
+        watching = me;
 }
 
 /* ---- creating and running ---- */
@@ -581,10 +621,12 @@ static int l_task_set_deadline(lua_State *L)
 {
     mp_task *t = check_task(L, 1);
     t->deadline = luaL_optnumber(L, 2, 0);
+    if (t->deadline > 0)
+        watch_cpu_time();
     if (t->deadline_hit && t->co) {
         t->deadline_hit = false;
         t->deadline_at[0] = '\0';
-        lua_sethook(t->co, deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
+        lua_sethook(t->co, NULL, 0, 0);
     }
     return 0;
 }
@@ -696,9 +738,6 @@ int luaopen_mpod_core(lua_State *L)
     mp_new_class(L, TASK_MT, task_methods, task_meta);
     lua_getfield(L, -1, "__index");        /* Lua adds wait() and friends */
     mp_new_class(L, COND_MT, cond_methods, NULL);
-    lua_pop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    lua_sethook(lua_tothread(L, -1), deadline_hook, LUA_MASKCOUNT, HOOK_COUNT);
     lua_pop(L, 1);
     luaL_newlib(L, core_functions);
     lua_insert(L, -3);                      /* core, Task mt, methods */
