@@ -138,7 +138,9 @@ end
 -- while the process still shows as running: the watchdog waits up to
 -- RUNNER_EXIT_WAIT for it to be gone before deciding it lives on (it then
 -- closed the pipe itself, after its own teardown). Seen by the runner-chaos
--- test: watchdogs quit at once and left a killed run's cluster behind.
+-- test: watchdogs quit at once and left a killed run's cluster behind. The
+-- first sighting of the runner gone decides (state.wait_gone): a second
+-- look once saw it in the state X of its parent's reaping, as if running.
 local RUNNER_EXIT_WAIT = 10
 
 function M.watchdog(path)
@@ -148,11 +150,7 @@ function M.watchdog(path)
   signals:close()
   local st = state.load(path)
   if not st or st.persistent then return 0 end
-  local deadline = core.now() + RUNNER_EXIT_WAIT
-  while state.alive(st.runner_pid, st.runner_start) and core.now() < deadline do
-    core.sleep(0.05)
-  end
-  if state.alive(st.runner_pid, st.runner_start) then return 0 end
+  if not state.wait_gone(st.runner_pid, st.runner_start, RUNNER_EXIT_WAIT) then return 0 end
   st = state.load(path)               -- its own teardown may have finished
   if st then M.teardown(st) end
   return 0

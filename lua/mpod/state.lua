@@ -10,6 +10,7 @@
 -- variable MPOD_RUN_ID=<run id>, so a sweep finds all of them, children of
 -- children included, whatever process group or session they moved to.
 
+local core = require "mpod.core"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local sys = require "mpod.sys"
@@ -57,8 +58,12 @@ function M.save(st)
   assert(os.rename(tmp, st.path))
 end
 
+-- remove(state): the file, and the copy a save killed halfway left
 function M.remove(st)
-  if st and st.path then os.remove(st.path) end
+  if st and st.path then
+    os.remove(st.path)
+    os.remove(st.path .. ".tmp")
+  end
 end
 
 -- new_run_id() -> 16 hex digits
@@ -69,11 +74,36 @@ function M.new_run_id()
   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end)):sub(1, 16)
 end
 
+-- The /proc states of a process that has ended: a zombie (Z), and one its
+-- parent's wait is reaping (X, x on older kernels), whose entry goes next.
+-- Counting X as running once made a watchdog that had just seen the runner
+-- as a zombie see it "running" again a moment later, while the chaos test
+-- reaped it, and quit without tearing down.
+local ENDED = { Z = true, X = true, x = true }
+
+-- ended(info) -> true when a proc.info record (nil: no such pid) shows no
+-- running process
+function M.ended(info)
+  return not info or ENDED[info.state] == true
+end
+
 -- alive(pid, start) -> true when pid runs and is the same process
 function M.alive(pid, start)
   local info = pid and proc.info(pid)
-  if not info or info.state == "Z" then return false end
+  if M.ended(info) then return false end
   return start == nil or info.start == start
+end
+
+-- wait_gone(pid, start, timeout) -> true once the process is seen gone,
+-- false when it still runs after timeout seconds. The first sighting
+-- decides: a process that has ended never runs again.
+function M.wait_gone(pid, start, timeout)
+  local deadline = core.now() + timeout
+  while M.alive(pid, start) do
+    if core.now() >= deadline then return false end
+    core.sleep(0.05)
+  end
+  return true
 end
 
 -- run_processes(run_id) -> pids of every process carrying MPOD_RUN_ID=run_id
@@ -93,15 +123,36 @@ function M.run_processes(run_id)
   return pids
 end
 
--- sweep(run_id) -> how many processes were killed
+local SWEEP_PASSES = 5
+
+-- kill_new(pids, killed) -> how many of pids were not in killed; each is
+-- killed and added to it
+local function kill_new(pids, killed)
+  local n = 0
+  for _, pid in ipairs(pids) do
+    if not killed[pid] then
+      killed[pid] = true
+      n = n + 1
+      proc.kill(pid, "CONT")
+      proc.kill(pid, "KILL")
+    end
+  end
+  return n
+end
+
+-- sweep(run_id) -> how many processes were killed. A process can fork
+-- between the scan that finds it and its kill, and its child carries the
+-- run id too: the scan is repeated until one finds no process it has not
+-- killed yet (at most SWEEP_PASSES times).
 function M.sweep(run_id)
   if not run_id or run_id == "" then return 0 end
-  local pids = M.run_processes(run_id)
-  for _, pid in ipairs(pids) do
-    proc.kill(pid, "CONT")
-    proc.kill(pid, "KILL")
+  local killed, total = {}, 0
+  for _ = 1, SWEEP_PASSES do
+    local n = kill_new(M.run_processes(run_id), killed)
+    if n == 0 then break end
+    total = total + n
   end
-  return #pids
+  return total
 end
 
 return M

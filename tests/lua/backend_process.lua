@@ -3,7 +3,8 @@
 -- operations and their states, healing between files, readiness failures,
 -- dependency order and one-shot failures, the cluster commands, and no
 -- process left behind after a normal end, a failure, SIGINT, SIGTERM or
--- SIGKILL of the runner.
+-- SIGKILL of the runner: with what the watchdog counts as a runner gone,
+-- and a sweep of processes that fork while it runs.
 
 local mp = require "mpod"
 local procs = require "procs"
@@ -181,6 +182,60 @@ mp.test("SIGKILL of the runner leaves nothing behind (watchdog)", function()
   local status, e = interrupt_runner("KILL")
   mp.expect(status.signame):eq("KILL")
   mp.expect(sys.stat(state_dir .. "/selftest-" .. e.TAG .. ".json")):is_nil()
+end)
+
+-- with_info(records, fn): run fn with proc.info answering records in turn
+-- (then nil, a pid that is gone); -> how many records were not asked for
+local function with_info(records, fn)
+  local real = proc.info
+  proc.info = function() return table.remove(records, 1) end
+  local ok, err = pcall(fn)
+  proc.info = real
+  if not ok then error(err, 0) end
+  return #records
+end
+
+-- The watchdog waits for the runner to be gone. A parent reaping a zombie
+-- turns it from Z to X in /proc for a moment: a watchdog that saw Z, then X
+-- as running, once quit and left a killed run's cluster behind.
+mp.test("a zombie or a process being reaped counts as ended; the first sighting decides", function()
+  local state = require "mpod.state"
+  for _, letter in ipairs { "Z", "X", "x" } do
+    with_info({ { state = letter, start = 7 } }, function()
+      mp.expect(state.alive(4242, 7)):eq(false)
+    end)
+  end
+  with_info({ { state = "S", start = 7 } }, function()
+    mp.expect(state.alive(4242, 7)):eq(true)
+  end)
+  local gone
+  local unread = with_info({ { state = "R", start = 7 }, { state = "Z", start = 7 },
+                             { state = "R", start = 7 } }, function()
+    gone = state.wait_gone(4242, 7, 5)
+  end)
+  mp.expect(gone):eq(true)
+  mp.expect(unread):eq(1)
+end)
+
+-- A sweep against a shell that forks without pause, each child leaving a
+-- sleep behind: what is forked between a scan and its kill is found by the
+-- next scan.
+mp.test("a sweep also kills what the run's processes fork while it runs", function()
+  local state = require "mpod.state"
+  local run_id = state.new_run_id()
+  local shell = proc.spawn { argv = { "sh", "-c", "while :; do (sleep 30 &); done" },
+    env = { MPOD_RUN_ID = run_id }, stdout = "null", stderr = "null" }
+  mp.poll_until(function() return #state.run_processes(run_id) >= 20 end,
+    { timeout = st.slow(10), label = "the shell has forked" })
+  local killed = state.sweep(run_id)
+  shell:wait(5)
+  -- killed processes still exiting show their environment for a moment
+  pcall(mp.poll_until, function() return #state.run_processes(run_id) == 0 end,
+    { timeout = st.slow(2) })
+  local left = #state.run_processes(run_id)
+  for _ = 1, 10 do state.sweep(run_id) end        -- whatever escaped
+  mp.expect(killed):gt(0)
+  mp.expect(left):eq(0)
 end)
 
 mp.test("a failing run still tears down", function()

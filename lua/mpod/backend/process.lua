@@ -73,7 +73,7 @@ function Backend:state(name)
   local p = self.procs[name]
   if p and p:poll() then return "exited" end
   local info = proc.info(rec.pid)
-  if not info or info.start ~= rec.start or info.state == "Z" then return "exited" end
+  if state.ended(info) or info.start ~= rec.start then return "exited" end
   if info.state == "T" or info.state == "t" then return "paused" end
   return "running"
 end
