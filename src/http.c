@@ -203,12 +203,26 @@ static void count_fork(void)
     fork_generation++;
 }
 
+/* libcurl's global set-up (OpenSSL's included, about 1 ms), done on first
+ * use rather than at start-up, so a run that makes no request never pays
+ * for it; a cluster run does it in the runner (core.prepare), before it
+ * forks the files' processes, which inherit it. */
+static bool curl_global_ready(void)
+{
+    static bool ready;
+    if (!ready)
+        ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    return ready;
+}
+
 /* The multi of this process, created on first use; NULL when curl fails.
  * After a fork the parent's state is dropped, not cleaned up. */
 static CURLM *this_multi(void)
 {
     if (http.multi && http.generation == fork_generation)
         return http.multi;
+    if (!curl_global_ready())
+        return NULL;
     if (http.multi)
         inherited = http;
     memset(&http, 0, sizeof http);
@@ -1168,7 +1182,17 @@ static const luaL_Reg stream_meta[] = {
     { NULL, NULL }
 };
 
+/* core.prepare(): set libcurl up in this process now (a runner about to
+ * fork the processes of a cluster run's files). */
+static int l_prepare(lua_State *L)
+{
+    if (!curl_global_ready())
+        mp_raise(L, "memory", "libcurl failed to initialise");
+    return 0;
+}
+
 static const luaL_Reg core_functions[] = {
+    { "prepare", l_prepare },
     { "request", l_request },
     { "sse", l_sse },
     { "parse_date", l_parse_date },

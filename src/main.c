@@ -1,5 +1,5 @@
 /*
- * main.c: the mpod-lua executable. Global library set-up, then the Lua CLI
+ * main.c: the mpod-lua executable. Process set-up, then the Lua CLI
  * (lua/mpod/cli.lua) runs as the root task with the command-line arguments;
  * its result is the exit code. `--log-pump` is the process backend's log
  * capture helper (logpump.c), which needs no Lua.
@@ -20,10 +20,6 @@ int main(int argc, char **argv)
         return mp_logpump_main(argc, argv);
     mp_sys_hold_self_exe();
     signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "mpod-lua: libcurl failed to initialise\n");
-        return MP_EXIT_INTERNAL;
-    }
     lua_State *L = mp_host_new();
     if (!L) {
         fprintf(stderr, "mpod-lua: out of memory\n");
@@ -37,6 +33,6 @@ int main(int argc, char **argv)
     int rc = mp_host_run(L, "mpod.cli", -1);
     lua_close(L);
     mp_child_template_close();
-    curl_global_cleanup();
+    curl_global_cleanup();     /* a no-op unless http.c set libcurl up */
     return rc;
 }

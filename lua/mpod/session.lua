@@ -242,6 +242,9 @@ function M.open(path, explicit, opts, reporter)
     return nil, errors.is(s, "cluster") and 2 or 3
   end
   if not s then bail(reporter, why); return nil, 3 end
+  -- the files of a cluster run talk HTTP: libcurl is set up once, here,
+  -- and not again in every file's process
+  require("mpod.http.core").prepare()
   s.dump_logs = opts.dump_logs
   watch_signals(s, reporter)
   s.proxies = require("mpod.proxies").new(s.cluster)
