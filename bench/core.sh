@@ -15,12 +15,13 @@
 # with its target and PASS or MISS; exits 0 either way (a benchmark is not
 # a test), non-zero only when it cannot measure. MPOD names the binary
 # (default build/mpod-lua); BENCH_RUNS the runs of the start-up commands
-# (default 20; the 200-file commands run a quarter as often, at least 5).
+# (default 60, as start-ups vary by 20% from run to run; the 200-file
+# commands run a quarter as often, at least 5).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 mpod=$(cd "$root" && realpath "${MPOD:-build/mpod-lua}")
-runs=${BENCH_RUNS:-20}
+runs=${BENCH_RUNS:-60}
 
 for tool in hyperfine curl awk realpath; do
     command -v "$tool" >/dev/null || { echo "bench/core.sh: $tool is missing (make deps)" >&2; exit 2; }
