@@ -28,7 +28,6 @@
 
 #include <curl/curl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,7 +107,7 @@ struct xfer {
 };
 
 typedef struct {
-    unsigned long generation;    /* fork_generation when it was made */
+    unsigned long generation;    /* mp_fork_generation() when it was made */
     CURLM *multi;
     mp_timer *timer;
     CURL *pool[POOL_SIZE];
@@ -193,16 +192,6 @@ static void drain(void)
     }
 }
 
-/* How many forks lie between this process and the first: a child's http
- * state is its parent's, which it must not drive. Counted rather than
- * compared by pid, since getpid() is a system call on every request. */
-static unsigned long fork_generation = 1;
-
-static void count_fork(void)
-{
-    fork_generation++;
-}
-
 /* libcurl's global set-up (OpenSSL's included, about 1 ms), done on first
  * use rather than at start-up, so a run that makes no request never pays
  * for it; a cluster run does it in the runner (core.prepare), before it
@@ -219,14 +208,15 @@ static bool curl_global_ready(void)
  * After a fork the parent's state is dropped, not cleaned up. */
 static CURLM *this_multi(void)
 {
-    if (http.multi && http.generation == fork_generation)
+    unsigned long generation = mp_fork_generation();
+    if (http.multi && http.generation == generation)
         return http.multi;
     if (!curl_global_ready())
         return NULL;
     if (http.multi)
         inherited = http;
     memset(&http, 0, sizeof http);
-    http.generation = fork_generation;
+    http.generation = generation;
     http.multi = curl_multi_init();
     if (!http.multi)
         return NULL;
@@ -1201,9 +1191,6 @@ static const luaL_Reg core_functions[] = {
 
 int luaopen_mpod_http_core(lua_State *L)
 {
-    static bool fork_counted;
-    if (!fork_counted)
-        fork_counted = pthread_atfork(NULL, NULL, count_fork) == 0;
     mp_new_class(L, REQUEST_MT, NULL, request_meta);
     mp_new_class(L, STREAM_MT, stream_methods, stream_meta);
     lua_pop(L, 2);

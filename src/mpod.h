@@ -147,7 +147,7 @@ void mp_error_set_integer(lua_State *L, const char *name, lua_Integer value);
 void mp_new_class(lua_State *L, const char *tname,
                   const luaL_Reg *methods, const luaL_Reg *meta);
 
-/* ---- json.c: JSON through cJSON ---------------------------------------- */
+/* ---- json.c: JSON text to Lua values and back ------------------------- */
 
 /* Push the null sentinel (mp.null == mp.json.null; also Postgres NULL). */
 void mp_push_null(lua_State *L);
@@ -166,6 +166,13 @@ void mp_json_encode(lua_State *L, int idx);
 /* Keep the running binary open (main calls it first), so sys.self_exe()
  * can still start it after `make` replaced or deleted the file. */
 void mp_sys_hold_self_exe(void);
+
+/* Which process of a line of forks this is: a number that changes in every
+ * forked child. State kept per process (libcurl's multi, the CPU-time
+ * timer) records it, and a child that finds another number knows the state
+ * is its parent's. Counted (pthread_atfork) rather than read with
+ * getpid(), a system call, since every HTTP request asks. */
+unsigned long mp_fork_generation(void);
 
 /* Module openers: every `int luaopen_mpod_x_y(lua_State *L)` in src/ is
  * registered as the module "mpod.x.y" (src/gen_modules.sh). */

@@ -1,7 +1,8 @@
 /*
  * sys.c: the Lua module mpod.sys: the few operating-system services plain
  * Lua lacks and the engine needs: glob, stat, temporary and nested
- * folders, recursive removal, realpath, isatty, hostname, a free port.
+ * folders, recursive removal, realpath, isatty, hostname, a free port;
+ * and for the C side, the running binary held open and a count of forks.
  *
  * Failures return nil plus a message (like io.open), except programmer
  * mistakes (wrong argument types), which raise.
@@ -13,6 +14,7 @@
 #include <ftw.h>
 #include <glob.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,6 +86,24 @@ static const char *temp_dir(void)
 {
     const char *tmp = getenv("TMPDIR");
     return tmp && *tmp ? tmp : "/tmp";
+}
+
+/* Forks since this process first asked (see mpod.h). The counter is set
+ * up at the first call: state recorded with a number came after it, so
+ * every fork that could make that state someone else's is counted. */
+static unsigned long forks_seen = 1;
+
+static void count_fork(void)
+{
+    forks_seen++;
+}
+
+unsigned long mp_fork_generation(void)
+{
+    static bool counting;
+    if (!counting)
+        counting = pthread_atfork(NULL, NULL, count_fork) == 0;
+    return forks_seen;
 }
 
 /* sys.tmpdir() -> the folder temporary files go in ($TMPDIR, else /tmp) */

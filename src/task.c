@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #define TASK_MT "mpod.Task"
 #define COND_MT "mpod.Cond"
@@ -380,11 +379,11 @@ static void on_cpu_tick(int sig)
 }
 
 /* Start the CPU-time ticks in this process, once (a forked child has no
- * timer of its parent's, so the pid tells). */
+ * timer of its parent's). */
 static void watch_cpu_time(void)
 {
-    static pid_t watching;
-    pid_t me = getpid();
+    static unsigned long watching;
+    unsigned long me = mp_fork_generation();
     if (watching == me)
         return;
     struct sigaction tick = { .sa_handler = on_cpu_tick, .sa_flags = SA_RESTART };
