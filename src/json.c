@@ -167,7 +167,6 @@ typedef struct {
     size_t len;        /* text[len] is a NUL byte (a Lua string) */
     size_t pos;        /* next byte to read */
     size_t start;      /* where the last token starts */
-    size_t slen;       /* a string token: its decoded length in bytes */
     bool escaped;      /* a string token: it holds escape sequences */
     bool integral;     /* a number token: no fraction, no exponent */
     int depth;         /* open arrays and objects */
@@ -229,9 +228,9 @@ static long hex4(const char *s, size_t avail)
     return v;
 }
 
-/* The escape sequence at byte i (a backslash) inside a string: returns its
- * length in the text and adds the number of bytes it decodes to to *n. */
-static size_t lex_escape(lua_State *L, const lexer *lx, size_t i, size_t *n)
+/* The escape sequence at byte i (a backslash) inside a string: checks it
+ * and returns its length in the text. */
+static size_t lex_escape(lua_State *L, const lexer *lx, size_t i)
 {
     const char *s = lx->text + i;
     size_t avail = lx->len - i;
@@ -240,16 +239,13 @@ static size_t lex_escape(lua_State *L, const lexer *lx, size_t i, size_t *n)
     if (s[1] != 'u') {
         if (!strchr("\"\\/bfnrt", s[1]) || s[1] == '\0')
             raise_at(L, lx, i, "invalid escape sequence");
-        *n += 1;
         return 2;
     }
     long hi = hex4(s + 2, avail - 2);
     if (hi < 0)
         raise_at(L, lx, i, "invalid \\u escape");
-    if (hi < 0xD800 || hi > 0xDFFF) {
-        *n += hi < 0x80 ? 1 : hi < 0x800 ? 2 : 3;
+    if (hi < 0xD800 || hi > 0xDFFF)
         return 6;
-    }
     if (hi > 0xDBFF || avail < 8 || s[6] != '\\' || s[7] != 'u')
         raise_at(L, lx, i, "unpaired UTF-16 surrogate in \\u escape");
     long lo = hex4(s + 8, avail - 8);
@@ -257,20 +253,18 @@ static size_t lex_escape(lua_State *L, const lexer *lx, size_t i, size_t *n)
         raise_at(L, lx, i + 6, "invalid \\u escape");
     if (lo < 0xDC00 || lo > 0xDFFF)
         raise_at(L, lx, i, "unpaired UTF-16 surrogate in \\u escape");
-    *n += 4;
     return 12;
 }
 
-/* A string token: check it and record its decoded length and whether it
- * holds escapes. */
+/* A string token: check it and record whether it holds escapes. */
 static void lex_string(lua_State *L, lexer *lx)
 {
     const unsigned char *s = (const unsigned char *)lx->text;
-    size_t i = lx->pos + 1, n = 0;
+    size_t i = lx->pos + 1;
     lx->escaped = false;
     while (i < lx->len && s[i] != '"') {
         if (s[i] == '\\') {
-            i += lex_escape(L, lx, i, &n);
+            i += lex_escape(L, lx, i);
             lx->escaped = true;
         } else if (s[i] < 0x20) {
             raise_at(L, lx, i, "unescaped control character in string");
@@ -279,12 +273,10 @@ static void lex_string(lua_State *L, lexer *lx)
             if (k == 0)
                 raise_at(L, lx, i, "invalid UTF-8 in string");
             i += k;
-            n += k;
         }
     }
     if (i >= lx->len)
         raise_at(L, lx, lx->start, "unterminated string");
-    lx->slen = n;
     lx->pos = i + 1;
 }
 
@@ -296,8 +288,9 @@ static size_t skip_digits(const char *s, size_t i, size_t end)
     return i;
 }
 
-/* A number token: the bytes cJSON takes for a number must follow the JSON
- * grammar -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? exactly. */
+/* A number token: the run of digits, signs, dots and exponent letters at
+ * lx->pos must follow the JSON grammar
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? exactly. */
 static void lex_number(lua_State *L, lexer *lx)
 {
     const char *s = lx->text;
@@ -430,13 +423,13 @@ static void push_string(lua_State *L, lexer *lx)
     lx->start = lx->pos;
     lex_string(L, lx);
     const char *s = lx->text + lx->start + 1;
+    const char *end = lx->text + lx->pos - 1;    /* the closing quote */
     if (!lx->escaped) {
-        lua_pushlstring(L, s, lx->slen);
+        lua_pushlstring(L, s, (size_t)(end - s));
         return;
     }
     luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    const char *end = lx->text + lx->pos - 1;    /* the closing quote */
+    luaL_buffinitsize(L, &b, (size_t)(end - s));  /* escapes only shrink */
     while (s < end) {
         const char *backslash = memchr(s, '\\', (size_t)(end - s));
         size_t plain = (size_t)((backslash ? backslash : end) - s);
