@@ -14,9 +14,10 @@
  * and strings are raw items formatted here (exact integers, floats that stay
  * floats, strings with NUL bytes); object keys are sorted by bytes.
  *
- * Memory: a cJSON tree and printed text live in a "box" userdata marked
- * to-be-closed, so an error raised while they exist frees them; no function
- * here owns malloc memory when it raises.
+ * Memory: decoding allocates nothing outside Lua. When encoding, the cJSON
+ * tree and printed text live in a "box" userdata marked to-be-closed, so an
+ * error raised while they exist frees them; no function here owns malloc
+ * memory when it raises.
  *
  * Arrays are marked in a weak-keyed registry table (decoded arrays and
  * json.array tables), which leaves the tables' own metatables alone. The null
