@@ -119,7 +119,7 @@ local function leftovers(run)
   local left = {
     processes = #tagged(run.tag),
     state = #sys.glob(dir .. "/state/" .. run.cluster .. ".json*"),   -- with a save's .tmp
-    run_dir = #sys.glob("/tmp/mpod-" .. run.cluster .. "*"),
+    run_dir = #sys.glob(sys.tmpdir() .. "/mpod-" .. run.cluster .. ".*"),   -- where the runner makes it
   }
   if run.backend == "process" then left.faults = faults() end
   if run.backend == "compose" then left.containers, left.networks = compose_objects(run.tag) end
