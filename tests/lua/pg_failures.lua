@@ -113,12 +113,15 @@ mp.test("a backend terminated under a query raises kind connection_lost", functi
   local db <close> = server:connect()
   local observer <close> = server:connect()
   local pid = db:backend_pid()
-  mp.spawn(function()
+  -- The terminating query's own answer can arrive after db's error; the
+  -- task is waited for so that closing observer never cuts it off.
+  local terminator = mp.spawn(function()
     mp.sleep(0.2)
     observer:query("SELECT pg_terminate_backend($1)", pid)
   end)
   local err = mp.expect(function() db:query("SELECT pg_sleep(30)") end)
     :raises("the connection to the server was lost during the query")
+  terminator:wait(10)
   mp.expect(err.kind):eq("connection_lost")
   mp.expect(err.sqlstate):eq("57P01")
   mp.expect(db:status()):eq("broken")
