@@ -550,7 +550,8 @@ static void request_method(lua_State *L, int spec, CURL *e)
     lua_pop(L, 1);
 }
 
-/* Push the result table {status=, head=, body=, time=, url=}. */
+/* Push the result table {status=, head=, body=, time=, url=}, with room
+ * for the three fields mpod.http adds (method, pod, path). */
 static void push_response(lua_State *L, request *r)
 {
     long status = 0;
@@ -559,7 +560,7 @@ static void push_response(lua_State *L, request *r)
     curl_easy_getinfo(r->x.easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(r->x.easy, CURLINFO_TOTAL_TIME_T, &micros);
     curl_easy_getinfo(r->x.easy, CURLINFO_EFFECTIVE_URL, &url);
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 8);
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, r->x.head.data ? r->x.head.data : "", r->x.head.len);

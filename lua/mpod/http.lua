@@ -411,11 +411,11 @@ for _, method in ipairs { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD" } do
   M[method:lower()] = function(url, a, b)
     local opts, body = a, nil
     if method == "POST" or method == "PUT" or method == "PATCH" then opts, body = b, a end
-    local spec = {}
+    local spec = { url = url, method = method }
     if opts then
       for k, v in pairs(opts) do spec[k] = v end
+      spec.url, spec.method = url, method
     end
-    spec.url, spec.method = url, method
     if body ~= nil then spec.json = body end
     return M.request(spec)
   end
