@@ -29,12 +29,16 @@ end
 -- HTTP --------------------------------------------------------------------
 
 -- Header names are case-insensitive: a per-call header replaces a
--- default of the same name in any case.
+-- default of the same name in any case. Without per-call headers the
+-- defaults table itself is used (mpod.http only reads it, and keeps the
+-- header lines it built from it).
 local function merged_headers(defaults, extra)
+  if extra == nil or next(extra) == nil then return defaults end
+  if defaults == nil or next(defaults) == nil then return extra end
   local h = {}
-  for k, v in pairs(defaults or {}) do h[k] = v end
-  for k, v in pairs(extra or {}) do
-    for d in pairs(defaults or {}) do
+  for k, v in pairs(defaults) do h[k] = v end
+  for k, v in pairs(extra) do
+    for d in pairs(defaults) do
       if d:lower() == k:lower() then h[d] = nil end
     end
     h[k] = v
@@ -42,21 +46,48 @@ local function merged_headers(defaults, extra)
   return h
 end
 
--- The request spec mpod.http takes, from a pod and per-call options.
-function Pod:http_spec(opts, path)
-  if not self.url then
-    usage(string.format("pod %s has no url in the cluster file", self.name))
+-- A pod's url without its trailing slashes, worked out once per url.
+local bases = setmetatable({}, { __mode = "k" })
+
+local function base_url(pod)
+  local known = bases[pod]
+  if not known or known.url ~= pod.url then
+    known = { url = pod.url, base = (pod.url:gsub("/+$", "")) }
+    bases[pod] = known
   end
-  local spec = {}
-  for k, v in pairs(opts or {}) do spec[k] = v end
-  spec.path = path or spec.path or "/"
-  if spec.path:sub(1, 1) ~= "/" then spec.path = "/" .. spec.path end
-  spec.url = self.url:gsub("/+$", "") .. spec.path
-  local http = self.cluster.http or {}
+  return known.base
+end
+
+-- Complete spec, a table of the caller's own, into the request spec
+-- mpod.http takes: the url from spec.path (or `path`), the cluster file's
+-- headers and timeout, the pod's name.
+local function complete_spec(pod, spec, path)
+  if not pod.url then
+    usage(string.format("pod %s has no url in the cluster file", pod.name))
+  end
+  path = path or spec.path or "/"
+  if path:byte(1) ~= 47 then path = "/" .. path end          -- "/"
+  spec.path = path
+  spec.url = base_url(pod) .. path
+  local http = pod.cluster.http or {}
   spec.headers = merged_headers(http.headers, spec.headers)
   spec.timeout = spec.timeout or http.timeout
-  spec.pod = self.name
+  spec.pod = pod.name
   return spec
+end
+
+-- A copy of opts (nil: an empty table), so the caller's table is left alone.
+local function copy(opts)
+  local t = {}
+  if opts then
+    for k, v in pairs(opts) do t[k] = v end
+  end
+  return t
+end
+
+-- The request spec mpod.http takes, from a pod and per-call options.
+function Pod:http_spec(opts, path)
+  return complete_spec(self, copy(opts), path)
 end
 
 function Pod:request(opts)
@@ -64,19 +95,20 @@ function Pod:request(opts)
   return require("mpod.http").request(self:http_spec(opts))
 end
 
-local function with_method(method, opts, path, body)
-  local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
-  o.method, o.path = method, path
-  if body ~= nil then o.json = body end
-  return o
+-- pod:get(path, opts) and friends: one copy of opts, the method and body set.
+local function request_with(pod, method, path, opts, body)
+  runtime.touched[pod.name] = true
+  local spec = copy(opts)
+  spec.method = method
+  if body ~= nil then spec.json = body end
+  return require("mpod.http").request(complete_spec(pod, spec, path))
 end
 
-function Pod:get(path, opts) return self:request(with_method("GET", opts, path)) end
-function Pod:delete(path, opts) return self:request(with_method("DELETE", opts, path)) end
-function Pod:post(path, body, opts) return self:request(with_method("POST", opts, path, body)) end
-function Pod:put(path, body, opts) return self:request(with_method("PUT", opts, path, body)) end
-function Pod:patch(path, body, opts) return self:request(with_method("PATCH", opts, path, body)) end
+function Pod:get(path, opts) return request_with(self, "GET", path, opts) end
+function Pod:delete(path, opts) return request_with(self, "DELETE", path, opts) end
+function Pod:post(path, body, opts) return request_with(self, "POST", path, opts, body) end
+function Pod:put(path, body, opts) return request_with(self, "PUT", path, opts, body) end
+function Pod:patch(path, body, opts) return request_with(self, "PATCH", path, opts, body) end
 
 function Pod:sse(path, opts)
   runtime.touched[self.name] = true

@@ -142,22 +142,63 @@ local function build_header_lines(spec, extra)
   return lines
 end
 
--- A request that sets no header, bearer or cookie of its own has the
--- lines of its `extra` list alone: they are built once per list and
--- shared (core.request only reads them).
+-- A request with no bearer or cookie of its own shares the lines built
+-- for its headers table and `extra` list: without headers they are built
+-- once per list; for a headers table (a pod's cluster defaults, a table a
+-- scenario reuses) once it is seen a second time, kept with a copy of what
+-- the table held, and built again when it changed. core.request only
+-- reads them.
 local shared_lines = {}
+local seen_headers = setmetatable({}, { __mode = "k" })   -- table -> {extra -> kept}
+
+-- Whether headers still holds exactly what kept.held does.
+local function unchanged(headers, kept)
+  local held, n = kept.held, 0
+  for name, value in pairs(headers) do
+    if held[name] ~= value then return false end
+    n = n + 1
+  end
+  return n == kept.count
+end
+
+local function keep_lines(headers, lines)
+  local held, n = {}, 0
+  for name, value in pairs(headers) do
+    held[name] = value
+    n = n + 1
+  end
+  return { lines = lines, held = held, count = n }
+end
+
+-- The shared lines of a headers table, built when missing or stale.
+local function lines_of_table(spec, extra)
+  local headers = spec.headers
+  local by_extra = seen_headers[headers]
+  if not by_extra then                      -- first sighting: likely a one-off
+    seen_headers[headers] = {}
+    return build_header_lines(spec, extra)
+  end
+  local kept = by_extra[extra]
+  if kept and unchanged(headers, kept) then return kept.lines end
+  local lines = build_header_lines(spec, extra)
+  by_extra[extra] = keep_lines(headers, lines)
+  return lines
+end
 
 local function header_lines(spec, extra)
-  local headers = spec.headers
-  if (headers == nil or next(headers) == nil) and spec.bearer == nil and spec.cookie == nil then
-    local lines = shared_lines[extra]
-    if not lines then
-      lines = build_header_lines(spec, extra)
-      shared_lines[extra] = lines
-    end
-    return lines
+  if spec.bearer ~= nil or spec.cookie ~= nil then
+    return build_header_lines(spec, extra)
   end
-  return build_header_lines(spec, extra)
+  local headers = spec.headers
+  if headers ~= nil and next(headers) ~= nil then
+    return lines_of_table(spec, extra)
+  end
+  local lines = shared_lines[extra]
+  if not lines then
+    lines = build_header_lines(spec, extra)
+    shared_lines[extra] = lines
+  end
+  return lines
 end
 
 local REQUEST_EXTRA = { { "User-Agent", core.user_agent }, { "Expect", false } }

@@ -152,6 +152,34 @@ mp.test("the cluster file's http.headers (Origin) apply to every pod", function(
   mp.expect(posted.json.headers.origin):eq { "http://localhost:3000" }
 end)
 
+mp.test("header lines kept for a reused headers table follow its changes", function()
+  -- the lines are kept from a table's second use on; every change must show
+  local c = fix:cluster { headers = { Origin = "http://one" } }
+  local pod = c:pod("a")
+  local function origin(opts) return pod:get("/echo", opts).json.headers.origin end
+  for _ = 1, 3 do mp.expect(origin()):eq { "http://one" } end
+  c.http.headers.Origin = "http://two"
+  mp.expect(origin()):eq { "http://two" }
+  c.http.headers["X-Extra"] = "x"
+  mp.expect(pod:get("/echo").json.headers["x-extra"]):eq { "x" }
+  c.http.headers["X-Extra"] = nil
+  mp.expect(pod:get("/echo").json.headers["x-extra"]):is_nil()
+  local mine = { Accept = "text/plain" }
+  for i = 1, 3 do
+    mine.Accept = "text/v" .. i
+    mp.expect(pod:get("/echo", { headers = mine }).json.headers.accept):eq { "text/v" .. i }
+    local plain = mp.http.get(fix.url .. "/echo", { headers = mine })
+    mp.expect(plain.json.headers.accept):eq { "text/v" .. i }
+  end
+  mp.expect(mp.http.get(fix.url .. "/echo", { headers = mine, bearer = "tok-123456" })
+    .json.headers.authorization):eq { "Bearer tok-123456" }
+  mp.expect(mp.http.get(fix.url .. "/echo", { headers = mine }).json.headers.authorization):is_nil()
+  pod.url = fix.url .. "/nowhere/"
+  mp.expect(pod:get("/echo").status):eq(404)
+  pod.url = fix.url .. "//"
+  mp.expect(pod:get("echo").status):eq(200)
+end)
+
 mp.test("auth by token and by cookie, and a login cookie passed on", function()
   local a = fix:cluster():pod("a")
   mp.expect(a:get("/auth").status):eq(401)
