@@ -51,6 +51,15 @@
 #ifdef LEAK_CHECKED
 #include <sanitizer/lsan_interface.h>
 #endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#endif
+#endif
+#ifndef UNDER_VALGRIND
+#define UNDER_VALGRIND() 0
+#endif
 
 static void leave_parent_world(int channel, pid_t parent)
 {
@@ -106,6 +115,22 @@ void mp_child_template_close(void)
     template_state = NULL;
 }
 
+/* Close the child's state: its to-be-closed variables and finalizers run
+ * (a file left open is flushed, Postgres is told goodbye). Unless a leak
+ * checker watches, no block is freed: the process ends next, and freeing
+ * the blocks it inherited from the runner would first copy each of their
+ * pages (copy-on-write). On a trivial file that was a sixth of the
+ * child's page faults and 0.9 ms of its 7 ms, on a machine where faults
+ * are dear. */
+static void close_child_state(lua_State *L)
+{
+#ifndef LEAK_CHECKED
+    if (!UNDER_VALGRIND())
+        mp_host_skip_frees();
+#endif
+    lua_close(L);
+}
+
 static void child_main(int channel, pid_t parent, const char *payload,
                        size_t len)
 {
@@ -120,7 +145,7 @@ static void child_main(int channel, pid_t parent, const char *payload,
     lua_pushlstring(L, payload, len);
     lua_setfield(L, -2, "payload");
     int rc = mp_host_run(L, "mpod.child", -1);
-    lua_close(L);
+    close_child_state(L);
     fflush(stderr);
 #ifdef LEAK_CHECKED
     __lsan_do_leak_check();

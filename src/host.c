@@ -123,11 +123,21 @@ static void heap_free(heap *h)
     free(h);
 }
 
+/* Set when the process is about to end: frees are skipped from then on. */
+static bool frees_skipped;
+
+void mp_host_skip_frees(void)
+{
+    frees_skipped = true;
+}
+
 /* lua_Alloc: realloc and free, keeping the set of thread blocks. Lua
  * frees the state's own block last, and the record goes with it. */
 static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     heap *h = ud;
+    if (nsize == 0 && frees_skipped)
+        return NULL;
     if (ptr && h->count && is_thread_size(osize)) {
         forget_block(h, (uintptr_t)ptr);
         if (h->count == 0 && h->open) {

@@ -27,6 +27,11 @@ lua_State *mp_host_new(void);
  * and takes no lock, so a fork may call it before exec. */
 void mp_host_keep_states(lua_State *except);
 
+/* The process ends soon after: from now on closing a state runs its
+ * finalizers but frees none of its memory (the kernel takes it back with
+ * the process). Not for processes a leak checker watches. */
+void mp_host_skip_frees(void);
+
 /* Run require(module).main(value at arg_index) as the root task and drive
  * the scheduler until it ends. Returns main's integer result (0 if it
  * returns none), or MP_EXIT_INTERNAL after printing an unexpected error. */

@@ -165,3 +165,29 @@ mp.test("-j runs plain files together and an exclusive file alone", function()
   mp.expect(order):eq { "concurrent_1", "concurrent_2", "exclusive_file" }
   require("mpod.sys").rmtree(dir)
 end)
+
+mp.test("when a file ends, what it left open is finalized: files flushed, __gc run", function()
+  -- the child skips freeing its memory at exit (child.c), never the finalizers
+  local sys = require "mpod.sys"
+  local dir = assert(sys.mkdtemp("mpod-finalize"))
+  local case = dir .. "/leaves_open.lua"
+  local f = assert(io.open(case, "w"))
+  f:write(string.format([[
+local mp = require "mpod"
+mp.test("leaves a file open and a finalizer pending", function()
+  OPEN_FILE = assert(io.open(%q, "w"))
+  OPEN_FILE:write(string.rep("buffered ", 10))   -- stays in stdio's buffer
+  PENDING = setmetatable({}, { __gc = function()
+    local g = assert(io.open(%q, "w"))
+    g:write("finalized")
+    g:close()
+  end })
+end)
+]], dir .. "/written.txt", dir .. "/gc.txt"))
+  f:close()
+  local r = st.run { case }
+  mp.expect(r.code):eq(0)
+  mp.expect(io.open(dir .. "/written.txt"):read("a")):eq(string.rep("buffered ", 10))
+  mp.expect(io.open(dir .. "/gc.txt"):read("a")):eq("finalized")
+  sys.rmtree(dir)
+end)
