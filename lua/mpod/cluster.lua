@@ -46,6 +46,8 @@ local function merged_headers(defaults, extra)
   return h
 end
 
+local SLASH = string.byte("/")
+
 -- A pod's url without its trailing slashes, worked out once per url.
 local bases = setmetatable({}, { __mode = "k" })
 
@@ -66,7 +68,7 @@ local function complete_spec(pod, spec, path)
     usage(string.format("pod %s has no url in the cluster file", pod.name))
   end
   path = path or spec.path or "/"
-  if path:byte(1) ~= 47 then path = "/" .. path end          -- "/"
+  if path:byte(1) ~= SLASH then path = "/" .. path end
   spec.path = path
   spec.url = base_url(pod) .. path
   local http = pod.cluster.http or {}
