@@ -142,14 +142,15 @@ local function build_header_lines(spec, extra)
   return lines
 end
 
--- A request with no bearer or cookie of its own shares the lines built
--- for its headers table and `extra` list: without headers they are built
--- once per list; for a headers table (a pod's cluster defaults, a table a
--- scenario reuses) once it is seen a second time, kept with a copy of what
--- the table held, and built again when it changed. core.request only
+-- Requests share the header lines they would build alike: one with no
+-- bearer or cookie of its own takes the lines kept for its headers table
+-- (NO_HEADERS when it has none) and `extra` list. A table gets lines kept
+-- from its second use on (a pod's cluster defaults, a table a scenario
+-- reuses; a first use is likely a one-off), with a copy of what it held:
+-- a table changed since has its lines built again. core.request only
 -- reads them.
-local shared_lines = {}
-local seen_headers = setmetatable({}, { __mode = "k" })   -- table -> {extra -> kept}
+local NO_HEADERS = {}
+local kept_lines = setmetatable({ [NO_HEADERS] = {} }, { __mode = "k" })  -- headers -> {extra -> kept}
 
 -- Whether headers still holds exactly what kept.held does.
 local function unchanged(headers, kept)
@@ -170,34 +171,22 @@ local function keep_lines(headers, lines)
   return { lines = lines, held = held, count = n }
 end
 
--- The shared lines of a headers table, built when missing or stale.
-local function lines_of_table(spec, extra)
-  local headers = spec.headers
-  local by_extra = seen_headers[headers]
-  if not by_extra then                      -- first sighting: likely a one-off
-    seen_headers[headers] = {}
-    return build_header_lines(spec, extra)
-  end
-  local kept = by_extra[extra]
-  if kept and unchanged(headers, kept) then return kept.lines end
-  local lines = build_header_lines(spec, extra)
-  by_extra[extra] = keep_lines(headers, lines)
-  return lines
-end
-
 local function header_lines(spec, extra)
   if spec.bearer ~= nil or spec.cookie ~= nil then
     return build_header_lines(spec, extra)
   end
   local headers = spec.headers
-  if headers ~= nil and next(headers) ~= nil then
-    return lines_of_table(spec, extra)
+  if headers == nil or next(headers) == nil then headers = NO_HEADERS end
+  local by_extra = kept_lines[headers]
+  if not by_extra then
+    kept_lines[headers] = {}
+    return build_header_lines(spec, extra)
   end
-  local lines = shared_lines[extra]
-  if not lines then
-    lines = build_header_lines(spec, extra)
-    shared_lines[extra] = lines
-  end
+  local kept = by_extra[extra]
+  -- NO_HEADERS is never written to: its lines cannot go stale
+  if kept and (headers == NO_HEADERS or unchanged(headers, kept)) then return kept.lines end
+  local lines = build_header_lines(spec, extra)
+  by_extra[extra] = keep_lines(headers, lines)
   return lines
 end
 
