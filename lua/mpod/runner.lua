@@ -273,21 +273,20 @@ function M.interrupt(reason)
   M.kill_all()
 end
 
+-- While files run, the runner's collector waits until its heap has grown
+-- to ten times what was live after the last cycle (Lua's default: twice).
+-- Every fork makes the runner's pages copy-on-write, and a collector step
+-- after one marks objects all over its heap, faulting on page after page
+-- (docs/architecture.md, "What a file costs", has the figures). The runner
+-- leaves some 8 KiB of garbage per file.
+local RUNNER_GC_PAUSE = 1000          -- percent (Lua's maximum is 1023)
+local DEFAULT_GC_PAUSE = 200          -- Lua's own (LUAI_GCPAUSE)
+
 -- run(opts) -> totals {passed=, failed=, ...}
 -- opts: files, jobs, file_timeout, test_timeout, filter, seed, junit,
 -- tap_version, verbose, progress, cluster_description, cluster_error,
 -- control (object: handle(msg, file_state), after_file(file_state, ok)),
 -- header (comment lines printed first).
--- The runner's collector waits until its heap has grown to ten times what
--- was live after the last cycle (Lua's default: twice). Every fork makes
--- the runner's pages copy-on-write, and each collector step after one
--- marked objects all over its heap, faulting on page after page: with the
--- default, 200 trivial files took 42.4k page faults and 1.22 to 1.33 s of
--- CPU, with this 33.2k and 1.05 to 1.16 s. The runner leaves some 8 KiB of
--- garbage per file; its heap stays within ten times its live data.
-local RUNNER_GC_PAUSE = 1000          -- percent (Lua's maximum is 1023)
-local DEFAULT_GC_PAUSE = 200
-
 function M.run(opts)
   collectgarbage("incremental", RUNNER_GC_PAUSE)
   local run = {
