@@ -48,16 +48,11 @@ end
 
 local SLASH = string.byte("/")
 
--- A pod's url without its trailing slashes, worked out once per url.
-local bases = setmetatable({}, { __mode = "k" })
-
+-- A pod's url without its trailing slashes (most have none: no gsub then).
 local function base_url(pod)
-  local known = bases[pod]
-  if not known or known.url ~= pod.url then
-    known = { url = pod.url, base = (pod.url:gsub("/+$", "")) }
-    bases[pod] = known
-  end
-  return known.base
+  local url = pod.url
+  if url:byte(-1) ~= SLASH then return url end
+  return (url:gsub("/+$", ""))
 end
 
 -- Complete spec, a table of the caller's own, into the request spec
