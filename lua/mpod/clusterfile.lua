@@ -12,6 +12,7 @@
 
 local core = require "mpod.core"
 local errors = require "mpod.error"
+local ready_checks = require "mpod.ready"
 local sys = require "mpod.sys"
 
 local M = {}
@@ -19,6 +20,7 @@ local M = {}
 M.time_limit = 5               -- seconds a cluster file may run
 local MEMORY_LIMIT = 256       -- MiB it may allocate
 local MAX_DEPTH = 16           -- nesting of its tables
+local NAME_MAX = 64            -- bytes in a cluster, service or proxy name
 
 local TOP_FIELDS = {
   name = "string", backend = "string", compose = "table", http = "table",
@@ -63,14 +65,45 @@ local function check_fields(tbl, allowed, path)
   end
 end
 
+-- check_list(list, path [, what]): keys 1..n and nothing else. A hole
+-- ({ a, nil, b }: a misspelled variable is nil) would make ipairs stop
+-- there and silently drop what follows it.
+local function check_list(list, path, what)
+  local n = 0
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" or k < 1 then fail(path, "must be a list" .. (what or "")) end
+    n = math.max(n, k)
+  end
+  for i = 1, n do
+    if list[i] == nil then
+      fail(string.format("%s[%d]", path, i),
+        "is nil, a hole in the list (a misspelled variable?); the entries after it would be lost")
+    end
+  end
+end
+
 local function check_string_list(list, path)
+  check_list(list, path)
   for i, v in ipairs(list) do
     if type(v) ~= "string" and type(v) ~= "number" then
       fail(string.format("%s[%d]", path, i), "must be a string")
     end
     list[i] = tostring(v)
   end
-  if #list == 0 and next(list) ~= nil then fail(path, "must be a list") end
+end
+
+-- quoted(s) -> s in double quotes, escaped, on one line
+local function quoted(s)
+  return (string.format("%q", s):gsub("\\\n", "\\n"))
+end
+
+-- check_name(name, path): a name that becomes part of a file name (the
+-- state file, the run folder, a log file) or of a URL (a Toxiproxy proxy)
+local function check_name(name, path)
+  if #name > NAME_MAX or not name:match("^[%w][%w_.%-]*$") then
+    fail(path, string.format("must be 1 to %d letters, digits, '.', '_' or '-', " ..
+      "starting with a letter or digit, not %s", NAME_MAX, quoted(name)))
+  end
 end
 
 -- check_positive(t, field, path [, zero_ok]): t[field], when set, is a
@@ -132,6 +165,10 @@ local function check_ready(ready, path)
     fail(path .. ".tcp", "must be host:port, not '" .. ready.tcp .. "'")
   end
   if ready.cmd then check_string_list(ready.cmd, path .. ".cmd") end
+  local bad_pattern = ready.log and ready_checks.pattern_error(ready.log)
+  if bad_pattern then
+    fail(path .. ".log", "not a valid Lua pattern: " .. bad_pattern .. " in " .. quoted(ready.log))
+  end
   if ready.cmd and #ready.cmd == 0 then fail(path .. ".cmd", "must name a program") end
   check_positive(ready, "timeout", path)
   check_positive(ready, "interval", path)
@@ -145,11 +182,9 @@ local function check_service(svc, i, backend, path)
   local spath = string.format("%s.services[%d]", path, i)
   if type(svc) ~= "table" then fail(spath, "must be a table") end
   if type(svc.name) ~= "string" or svc.name == "" then fail(spath, "needs a name") end
+  check_name(svc.name, spath .. ".name")
   spath = string.format("%s.services[%d] (%s)", path, i, svc.name)
   check_fields(svc, SERVICE_FIELDS, spath)
-  if not svc.name:match("^[%w][%w_.%-]*$") then
-    fail(spath .. ".name", "use letters, digits, '.', '_' and '-'")
-  end
   if svc.cmd then check_string_list(svc.cmd, spath .. ".cmd") end
   if svc.cmd and #svc.cmd == 0 then fail(spath .. ".cmd", "must name a program") end
   if svc.env then check_string_map(svc.env, spath .. ".env", "variable names") end
@@ -215,6 +250,21 @@ local function check_http(http, path)
 end
 
 local COMPOSE_FIELDS = { file = "string", project = "string" }
+
+-- check_project(c, path): the compose project is a name compose itself
+-- accepts (docker compose refuses others; docker-compose v1 rewrites them,
+-- and its containers then carry a project label nobody looks for)
+local function check_project(c, path)
+  local project = c.compose.project
+  if (project or "mpod-" .. c.name):match("^[a-z0-9][a-z0-9_-]*$") then return end
+  if project then
+    fail(path .. ".compose.project", "must be lowercase letters, digits, '_' and '-', " ..
+      "starting with a letter or digit, not " .. quoted(project))
+  end
+  fail(path .. ".compose.project", "the default project, mpod-" .. c.name .. ", is not " ..
+    "a compose project name (lowercase letters, digits, '_' and '-'): set compose.project")
+end
+
 local TOXIPROXY_FIELDS = { url = "string", service = "string" }
 
 local function check_proxies(c, path)
@@ -229,6 +279,7 @@ local function check_proxies(c, path)
     if type(name) ~= "string" or type(p) ~= "table" then
       fail(path .. ".proxies", "must map proxy names to { listen =, upstream = }")
     end
+    check_name(name, ppath)
     for _, field in ipairs { "listen", "upstream" } do
       if type(p[field]) ~= "string" or not p[field]:match("^[^:]+:%d+$") then
         fail(ppath .. "." .. field, "must be host:port")
@@ -246,6 +297,7 @@ local function validate(c, path)
   if type(c) ~= "table" then fail(path, "must return a table, not a " .. type(c)) end
   check_fields(c, TOP_FIELDS, path)
   if not c.name or c.name == "" then fail(path, "needs a name") end
+  check_name(c.name, path .. ".name")
   c.backend = c.backend or "process"
   if not BACKENDS[c.backend] then
     fail(path .. ".backend", "must be 'process' or 'compose', not '" .. c.backend .. "'")
@@ -261,11 +313,10 @@ local function validate(c, path)
   if c.backend == "compose" and not (c.compose and c.compose.file) then
     fail(path .. ".compose", "the compose backend needs compose = { file = ... }")
   end
+  if c.backend == "compose" then check_project(c, path) end
   c.services = c.services or {}
+  check_list(c.services, path .. ".services", " of services")
   for i, svc in ipairs(c.services) do check_service(svc, i, c.backend, path) end
-  if #c.services == 0 and next(c.services) ~= nil then
-    fail(path .. ".services", "must be a list of services")
-  end
   c.by_name = check_order(c.services, path)
 end
 

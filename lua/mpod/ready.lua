@@ -37,9 +37,105 @@ local function tcp_check(ready)
   return false, "tcp " .. ready.tcp .. ": " .. tostring(err)
 end
 
+-- Lua checks a pattern only as far as a match gets, so a mistake behind
+-- the first character that fails to match surfaces later, or never. These
+-- walk a pattern whole, item by item, as string.find reads it.
+local MAX_CAPTURES = 32        -- LUA_MAXCAPTURES
+
+-- set_end(p, i) -> the index after the set [..] that opens at i, or nil
+-- when it is not closed. A ']' right after '[' or '[^' is a member.
+local function set_end(p, i)
+  i = i + 1
+  if p:sub(i, i) == "^" then i = i + 1 end
+  repeat
+    if i > #p then return nil end
+    i = i + (p:sub(i, i) == "%" and 2 or 1)
+  until p:sub(i, i) == "]"
+  return i + 1
+end
+
+-- item_end(p, i) -> the index after the single-character class at i
+-- ('.', a literal, %x or a set) and its optional quantifier | nil, error
+local function item_end(p, i)
+  local c, e = p:sub(i, i), i + 1
+  if c == "%" then
+    if i == #p then return nil, "malformed pattern (ends with '%')" end
+    e = i + 2
+  elseif c == "[" then
+    e = set_end(p, i)
+    if not e then return nil, "malformed pattern (missing ']')" end
+  end
+  return p:find("^[*+?-]", e) and e + 1 or e
+end
+
+-- special_end(p, i, closed) -> the index after %b, %f or a back reference
+-- at i, or nil when the item at i is none of those | nil, error
+local function special_end(p, i, closed)
+  local c = p:sub(i + 1, i + 1)
+  if p:sub(i, i) ~= "%" then return nil end
+  if c == "b" then
+    if i + 3 > #p then return nil, "malformed pattern (missing arguments to '%b')" end
+    return i + 4
+  elseif c == "f" then
+    if p:sub(i + 2, i + 2) ~= "[" then return nil, "missing '[' after '%f' in pattern" end
+    local e = set_end(p, i + 2)
+    if not e then return nil, "malformed pattern (missing ']')" end
+    return e
+  elseif c:find("%d") then
+    if not closed[tonumber(c)] then return nil, "invalid capture index %" .. c end
+    return i + 2
+  end
+end
+
+-- pattern_error(p) -> nil when string.find accepts p as a pattern, else
+-- the error it would raise on reaching the mistake. Like string.find, it
+-- takes a pattern without any of ^$*+?.([%- for plain text.
+function M.pattern_error(p)
+  if not p:find("[%^%$%*%+%?%.%(%[%%%-]") then return nil end
+  local open, closed, count = {}, {}, 0
+  local i = p:sub(1, 1) == "^" and 2 or 1
+  while i <= #p do
+    local c, e, err = p:sub(i, i), special_end(p, i, closed)
+    if err then return err end
+    if e then
+      i = e
+    elseif c == "(" then
+      count = count + 1
+      if count > MAX_CAPTURES then return "too many captures" end
+      open[#open + 1], i = count, i + 1
+    elseif c == ")" then
+      if #open == 0 then return "invalid pattern capture" end
+      closed[table.remove(open)], i = true, i + 1
+    elseif c == "$" and i == #p then
+      i = i + 1
+    else
+      i, err = item_end(p, i)
+      if not i then return err end
+    end
+  end
+  if #open > 0 then return "unfinished capture" end
+  return nil
+end
+
+-- matching_line(text, pattern) -> the first line of text that pattern
+-- matches, or nil. Each line is matched on its own, without its end of
+-- line ("\n", or "\r\n" from a terminal), so ^ and $ anchor at the line's
+-- ends and no match spans two lines. Both backends' log checks use it.
+function M.matching_line(text, pattern)
+  local pos = 1
+  while pos <= #text do
+    local stop = text:find("\n", pos, true) or #text + 1
+    local last = text:byte(stop - 1) == 13 and stop - 2 or stop - 1
+    local line = text:sub(pos, last)
+    if line:find(pattern) then return line end
+    pos = stop + 1
+  end
+  return nil
+end
+
 local function log_check(ready, svc, backend)
   local text = backend:logs(svc.name, { since = backend:started_at(svc.name) })
-  if text:find(ready.log) then return true end
+  if M.matching_line(text, ready.log) then return true end
   return false, "no log line matches " .. string.format("%q", ready.log)
 end
 

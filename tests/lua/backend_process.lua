@@ -139,6 +139,14 @@ mp.test("a readiness timeout fails the bring-up with the check and the log", fun
   end
 end)
 
+mp.test("ready.log matches a log line: ^ and $ anchor at the line's ends", function()
+  local e = env()
+  e.READY_LOG = "^slow%-" .. e.TAG:gsub("%p", "%%%0") .. ": started %(pid %d+, port 0%)$"
+  local r = mpod({ "--up", "-C", "tests/clusters/never_ready.lua", st.case("passing") }, e)
+  st.expect_code(r, 0)
+  gone(e.TAG)
+end)
+
 mp.test("a failing one-shot stops the bring-up; order follows `after`", function()
   local e = env()
   local r = mpod({ "--up", "-C", "tests/clusters/oneshot_fails.lua", st.case("passing") }, e)

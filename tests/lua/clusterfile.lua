@@ -97,3 +97,141 @@ mp.test("a cluster-file mistake is exit code 2 with the message", function()
   mp.expect(r.stderr):contains("unknown field 'servces'")
   mp.expect(r.stdout):contains("Bail out! " .. path .. ": unknown field 'servces'")
 end)
+
+mp.test("names that become file names or URLs: letters, digits, '.', '_', '-', at most 64", function()
+  local rule = "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, not "
+  for _, bad in ipairs { "../escaped", "a/b", ".hidden", "-x", "a b", "", string.rep("n", 65) } do
+    local text = string.format("return { name = %q }", bad)
+    if bad == "" then
+      mp.expect(load_error(text)):eq("FILE: needs a name")
+    else
+      mp.expect(load_error(text)):eq("FILE.name: " .. rule .. string.format("%q", bad))
+    end
+  end
+  mp.expect(load_error [[ return { name = "a\nb" } ]]):eq("FILE.name: " .. rule .. [["a\nb"]])
+  mp.expect(load_error [[ return { name = "x", services = { { name = "../a" } } } ]])
+    :eq("FILE.services[1].name: " .. rule .. [["../a"]])
+  mp.expect(load_error [[ return { name = "x", services = { { name = "a/b" } } } ]])
+    :eq("FILE.services[1].name: " .. rule .. [["a/b"]])
+  mp.expect(load_error [[ return { name = "x", toxiproxy = { url = "http://127.0.0.1:8474" },
+      proxies = { ["pg/../admin"] = { listen = "127.0.0.1:1", upstream = "127.0.0.1:2" } } } ]])
+    :eq("FILE.proxies.pg/../admin: " .. rule .. [["pg/../admin"]])
+  local ok = clusterfile.load(write(string.format(
+    "return { name = %q, services = { { name = %q } } }", string.rep("n", 64), "a.b_c-1")))
+  mp.expect(ok.name):eq(string.rep("n", 64))
+end)
+
+mp.test("a compose project is a name compose accepts", function()
+  mp.expect(load_error [[ return { name = "Shop.Dev", backend = "compose", compose = { file = "c.yml" } } ]])
+    :eq("FILE.compose.project: the default project, mpod-Shop.Dev, is not a compose project " ..
+        "name (lowercase letters, digits, '_' and '-'): set compose.project")
+  mp.expect(load_error [[ return { name = "x", backend = "compose",
+      compose = { file = "c.yml", project = "../Up" } } ]])
+    :eq([[FILE.compose.project: must be lowercase letters, digits, '_' and '-', starting with ]] ..
+        [[a letter or digit, not "../Up"]])
+  local c = clusterfile.load(write [[ return { name = "Shop.Dev", backend = "compose",
+      compose = { file = "c.yml", project = "shop_dev-1" } } ]])
+  mp.expect(c.compose.project):eq("shop_dev-1")
+end)
+
+mp.test("a hole in a list is an error naming its index, not a silent end of the list", function()
+  local hole = "is nil, a hole in the list (a misspelled variable?); the entries after it would be lost"
+  mp.expect(load_error [[ local a, b = { name = "a" }, { name = "b" }
+      return { name = "x", services = { a, nil, b } } ]]):eq("FILE.services[2]: " .. hole)
+  mp.expect(load_error [[ return { name = "x", services = { { name = "a", cmd = { "run", nil, "--fast" } } } } ]])
+    :eq("FILE.services[1] (a).cmd[2]: " .. hole)
+  mp.expect(load_error [[ return { name = "x", services = { { name = "a" }, { name = "b", after = { nil, "a" } } } } ]])
+    :eq("FILE.services[2] (b).after[1]: " .. hole)
+  mp.expect(load_error [[ return { name = "x", services = { { name = "a", ready = { cmd = { "true", nil, "x" } } } } } ]])
+    :eq("FILE.services[1] (a).ready.cmd[2]: " .. hole)
+  mp.expect(load_error [[ return { name = "x", services = { { name = "a", cmd = { "run", fast = true } } } } ]])
+    :eq("FILE.services[1] (a).cmd: must be a list")
+  mp.expect(load_error [[ return { name = "x", services = { name = "a" } } ]])
+    :eq("FILE.services: must be a list of services")
+end)
+
+mp.test("ready.log: an invalid Lua pattern is a cluster-file error", function()
+  local function log_error(pattern)
+    return load_error(string.format("return { name = 'x', services = { { name = 'a', ready = { log = %q } } } }", pattern))
+  end
+  local where = "FILE.services[1] (a).ready.log: not a valid Lua pattern: "
+  mp.expect(log_error "listening (on"):eq(where .. [[unfinished capture in "listening (on"]])
+  mp.expect(log_error "^up [0-9"):eq(where .. [[malformed pattern (missing ']') in "^up [0-9"]])
+  mp.expect(log_error "ready%"):eq(where .. [[malformed pattern (ends with '%') in "ready%"]])
+  mp.expect(log_error "x)."):eq(where .. [[invalid pattern capture in "x)."]])
+end)
+
+mp.test("pattern_error agrees with string.find on valid and invalid patterns", function()
+  local ready = require "mpod.ready"
+  local valid = { "", "^listening on 1$", "a$b", "x^y", "[]]", "[^]a]", "[%]]", "%bxy", "%f[%w]go",
+    "(a)%1", "()x", "((a)(b))%3", "[a-z]+%.?%d*", "*a", "a-$", "%%", "(a*(.)%w(%s*))",
+    "a)", "a]" }                               -- no special character: plain text
+  local invalid = { ["("] = "unfinished capture", ["a)."] = "invalid pattern capture",
+    ["[a"] = "malformed pattern (missing ']')", ["%"] = "malformed pattern (ends with '%')",
+    ["a%b"] = "malformed pattern (missing arguments to '%b')",
+    ["%bx"] = "malformed pattern (missing arguments to '%b')",
+    ["%fx"] = "missing '[' after '%f' in pattern", ["%f[a"] = "malformed pattern (missing ']')",
+    ["(a%1)"] = "invalid capture index %1", ["%0"] = "invalid capture index %0",
+    ["(a)%2"] = "invalid capture index %2", ["[a%"] = "malformed pattern (missing ']')",
+    [string.rep("()", 33)] = "too many captures" }
+  for _, p in ipairs(valid) do
+    mp.expect(ready.pattern_error(p)):is_nil()
+    mp.expect(pcall(string.find, "subject", p)):eq(true)
+  end
+  for p, want in pairs(invalid) do
+    mp.expect(ready.pattern_error(p)):eq(want)
+    -- string.find raises the same once a match reaches the mistake
+    local ok, err = pcall(string.find, "a", p)
+    mp.expect(ok):eq(false)
+    mp.expect(err):contains(want)
+  end
+end)
+
+mp.test("pattern_error: no pattern it accepts makes string.find raise (random patterns)", function()
+  local ready = require "mpod.ready"
+  local alphabet = { "a", "b", "1", "(", ")", "%", "[", "]", "^", "$", "*", "+", "-", "?", ".", "f", "0" }
+  local subjects = { "", "a", "ab", "a(b)a", "]a[", "ba1ab", "%f" }
+  local rng, accepted = 12345, 0
+  for _ = 1, 20000 do
+    local parts = {}
+    for j = 1, rng % 7 + 1 do
+      rng = (rng * 1103515245 + 12345) % 2147483648
+      parts[j] = alphabet[rng % #alphabet + 1]
+    end
+    local p = table.concat(parts)
+    if not ready.pattern_error(p) then
+      accepted = accepted + 1
+      for _, subject in ipairs(subjects) do
+        local ok, err = pcall(string.find, subject, p)
+        if not ok then mp.fail(string.format("%q accepted, but string.find(%q) raised %s", p, subject, err)) end
+      end
+    end
+  end
+  mp.expect(accepted):gt(1000)
+end)
+
+mp.test("a log check matches each line on its own: ^ and $ anchor at a line's ends", function()
+  local ready = require "mpod.ready"
+  local log = "booting\nlistening on 1\r\nlistening on 10\npartial"
+  mp.expect(ready.matching_line(log, "^listening")):eq("listening on 1")
+  mp.expect(ready.matching_line(log, "on 1$")):eq("listening on 1")
+  mp.expect(ready.matching_line(log, "on 10$")):eq("listening on 10")
+  mp.expect(ready.matching_line(log, "^partial$")):eq("partial")
+  mp.expect(ready.matching_line(log, "^booting$")):eq("booting")
+  mp.expect(ready.matching_line(log, "booting.listening")):is_nil()   -- no match across lines
+  mp.expect(ready.matching_line(log, "^on")):is_nil()
+  mp.expect(ready.matching_line("", "^$")):is_nil()
+  mp.expect(ready.matching_line("a\n\nb\n", "^$")):eq("")
+end)
+
+mp.test("an invalid ready.log pattern exits 2 before anything starts", function()
+  local path = write [[ return { name = "badlog", services = {
+    { name = "a", cmd = { "sleep", "30" }, ready = { log = "started (", timeout = 1 } } } } ]]
+  local state = assert(sys.mkdtemp("mpod-cf-state"))
+  local r = mp.exec({ os.getenv("MPOD") or "build/mpod-lua", "--up", "-C", path, "tests/cases/passing.lua" },
+    { env = { MPOD_STATE_DIR = state }, timeout = 30 })
+  sys.rmtree(state)
+  mp.expect(r.code):eq(2)
+  mp.expect(r.stderr):contains(path .. ".services[1] (a).ready.log: not a valid Lua pattern: " ..
+    [[unfinished capture in "started ("]])
+end)
