@@ -111,10 +111,21 @@ function M.parse(argv)
   return opts, positional
 end
 
+-- decimal(text, integer) -> the number text writes in decimal digits
+-- ("12", "-3", and with integer false "2.5" or ".5"), or nil. tonumber
+-- alone would also take "0x10", "1e3", " 4" and "1e999" (infinity).
+local function decimal(text, integer)
+  local digits = integer and "^%-?%d+$" or "^%-?%d*%.?%d*$"
+  if type(text) ~= "string" or not text:find(digits) or not text:find("%d") then return nil end
+  local n = tonumber(text)
+  if integer then return math.tointeger(n) end
+  return n and n ~= math.huge and n or nil
+end
+
 local function positive_number(opts, key, what, integer)
   if opts[key] == nil then return true end
-  local n = tonumber(opts[key])
-  if not n or n <= 0 or (integer and math.type(n) ~= "integer") then
+  local n = decimal(opts[key], integer)
+  if not n or n <= 0 then
     return nil, string.format("%s must be a positive %s, not '%s'", what,
       integer and "integer" or "number", tostring(opts[key]))
   end
@@ -136,8 +147,9 @@ function M.check(opts)
   end
   opts.tap_version = tonumber(opts.tap_version or 13)
   if opts.seed then
-    opts.seed = math.tointeger(tonumber(opts.seed))
-    if not opts.seed then return nil, "--seed must be an integer" end
+    local seed = decimal(opts.seed, true)
+    if not seed then return nil, "--seed must be an integer, not '" .. tostring(opts.seed) .. "'" end
+    opts.seed = seed
   end
   if opts.keep and not opts.up then return nil, "--keep only makes sense with --up" end
   return true

@@ -110,20 +110,25 @@ mp.test("check: numbers become numbers, tap_version defaults to 13", function()
   mp.expect(opts.test_timeout):eq(0.5)
   mp.expect(opts.seed):eq(42)
   mp.expect(opts.tap_version):eq(13)
+  local decimals = { jobs = "08", timeout = ".5", test_timeout = "3.", seed = "-0" }
+  mp.expect(cli.check(decimals)):eq(true)
+  mp.expect(decimals):eq { jobs = 8, timeout = 0.5, test_timeout = 3.0, seed = 0, tap_version = 13 }
   local v14 = parse("--tap-version", "14")
   cli.check(v14)
   mp.expect(v14.tap_version):eq(14)
 end)
 
 mp.test("check: --jobs is a positive integer", function()
-  for _, bad in ipairs { "0", "-1", "2.5", "two", "" } do
+  for _, bad in ipairs { "0", "-1", "2.5", "two", "", "0x10", "1e1", " 4", "4 ", "+4", "4.0",
+                         "99999999999999999999" } do
     mp.expect(check_error { jobs = bad })
       :eq("--jobs must be a positive integer, not '" .. bad .. "'")
   end
 end)
 
 mp.test("check: --timeout and --test-timeout are positive numbers", function()
-  for _, bad in ipairs { "0", "-1", "soon", "" } do
+  for _, bad in ipairs { "0", "-1", "soon", "", "0x10", "1e3", "inf", "nan", ".", " 5", "+5",
+                         "1" .. string.rep("0", 400) } do
     mp.expect(check_error { timeout = bad })
       :eq("--timeout must be a positive number, not '" .. bad .. "'")
     mp.expect(check_error { test_timeout = bad })
@@ -132,8 +137,9 @@ mp.test("check: --timeout and --test-timeout are positive numbers", function()
 end)
 
 mp.test("check: --seed is an integer (negative is fine), --tap-version 13 or 14", function()
-  mp.expect(check_error { seed = "1.5" }):eq("--seed must be an integer")
-  mp.expect(check_error { seed = "abc" }):eq("--seed must be an integer")
+  for _, bad in ipairs { "1.5", "abc", "0x10", "1e3", " 7", "", "99999999999999999999" } do
+    mp.expect(check_error { seed = bad }):eq("--seed must be an integer, not '" .. bad .. "'")
+  end
   local opts = { seed = "-3" }
   mp.expect(cli.check(opts)):eq(true)
   mp.expect(opts.seed):eq(-3)
@@ -167,7 +173,9 @@ mp.test("usage errors exit 2 with one message on stderr and nothing on stdout", 
     { { "-j", "0", passing }, "--jobs must be a positive integer, not '0'" },
     { { "--timeout=never", passing }, "--timeout must be a positive number, not 'never'" },
     { { "--test-timeout", "-2", passing }, "--test-timeout must be a positive number, not '-2'" },
-    { { "--seed", "x", passing }, "--seed must be an integer" },
+    { { "--seed", "x", passing }, "--seed must be an integer, not 'x'" },
+    { { "-j", "0x10", passing }, "--jobs must be a positive integer, not '0x10'" },
+    { { "-t", "1e3", passing }, "--timeout must be a positive number, not '1e3'" },
     { { "--tap-version", "12", passing }, "--tap-version must be 13 or 14" },
     { { "--keep", passing }, "--keep only makes sense with --up" },
   } do
