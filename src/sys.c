@@ -1,22 +1,25 @@
 /*
  * sys.c: the Lua module mpod.sys: the few operating-system services plain
  * Lua lacks and the engine needs: glob, stat, temporary and nested
- * folders, recursive removal, realpath, isatty, hostname, a free port;
- * and for the C side, the running binary held open and a count of forks.
+ * folders, recursive removal, realpath, isatty, hostname, a free port,
+ * the descriptors open and their limit; and for the C side, the running binary held open and a count of forks.
  *
  * Failures return nil plus a message (like io.open), except programmer
  * mistakes (wrong argument types), which raise.
  */
 #include "mpod.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <glob.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -271,7 +274,32 @@ static int l_getuid(lua_State *L)
     return 1;
 }
 
+/* sys.fd_usage() -> descriptors open in this process, the soft limit on
+ * them (RLIMIT_NOFILE; math.huge when unlimited) | nil, message */
+static int l_fd_usage(lua_State *L)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return push_failure(L, "getrlimit");
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return push_failure(L, "/proc/self/fd");
+    lua_Integer open = -1;              /* dir's own descriptor is listed */
+    struct dirent *e;
+    while ((e = readdir(dir)))
+        if (e->d_name[0] != '.')
+            open++;
+    closedir(dir);
+    lua_pushinteger(L, open);
+    if (rl.rlim_cur == RLIM_INFINITY)
+        lua_pushnumber(L, HUGE_VAL);
+    else
+        lua_pushinteger(L, (lua_Integer)rl.rlim_cur);
+    return 2;
+}
+
 static const luaL_Reg sys_functions[] = {
+    { "fd_usage", l_fd_usage },
     { "getuid", l_getuid },
     { "self_exe", l_self_exe },
     { "free_port", l_free_port },

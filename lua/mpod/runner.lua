@@ -1,7 +1,8 @@
 -- mpod/runner.lua: runs scenario files, each in a forked child, and turns
 -- what the children report into TAP, JUnit and an exit status.
 --
--- Scheduling: up to `jobs` children at once. A child loads its file and
+-- Scheduling: up to `jobs` children at once (fewer when the open-file
+-- limit cannot hold that many channels). A child loads its file and
 -- reports whether it is exclusive; it runs its tests only when the gate
 -- says "go": an exclusive file when nothing else runs, any other file when
 -- no exclusive one does. Files are admitted in order and no new child
@@ -18,6 +19,7 @@ local core = require "mpod.core"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local report = require "mpod.report"
+local sys = require "mpod.sys"
 
 local M = {}
 
@@ -91,6 +93,27 @@ function Gate:leave(entry)
   end
   self.alive = self.alive - 1
   self:grant()
+end
+
+-- A running file holds one descriptor in the runner, its channel (two
+-- while the socketpair is made). FD_RESERVE more stay free for what the
+-- runner opens meanwhile: pod control over HTTP, readiness probes while
+-- healing, log and state files, the JUnit file. -j is capped, with a note,
+-- rather than left to fail files with "fork: Too many open files": the
+-- cap is known before the first file, and the runner's own work never
+-- competes with forks for the last descriptors.
+local FD_RESERVE = 32
+
+-- jobs_within_fd_limit(jobs) -> jobs, or fewer (at least 1) when the
+-- open-file limit (ulimit -n) cannot hold that many files at once
+local function jobs_within_fd_limit(jobs)
+  local open, limit = sys.fd_usage()
+  if not open then return jobs end
+  local fit = math.max(math.floor(limit - open - FD_RESERVE - 1), 1)
+  if jobs <= fit then return jobs end
+  io.stderr:write(string.format("mpod-lua: -j %d is more than the open-file limit allows " ..
+    "(ulimit -n %d, %d open): running at most %d files at once\n", jobs, limit, open, fit))
+  return fit
 end
 
 -- One file ------------------------------------------------------------------
@@ -292,7 +315,7 @@ function M.run(opts)
   local run = {
     opts = opts, control = opts.control,
     cluster_description = opts.cluster_description, cluster_error = opts.cluster_error,
-    gate = new_gate(opts.jobs or 1), files_done = 0, done_cond = core.cond(),
+    gate = new_gate(jobs_within_fd_limit(opts.jobs or 1)), files_done = 0, done_cond = core.cond(),
     reporter = opts.reporter or report.new {
       tap_version = opts.tap_version, junit = opts.junit,
       progress = opts.progress, total = #opts.files,

@@ -238,3 +238,22 @@ mp.test("--version and -V print the version, exit 0", function()
     mp.expect(r.stdout):eq("mpod-lua " .. mp.version .. "\n")
   end
 end)
+
+mp.test("-j beyond the open-file limit runs fewer files at once, with a note, and fails none", function()
+  local dir = assert(sys.mkdtemp("mpod-cli-fd"))
+  local file = dir .. "/sleeps.lua"
+  local f = assert(io.open(file, "w"))
+  f:write('local mp = require "mpod"\nmp.test("sleeps", function() mp.sleep(1) end)\n')
+  f:close()
+  -- 60 files of a second each: with ulimit -n 64, forking all of them at
+  -- once runs out of descriptors for their channels
+  local script = { "ulimit -n 64 && exec \"$0\" --seed 1 -j 60" }
+  for _ = 1, 60 do script[#script + 1] = file end
+  local r = mp.exec({ "/bin/sh", "-c", table.concat(script, " "), sys.realpath(st.MPOD) },
+    { timeout = st.slow(120), env = { MPOD_CLUSTER = "" } })
+  sys.rmtree(dir)
+  st.expect_code(r, 0)
+  mp.expect(r.stderr):matches("mpod%-lua: %-j 60 is more than the open%-file limit allows " ..
+    "%(ulimit %-n 64, %d+ open%): running at most %d+ files at once\n")
+  mp.expect(r.stderr):contains("mpod-lua: 60 passed, 0 failed, 0 skipped")
+end)
