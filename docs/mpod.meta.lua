@@ -173,7 +173,8 @@ function mp.skip(name, fn, reason) end
 function mp.todo(name, fn, reason) end
 
 ---This file must run alone (it kills, stops, pauses or isolates pods): with
----`-j N` the runner runs it when nothing else runs.
+---`-j N` the runner runs it when nothing else runs. Call it while the file
+---loads; inside a test or a hook it raises.
 function mp.exclusive() end
 
 ---An expectation on `value`; its matchers raise an `expect` error when they

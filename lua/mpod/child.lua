@@ -26,14 +26,24 @@ local function join_args(...)
   return table.concat(parts, "\t")
 end
 
+-- exit_code(code) -> the status os.exit(code) exits with, read as Lua
+-- reads it (true 0, false 1, 3.0 and "3" 3); anything else raises Lua's
+-- own error at the caller's line (os.exit(3.5) does not exit)
+local function exit_code(code)
+  if code == true or code == nil then return 0 elseif code == false then return 1 end
+  local n = math.tointeger(tonumber(code) or code)
+  if n then return n end
+  error("bad argument #1 to 'os.exit' (" .. (tonumber(code) and "number has no integer representation"
+    or "number expected, got " .. type(code)) .. ")", 3)
+end
+
 local function install_globals(ch)
   _G.print = function(...) runtime.emit { ev = "note", text = join_args(...) } end
   os.exit = function(code, _)
-    if code == true or code == nil then code = 0 elseif code == false then code = 1 end
-    runtime.emit { ev = "exit", code = math.tointeger(code) or 1,
-                   at = trace.user_location(2) }
+    code = exit_code(code)
+    runtime.emit { ev = "exit", code = code, at = trace.user_location(2) }
     pcall(ch.flush, ch)
-    proc.exit_now(math.tointeger(code) or 1)
+    proc.exit_now(code)
   end
 end
 

@@ -105,7 +105,10 @@ M.after_all = add_hook("after_all")
 M.before_each = add_hook("before_each")
 M.after_each = add_hook("after_each")
 
-function M.exclusive() state.exclusive = true end
+function M.exclusive()
+  check_registering("mp.exclusive")   -- inside a test, too late to count
+  state.exclusive = true
+end
 function M.is_exclusive() return state.exclusive end
 
 -- Running -------------------------------------------------------------------

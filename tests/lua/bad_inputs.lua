@@ -138,6 +138,32 @@ mp.test("os.exit while the file loads and from a spawned task", function()
   passing_after(r, 3, 3, 2)
 end)
 
+mp.test("os.exit with a fraction or a table raises as in Lua; a numeric string is its number", function()
+  local r = run { "bad_exit_code", "passing" }
+  st.expect_line(r.stdout, "    not ok 1 - a fraction is refused")
+  st.expect_line(r.stdout, [[      message: "bad argument #1 to 'os.exit' (number has no integer representation)"]])
+  st.expect_line(r.stdout, [[      at: "tests/cases/bad_exit_code.lua:5"]])
+  st.expect_line(r.stdout, "    not ok 2 - a table is refused")
+  st.expect_line(r.stdout, [[      message: "bad argument #1 to 'os.exit' (number expected, got table)"]])
+  st.expect_line(r.stdout, "    not ok 3 - a numeric string is its number")
+  st.expect_line(r.stdout, [[      message: "os.exit(7) was called; the tests after it did not run (during this test)"]])
+  mp.expect(st.has_line(r.stdout, "    ok 4 - never runs")):falsy()
+  passing_after(r, 2, 2, 3)
+end)
+
+mp.test("mp.exclusive() inside a test or a hook is a usage error naming the line", function()
+  local r = run { "bad_exclusive", "passing" }
+  local message = "mp.exclusive must be called while the file loads, not inside a test"
+  st.expect_line(r.stdout, "    not ok 1 - asks to run alone too late")
+  st.expect_line(r.stdout, [[      message: "]] .. message .. [["]])
+  st.expect_line(r.stdout, [[      at: "tests/cases/bad_exclusive.lua:5"]])
+  st.expect_line(r.stdout, "    not ok 2 - a block > its test")
+  st.expect_line(r.stdout, [[      message: "before_all hook failed: ]] .. message .. [["]])
+  st.expect_line(r.stdout, [[      at: "tests/cases/bad_exclusive.lua:8"]])
+  st.expect_line(r.stdout, "    ok 3 - after")
+  passing_after(r, 2, 3, 2)
+end)
+
 -- Pods, Postgres, Docker -----------------------------------------------------------
 
 mp.test("pods and databases that are not there: unknown, refused, silent, a stopped Postgres", function()
