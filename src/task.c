@@ -5,7 +5,8 @@
  * coroutine and whose second is its outcome once finished. An unfinished
  * task is anchored in the registry, so a task nobody references still runs
  * to its end. Tasks wait only through mp_wait_yield; a coroutine.yield at a
- * task's top level is a cooperative "let others run".
+ * task's top level is a cooperative "let others run" (core.yield, which
+ * scenario processes install as coroutine.yield, refuses values there).
  *
  * Cancelling a waiting task releases its pending I/O at once and resumes it
  * with the cancellation error, so its Lua frames unwind and to-be-closed
@@ -499,6 +500,23 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx)
     return 0;
 }
 
+/* core.yield(...): coroutine.yield as scenario code gets it. In a
+ * coroutine of the user's own it is coroutine.yield. At a task's top
+ * level the scheduler resumes the task with nothing: a bare call lets the
+ * other ready tasks run, and values raise, since nothing would receive
+ * them (a generator called directly in a test instead of through
+ * coroutine.wrap). */
+static int l_yield(lua_State *L)
+{
+    int n = lua_gettop(L);
+    if (n > 0 && mp_task_current(L))
+        return mp_raise(L, "usage", "coroutine.yield with values in a test, a hook "
+                        "or a task: nothing receives them (a bare coroutine.yield() "
+                        "lets the other tasks run; a generator needs a coroutine of "
+                        "its own, e.g. coroutine.wrap)");
+    return lua_yield(L, n);
+}
+
 /* core.sleep(seconds): yields the task for that long. */
 static int l_sleep(lua_State *L)
 {
@@ -725,6 +743,7 @@ static const luaL_Reg core_functions[] = {
     { "now", l_now },
     { "wallclock", l_wallclock },
     { "sleep", l_sleep },
+    { "yield", l_yield },
     { "spawn", l_spawn },
     { "run", l_run },
     { "current", l_current },

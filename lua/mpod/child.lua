@@ -7,7 +7,8 @@
 --                    {ev="file_error", diag=}, {ev="exit", code=, at=},
 --                    {ev="done"}; requests {id=, op=} for pod control
 -- print() and mp.note become notes (TAP comments); os.exit tells the runner
--- where it was called before the process ends.
+-- where it was called before the process ends; coroutine.yield refuses
+-- values where nothing would receive them (core.yield).
 
 local channel = require "mpod.channel"
 local core = require "mpod.core"
@@ -39,6 +40,7 @@ end
 
 local function install_globals(ch)
   _G.print = function(...) runtime.emit { ev = "note", text = join_args(...) } end
+  coroutine.yield = core.yield
   os.exit = function(code, _)
     code = exit_code(code)
     runtime.emit { ev = "exit", code = code, at = trace.user_location(2) }

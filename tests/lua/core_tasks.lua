@@ -138,6 +138,23 @@ mp.test("coroutine.yield inside a task lets the others run", function()
   mp.expect(order[2]):eq("spawned 1")
 end)
 
+mp.test("a test body that yields runs on after the yield", function()
+  local after = false
+  local body = mp.spawn(function() coroutine.yield(); after = true; return "end" end)
+  mp.expect(body:wait()):eq("end")
+  mp.expect(after):eq(true)
+end)
+
+mp.test("coroutine.yield with values in a task raises: nothing would receive them", function()
+  local err = mp.expect(function() coroutine.yield("lost") end):raises("nothing receives them")
+  mp.expect(err.kind):eq("usage")
+  local t = mp.spawn(function() coroutine.yield(1, 2); return "not reached" end)
+  mp.expect(function() t:wait() end):raises("coroutine.yield with values in a test, a hook or a task")
+  -- in a coroutine of one's own it is Lua's yield
+  local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+  mp.expect({ gen(), gen(), gen() }):eq { 1, 2, 3 }
+end)
+
 mp.test("waiting inside a plain coroutine is refused with a clear error", function()
   local co = coroutine.wrap(function() mp.sleep(0.01) end)
   mp.expect(co):raises("cannot wait inside a coroutine of your own")
