@@ -7,8 +7,10 @@
 -- file's folder), ${RUN_DIR} (the run folder), ${NAME} (the service, inside
 -- a service) and ${VAR} from the environment. Every error names the file,
 -- the service and the field, and unknown fields are errors (a typo must not
--- silently disable a readiness check). Whatever the file does, loading it
--- returns or raises an error of kind "cluster".
+-- silently disable a readiness check), as are holes in lists. Names that
+-- become file names or URLs are restricted to a safe set (check_name).
+-- Whatever the file does, loading it returns or raises an error of kind
+-- "cluster".
 
 local core = require "mpod.core"
 local errors = require "mpod.error"

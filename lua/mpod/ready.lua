@@ -5,6 +5,8 @@
 -- exits meanwhile fails at once. The failure is an error of kind "ready"
 -- that says which check, what it saw last, and quotes the service's last
 -- log lines, because "not ready after 60 s" alone sends people digging.
+-- A log check matches each line on its own (matching_line, for both
+-- backends); pattern_error lets the cluster file check its pattern on load.
 
 local core = require "mpod.core"
 local errors = require "mpod.error"
