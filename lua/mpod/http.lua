@@ -10,12 +10,13 @@
 -- while the task does other things; docs/http.md is the reference.
 --
 -- Secrets: the Authorization and Cookie values a request sends and the
--- cookie values a response sets are registered with trace.add_secret, so
+-- cookie values a response sets are registered with redact.add_secret, so
 -- no report shows them.
 
 local core = require "mpod.http.core"
 local errors = require "mpod.error"
 local json = require "mpod.json"
+local redact = require "mpod.redact"
 local sched = require "mpod.core"
 local trace = require "mpod.trace"
 
@@ -99,7 +100,7 @@ local function cookie_text(cookie)
   table.sort(names)
   local parts = {}
   for _, name in ipairs(names) do
-    trace.add_secret(tostring(cookie[name]))
+    redact.add_secret(tostring(cookie[name]))
     parts[#parts + 1] = name .. "=" .. tostring(cookie[name])
   end
   return table.concat(parts, "; ")
@@ -117,7 +118,7 @@ local function add_header(lines, given, name, value)
     return
   end
   value = tostring(value)
-  if lname == "authorization" or lname == "cookie" then trace.add_secret(value) end
+  if lname == "authorization" or lname == "cookie" then redact.add_secret(value) end
   lines[#lines + 1] = value == "" and (name .. ";") or (name .. ": " .. value)
 end
 
@@ -134,7 +135,7 @@ local function build_header_lines(spec, extra)
     for _, name in ipairs(names) do add_header(lines, given, name, headers[name]) end
   end
   if spec.bearer then
-    trace.add_secret(tostring(spec.bearer))
+    redact.add_secret(tostring(spec.bearer))
     add_header(lines, given, "Authorization", "Bearer " .. tostring(spec.bearer))
   end
   if spec.cookie then add_header(lines, given, "Cookie", cookie_text(spec.cookie)) end
@@ -291,7 +292,7 @@ local function parse_cookies(res)
   for _, h in ipairs(res.header_list) do
     local c = h.name == "set-cookie" and M.parse_set_cookie(h.value)
     if c then
-      trace.add_secret(c.value)
+      redact.add_secret(c.value)
       set[#set + 1] = c
       if not live[c.name] and not c.expired then order[#order + 1] = c.name end
       live[c.name] = (not c.expired) and c.value or nil

@@ -8,7 +8,7 @@
 local core = require "mpod.pg.core"
 local errors = require "mpod.error"
 local json = require "mpod.json"
-local trace = require "mpod.trace"
+local redact = require "mpod.redact"
 
 local M = { null = json.null }
 
@@ -24,12 +24,12 @@ local function redacted_dsn(dsn, password)
   if password and #password > 0 then
     shown = shown:gsub(password:gsub("%p", "%%%0"), "***")
   end
-  return trace.redact(shown)
+  return redact.redact(shown)
 end
 
 -- Scrub a connect error: no password in its message, the DSN redacted.
 -- `password` is the one to hide wherever it appears (nil: only where it
--- stands as a password, which trace.redact does).
+-- stands as a password, which redact.redact does).
 local function scrub(err, dsn, password, parsed)
   if not errors.is(err) then return err end
   local message = tostring(err.message)
@@ -38,7 +38,7 @@ local function scrub(err, dsn, password, parsed)
   elseif not parsed then
     message = message:gsub('"[^"]*"', '"***"')
   end
-  err.message = trace.redact(message)
+  err.message = redact.redact(message)
   err.dsn = redacted_dsn(dsn, password)
   return err
 end
@@ -59,9 +59,9 @@ function M.connect(dsn, opts)
   -- .../postgres in test clusters) is given away by those names, which
   -- reports show; hidden as a bare word it would turn every "postgres" of
   -- a report into ***. It stays hidden where it stands as a password (a
-  -- URL's user:password@, password=), as trace.redact does for any DSN.
+  -- URL's user:password@, password=), as redact.redact does for any DSN.
   if password == user or password == dbname then password = nil end
-  trace.add_secret(password)
+  redact.add_secret(password)
   local ok, db = pcall(core.connect, dsn, opts.timeout)
   if not ok then error(scrub(db, dsn, password, parsed), 2) end
   if opts.query_timeout then db:set_timeout(opts.query_timeout) end

@@ -28,7 +28,7 @@ end
 -- emit(event): send an event to the runner (dropped without a runner),
 -- with secrets redacted
 function M.emit(event)
-  if M.channel then M.channel:send(require("mpod.trace").redact_all(event)) end
+  if M.channel then M.channel:send(require("mpod.redact").redact_all(event)) end
 end
 
 -- request(msg [, timeout]) -> result: ask the runner and wait

@@ -109,52 +109,6 @@ function M.diagnose(err, traceback, at)
   return diag
 end
 
--- Secrets ----------------------------------------------------------------------
-
-local secrets = {}          -- exact values to hide (tokens, cookies, passwords)
-local MIN_SECRET = 6        -- shorter values would hide too much by accident
-
--- add_secret(value): hide this exact text in every report from now on
-function M.add_secret(value)
-  if type(value) == "string" and #value >= MIN_SECRET then secrets[value] = true end
-end
-
-local PATTERNS = {
-  { "([Aa]uthorization%s*[:=]%s*)[^\r\n\"]+", "%1***" },
-  { "([Ss]et%-[Cc]ookie%s*:%s*)[^\r\n\"]+", "%1***" },
-  { "([Cc]ookie%s*[:=]%s*)[^\r\n\"]+", "%1***" },
-  { "([Bb]earer%s+)([%w%-._~+/=]+)", function(prefix, token)
-      if #token >= MIN_SECRET and token:find("%d") then return prefix .. "***" end
-    end },
-  -- anchored on "://", not on the scheme: "%a[%w+.%-]*://" backtracked
-  -- over every run of letters, quadratic (a 64 KB word took 140 s)
-  { "(://[^:/@%s]+:)[^@%s/]+@", "%1***@" },
-  { "([Pp]assword%s*=%s*)'[^']*'", "%1***" },
-  { "([Pp]assword%s*=%s*)[^%s'&]+", "%1***" },
-  { "(\"password\"%s*:%s*)\"[^\"]*\"", '%1"***"' },
-}
-
--- redact(text) -> text with secrets replaced by ***
-function M.redact(text)
-  if type(text) ~= "string" then return text end
-  for _, p in ipairs(PATTERNS) do text = text:gsub(p[1], p[2]) end
-  -- (a function replacement returning nil keeps the match)
-  for secret in pairs(secrets) do
-    text = text:gsub(secret:gsub("%p", "%%%0"), "***")
-  end
-  return text
-end
-
--- redact_all(value) -> a copy with every string redacted (tables deeply)
-function M.redact_all(value, depth)
-  depth = depth or 0
-  if type(value) == "string" then return M.redact(value) end
-  if type(value) ~= "table" or depth > 8 then return value end
-  local out = {}
-  for k, v in pairs(value) do out[k] = M.redact_all(v, depth + 1) end
-  return setmetatable(out, getmetatable(value))
-end
-
 -- A message handler for xpcall: returns {err=, traceback=, at=}.
 function M.capture(err)
   return {

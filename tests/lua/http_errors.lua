@@ -5,7 +5,7 @@
 
 local mp = require "mpod"
 local sys = require "mpod.sys"
-local trace = require "mpod.trace"
+local redact = require "mpod.redact"
 local httpfix = require "httpfix"
 local selftest = require "selftest"
 
@@ -105,21 +105,21 @@ end)
 
 mp.test("Authorization and Cookie values sent, and cookies received, are secrets", function()
   local registered = {}
-  local add = trace.add_secret
-  trace.add_secret = function(v) registered[#registered + 1] = v; add(v) end
+  local add = redact.add_secret
+  redact.add_secret = function(v) registered[#registered + 1] = v; add(v) end
   local ok, err = pcall(function()
     mp.http.request { url = fix.url .. "/auth", bearer = "bearer-secret-1" }
     mp.http.request { url = fix.url .. "/echo", headers = { Authorization = "Basic c2VjcmV0OnNlY3JldA==" } }
     mp.http.request { url = fix.url .. "/echo", cookie = { sid = "cookie-secret-2" } }
     mp.http.request { url = fix.url .. "/cookies/login", method = "POST" }
   end)
-  trace.add_secret = add
+  redact.add_secret = add
   if not ok then error(err, 0) end
   mp.expect(registered):contains("bearer-secret-1")
   mp.expect(registered):contains("Basic c2VjcmV0OnNlY3JldA==")
   mp.expect(registered):contains("cookie-secret-2")
   mp.expect(registered):contains("abc")
-  mp.expect(trace.redact("token bearer-secret-1 and cookie-secret-2")):eq("token *** and ***")
+  mp.expect(redact.redact("token bearer-secret-1 and cookie-secret-2")):eq("token *** and ***")
 end)
 
 mp.test("TAP diagnostics show a transport error whole, secrets redacted", function()

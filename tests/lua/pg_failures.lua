@@ -63,16 +63,16 @@ mp.test("a wrong password raises kind connect without showing it", function()
 end)
 
 mp.test("a password that is also the user's name is hidden as a password, not as a word", function()
-  local trace = require "mpod.trace"
+  local redact = require "mpod.redact"
   local err = mp.expect(function() mp.pg.connect(server:dsn_for("postgres", "postgres")) end)
     :raises('password authentication failed for user "postgres"')
   mp.expect(err.dsn):eq(server:dsn_for("postgres", "***"))
   -- the word stays readable in reports (a test named "postgres stopped")
-  mp.expect(trace.redact("with postgres stopped")):eq("with postgres stopped")
-  mp.expect(trace.redact("postgresql://postgres:postgres@h/db")):eq("postgresql://postgres:***@h/db")
+  mp.expect(redact.redact("with postgres stopped")):eq("with postgres stopped")
+  mp.expect(redact.redact("postgresql://postgres:postgres@h/db")):eq("postgresql://postgres:***@h/db")
   -- a password of its own is hidden everywhere
   pcall(mp.pg.connect, server:dsn_for("postgres", "pw-of-its-own"))
-  mp.expect(trace.redact("said pw-of-its-own")):eq("said ***")
+  mp.expect(redact.redact("said pw-of-its-own")):eq("said ***")
 end)
 
 mp.test("a malformed DSN raises kind connect without showing its password", function()
