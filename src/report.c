@@ -8,6 +8,11 @@
  * live. stdout carries TAP only. A file's top-level point is "not ok" when a
  * test in it failed or the runner reported the file itself failed (crash,
  * timeout, load error); the latter counts as one failure of its own.
+ *
+ * Every text a method is given passes through mpod.redact's redact_all
+ * (kept as the reporter's user value) before it is stored or written, so
+ * no secret reaches stdout, the JUnit file or the progress line, whoever
+ * calls the reporter.
  */
 #include "mpod.h"
 #include "text.h"
@@ -48,6 +53,8 @@ typedef struct {
     int nfiles, cap, total;
     int head;               /* first file whose output is not all printed */
     bool header_done, bailed, finished;
+    char *bail_reason;      /* the first Bail out!'s reason, for JUnit */
+    char bail_timestamp[32];
     double t0;
     int passed, failed, skipped, todo, files_failed;
 } reporter;
@@ -423,6 +430,17 @@ static reporter *check_reporter(lua_State *L)
     return luaL_checkudata(L, 1, REPORT_MT);
 }
 
+/* Replace argument idx by redact_all(argument). Raises only before the
+ * method has allocated anything. */
+static void redact_arg(lua_State *L, int idx)
+{
+    luaL_checkany(L, idx);
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    lua_replace(L, idx);
+}
+
 static file_report *check_file(lua_State *L, reporter *r, int idx)
 {
     lua_Integer i = luaL_checkinteger(L, idx);
@@ -572,6 +590,25 @@ static void junit_suite(FILE *out, const file_report *f)
 }
 
 /* Write the JUnit file; returns NULL or an error message. */
+/* A run that bailed out says so in the JUnit file too: a testsuite named
+ * "Bail out!" whose one testcase is an error with the reason (read alone,
+ * the XML would otherwise show a run with nothing wrong). */
+static void junit_bail(FILE *out, const reporter *r)
+{
+    mp_sbuf b = { 0 };
+    size_t len = strlen(r->bail_reason);
+    mp_sbuf_addf(&b, "  <testsuite name=\"Bail out!\" tests=\"1\" failures=\"0\" "
+                 "errors=\"1\" skipped=\"0\" time=\"0.000\" timestamp=\"%s\">\n"
+                 "    <testcase name=\"Bail out!\" classname=\"mpod-lua\" "
+                 "time=\"0.000\">\n      <error message=\"", r->bail_timestamp);
+    mp_xml_escape(&b, r->bail_reason, len);
+    mp_sbuf_adds(&b, "\">");
+    mp_xml_escape(&b, r->bail_reason, len);
+    mp_sbuf_adds(&b, "</error>\n    </testcase>\n  </testsuite>\n");
+    fwrite(b.data, 1, b.len, out);
+    mp_sbuf_free(&b);
+}
+
 static const char *write_junit(reporter *r, double elapsed)
 {
     FILE *out = fopen(r->junit_path, "w");
@@ -584,12 +621,18 @@ static const char *write_junit(reporter *r, double elapsed)
         errors += r->files[i].j_errors;
         skipped += r->files[i].j_skipped;
     }
+    if (r->bail_reason) {
+        tests++;
+        errors++;
+    }
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<testsuites name=\"mpod-lua\" tests=\"%d\" failures=\"%d\" "
             "errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
             tests, failures, errors, skipped, elapsed);
     for (int i = 0; i < r->nfiles; i++)
         junit_suite(out, &r->files[i]);
+    if (r->bail_reason)
+        junit_bail(out, r);
     fputs("</testsuites>\n", out);
     return fclose(out) == 0 ? NULL : "cannot write";
 }
@@ -600,9 +643,15 @@ static const char *write_junit(reporter *r, double elapsed)
 static int l_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    reporter *r = lua_newuserdatauv(L, sizeof *r, 0);
+    reporter *r = lua_newuserdatauv(L, sizeof *r, 1);
     memset(r, 0, sizeof *r);
     luaL_setmetatable(L, REPORT_MT);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "mpod.redact");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "redact_all");
+    lua_setiuservalue(L, -3, 1);
+    lua_pop(L, 1);
     lua_getfield(L, 1, "tap_version");
     r->tap_version = (int)luaL_optinteger(L, -1, 13);
     luaL_argcheck(L, r->tap_version == 13 || r->tap_version == 14, 1,
@@ -622,6 +671,7 @@ static int l_new(lua_State *L)
 static int l_file_begin(lua_State *L)
 {
     reporter *r = check_reporter(L);
+    redact_arg(L, 2);
     const char *name = luaL_checkstring(L, 2);
     if (r->nfiles == r->cap) {
         int cap = r->cap ? r->cap * 2 : 16;
@@ -675,6 +725,7 @@ static int l_test(lua_State *L)
     file_report *f = check_file(L, r, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_argcheck(L, !f->ended, 2, "file already ended");
+    redact_arg(L, 3);
     lua_getfield(L, 3, "ok");
     bool ok = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -713,6 +764,7 @@ static int l_note(lua_State *L)
 {
     reporter *r = check_reporter(L);
     file_report *f = check_file(L, r, 2);
+    redact_arg(L, 3);
     size_t len;
     const char *text = luaL_checklstring(L, 3, &len);
     size_t keep = mp_utf8_prefix(text, len, NOTES_FILE_MAX - f->notes_bytes);
@@ -740,6 +792,7 @@ static int l_note(lua_State *L)
 static int l_comment(lua_State *L)
 {
     reporter *r = check_reporter(L);
+    redact_arg(L, 2);
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
     if (r->nfiles == 0 || r->head >= r->nfiles) {
@@ -766,6 +819,7 @@ static int l_file_end(lua_State *L)
     file_report *f = check_file(L, r, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_argcheck(L, !f->ended, 2, "file already ended");
+    redact_arg(L, 3);
     lua_getfield(L, 3, "ok");
     f->failed_itself = !lua_isnil(L, -1) && !lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -798,6 +852,7 @@ static int l_file_end(lua_State *L)
 static int l_bail(lua_State *L)
 {
     reporter *r = check_reporter(L);
+    redact_arg(L, 2);
     size_t len;
     const char *reason = luaL_checklstring(L, 2, &len);
     pump(r);
@@ -808,6 +863,12 @@ static int l_bail(lua_State *L)
     write_out(b.data, b.len);
     fflush(stdout);
     mp_sbuf_free(&b);
+    if (!r->bail_reason) {
+        r->bail_reason = strndup(reason, mp_utf8_prefix(reason, len, YAML_SCALAR_MAX));
+        time_t now = time(NULL);
+        strftime(r->bail_timestamp, sizeof r->bail_timestamp,
+                 "%Y-%m-%dT%H:%M:%S", gmtime(&now));
+    }
     r->bailed = true;
     return 0;
 }
@@ -874,6 +935,7 @@ static int l_gc(lua_State *L)
     }
     free(r->files);
     free(r->junit_path);
+    free(r->bail_reason);
     memset(r, 0, sizeof *r);
     return 0;
 }

@@ -6,6 +6,7 @@
 -- error, 3 the cluster could not be brought up or reached, 4 internal error.
 
 local errors = require "mpod.error"
+local redact = require "mpod.redact"
 local report = require "mpod.report"
 local sys = require "mpod.sys"
 
@@ -55,7 +56,7 @@ exit status: 0 all passed, 1 a test failed, 2 usage or cluster-file error,
 ]]
 
 local function usage_error(msg)
-  io.stderr:write("mpod-lua: " .. msg .. "\n(see mpod-lua --help)\n")
+  redact.stderr("mpod-lua: " .. msg .. "\n(see mpod-lua --help)\n")
   return 2
 end
 
@@ -218,7 +219,7 @@ local function run_files(opts, positional)
   }
   session.close(s, totals)
   if totals.junit_error then
-    io.stderr:write("mpod-lua: --junit: " .. totals.junit_error .. "\n")
+    redact.stderr("mpod-lua: --junit: " .. totals.junit_error .. "\n")
   end
   if totals.bailed then return 3 end
   return totals.failed > 0 and 1 or 0
@@ -246,10 +247,10 @@ function M.main(argv)
   ok, err = pcall(function() code = run_files(opts, positional) end)
   if ok then return code end
   if errors.is(err, "cluster") then
-    io.stderr:write("mpod-lua: " .. tostring(err.message) .. "\n")
+    redact.stderr("mpod-lua: " .. tostring(err.message) .. "\n")
     return 2
   end
-  error(err, 0)
+  error(redact.redact_all(err), 0)
 end
 
 return M

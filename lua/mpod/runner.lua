@@ -18,6 +18,7 @@ local channel = require "mpod.channel"
 local core = require "mpod.core"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
+local redact = require "mpod.redact"
 local report = require "mpod.report"
 local sys = require "mpod.sys"
 
@@ -120,7 +121,7 @@ end
 
 local function note_stderr(run, file, text)
   if run.opts.verbose then
-    io.stderr:write(string.format("# %s: %s\n", file, text))
+    redact.stderr(string.format("# %s: %s\n", file, text))
   end
 end
 
@@ -260,7 +261,7 @@ local function run_file(run, index, file)
     if not healed then
       M.bail(run, "cannot heal the cluster after " .. file .. ": " ..
         tostring(type(comment) == "table" and comment.message or comment))
-      if type(comment) == "table" and comment.log then io.stderr:write(comment.log) end
+      if type(comment) == "table" and comment.log then redact.stderr(comment.log) end
     elseif comment then
       run.reporter:comment(comment, st.index)
     end
@@ -276,7 +277,7 @@ function M.bail(run, reason)
   if run.bailed then return end
   run.bailed = true
   run.reporter:bail(reason)
-  io.stderr:write("mpod-lua: " .. reason .. "\n")
+  redact.stderr("mpod-lua: " .. reason .. "\n")
   M.kill_all()
   run.gate.stopped = true
   run.gate.cond:broadcast()

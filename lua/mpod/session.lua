@@ -17,6 +17,7 @@ local control = require "mpod.control"
 local core = require "mpod.core"
 local errors = require "mpod.error"
 local proc = require "mpod.proc"
+local redact = require "mpod.redact"
 local state = require "mpod.state"
 local stream = require "mpod.stream"
 local sys = require "mpod.sys"
@@ -24,7 +25,7 @@ local sys = require "mpod.sys"
 local M = {}
 
 local function say(fmt, ...)
-  io.stderr:write("mpod-lua: " .. string.format(fmt, ...) .. "\n")
+  redact.stderr("mpod-lua: " .. string.format(fmt, ...) .. "\n")
 end
 
 local function message_of(err)
@@ -36,9 +37,12 @@ local function backend_for(c, st)
 end
 
 -- Load the cluster file (twice when needed: its name first, to find the
--- state and so the run folder that ${RUN_DIR} expands to).
+-- state and so the run folder that ${RUN_DIR} expands to); what it sets as
+-- secret is hidden in every report from then on.
 local function load_cluster(path, run_dir)
-  return clusterfile.load(path, run_dir)
+  local c = clusterfile.load(path, run_dir)
+  redact.add_cluster_secrets(c)
+  return c
 end
 
 local function has_managed_services(c)
@@ -264,7 +268,7 @@ function M.open(path, explicit, opts, reporter)
   if not ready_ok then
     local verb = s.owns and "could not be brought up" or "cannot be reached"
     bail(reporter, string.format("cluster %s %s: %s", s.cluster.name, verb, message_of(err)))
-    if errors.is(err) and err.log then io.stderr:write(err.log) end
+    if errors.is(err) and err.log then redact.stderr(err.log) end
     s.keep = false                -- a cluster that never came up is not kept
     M.close(s, nil)
     return nil, 3
@@ -280,7 +284,7 @@ local function dump_logs(s, dir)
     local got, text = pcall(s.backend.logs, s.backend, svc.name, { stamps = true })
     if got then
       local f = io.open(dir .. "/" .. svc.name .. ".log", "w")
-      if f then f:write(text); f:close() end
+      if f then f:write(redact.redact(text)); f:close() end
     end
   end
   say("pod logs written to %s", dir)
@@ -322,7 +326,7 @@ local function print_status(s)
   local fmt = string.format("%%-%ds  %%-%ds  %%-%ds  %%s\n", widths[1], widths[2], widths[3])
   io.stdout:write(string.format(fmt, "POD", "STATE", "HEALTH", "URL"))
   for _, r in ipairs(rows) do
-    io.stdout:write(string.format(fmt, r.name, r.state, r.health, r.url))
+    io.stdout:write(redact.redact(string.format(fmt, r.name, r.state, r.health, r.url)))
   end
 end
 

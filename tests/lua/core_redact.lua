@@ -1,10 +1,17 @@
 -- core_redact.lua: secrets never reach a report. The rules of mpod.redact
 -- one by one (header values, secret names, Bearer tokens, URL passwords,
 -- registered values, the cluster file's own secrets), ordinary text that
--- must stay, and linear time on hostile texts.
+-- must stay, linear time on hostile texts; then end to end, against
+-- tests/clusters/leaky.lua (a service printing secrets of every form): a
+-- failed bring-up (Bail out!, stderr, JUnit, exit 3), a scenario that notes
+-- and fails with them (TAP and its YAML, JUnit, -v's stderr, --dump-logs)
+-- and `mpod-lua status`. Each output must lack every secret AND still hold
+-- the words around them, so printing nothing cannot pass.
 local mp = require "mpod"
+local procs = require "procs"
 local redact = require "mpod.redact"
 local st = require "selftest"
+local sys = require "mpod.sys"
 
 local function each_eq(cases)
   for _, c in ipairs(cases) do mp.expect(redact.redact(c[1])):eq(c[2]) end
@@ -153,4 +160,143 @@ end)
   mp.expect(r.stdout:find("s3cr3t", 1, true)):is_nil()
   mp.expect(r.stdout:find("abcdef123456", 1, true)):is_nil()
   require("mpod.sys").rmtree(dir)
+end)
+
+-- End to end ------------------------------------------------------------------------
+
+local CLUSTER = "tests/clusters/leaky.lua"
+
+-- every secret leaky.lua and secrets_report.lua print or raise
+local SECRETS = {
+  "dsnpw-7731", "cookie-7731", "luacookie-7731", "authtok-7731", "lettersonlytoken",
+  "kvpw-7731", "redispw-7731", "amqppw-7731", "upperauth-7731", "lowerauth-7731",
+  "jsonpw-7731", "jsonkey-7731", "envpw-7731", "pgpw-7731", "urlpw-7731",
+  "probepw-7731", "probecookie-7731", "faildsn-7731", "failtok-7731", "tabletok-7731",
+  "tablepw-7731",
+}
+
+-- the pod's log lines as every report must show them
+local LOG_LINES = {
+  "leak-dsn postgresql://app:***@db:5432/app", "leak-cookie Cookie: ***",
+  'leak-luacookie headers = {Cookie = "***", Accept = "json"}',
+  "leak-auth Authorization: ***", "leak-bearer got Bearer ***",
+  "leak-kv host=db password=*** user=app", "leak-redis redis://:***@cache:6379/0",
+  "leak-amqp amqp://mq:***@mq/vh", "leak-upper AUTHORIZATION=***",
+  "leak-lower authorization: ***",
+  'leak-json {"Password": "***", "API_KEY": "***", "name": "app"}',
+  "leak-env *** as a bare word", "leak-pg *** as a bare word", "leak-url *** as a bare word",
+}
+
+local PROBE = "probe-dsn postgresql://app:***@db/app probe-env *** probe-pg *** probe-end Cookie: ***"
+
+local state_dir, dir
+
+mp.before_all(function()
+  state_dir = assert(sys.mkdtemp("mpod-state"))
+  dir = assert(sys.mkdtemp("mpod-redact"))
+end)
+
+mp.after_all(function()
+  sys.rmtree(state_dir)
+  sys.rmtree(dir)
+end)
+
+local function env(ready_exit)
+  local e = procs.env()
+  e.MPOD_STATE_DIR = state_dir
+  e.READY_EXIT = ready_exit
+  return e
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then mp.fail("no file " .. path) end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function xml(text)
+  return (text:gsub("&", "&amp;"):gsub('"', "&quot;"):gsub("'", "&apos;"):gsub("<", "&lt;"))
+end
+
+-- clean(text, what, kept): no secret in text, and every string of kept is
+local function clean(text, what, kept)
+  for _, secret in ipairs(SECRETS) do
+    if text:find(secret, 1, true) then
+      mp.fail(string.format("%s shows %s:\n%s", what, secret, text))
+    end
+  end
+  for _, wanted in ipairs(kept) do
+    if not text:find(wanted, 1, true) then
+      mp.fail(string.format("%s lacks %q:\n%s", what, wanted, text))
+    end
+  end
+end
+
+local function with(list, ...)
+  local out = table.move(list, 1, #list, 1, {})
+  for _, x in ipairs { ... } do out[#out + 1] = x end
+  return out
+end
+
+local function map(list, fn)
+  local out = {}
+  for i, x in ipairs(list) do out[i] = fn(x) end
+  return out
+end
+
+local function gone(tag)
+  local ok = pcall(mp.poll_until, function() return procs.count(tag) == 0 end, { timeout = st.slow(30) })
+  if not ok then mp.fail("processes of " .. tag .. " left behind:\n" .. table.concat(procs.list(tag), "\n")) end
+end
+
+mp.test("a bring-up that fails quotes the service redacted: Bail out!, stderr, JUnit, exit 3", function()
+  local e = env("1")
+  local junit = dir .. "/bringup.xml"
+  local r = st.run({ "--up", "-C", CLUSTER, "--junit", junit, st.case("passing") }, { env = e })
+  st.expect_code(r, 3)
+  local reason = "cluster leaky-" .. e.TAG .. " could not be brought up: leaky not ready after 2 s: " ..
+    "/bin/sh exited with code 1: " .. PROBE
+  clean(r.stdout, "stdout", { "Bail out! " .. reason })
+  clean(r.stderr, "stderr", with(LOG_LINES, "mpod-lua: " .. reason))
+  clean(read(junit), "the JUnit file", { '<error message="' .. xml(reason) })
+  gone(e.TAG)
+end)
+
+mp.test("a scenario's notes, failures and failure context are redacted in TAP, JUnit, -v and --dump-logs", function()
+  local e = env("0")
+  local junit, dump = dir .. "/run.xml", dir .. "/dump"
+  local r = st.run({ "-v", "--up", "-C", CLUSTER, "--junit", junit, "--dump-logs", dump,
+                     st.case("secrets_report") }, { env = e })
+  st.expect_code(r, 1)
+  local failures = { "fail-dsn postgresql://app:***@db/app", "fail-token token=***",
+                     "fail-table Authorization: ***", 'detail: "fail-detail *** ok"',
+                     'password: "***"' }
+  clean(r.stdout, "stdout", with(with(map(LOG_LINES, function(l) return "    # " .. l end),
+    table.unpack(LOG_LINES)), table.unpack(failures)))
+  -- the logs: block of the YAML holds the log lines too, after the notes
+  local yaml = r.stdout:match("not ok 2 %- fails quoting secrets\n(.-)\n      %.%.%.")
+  clean(yaml or "", "the YAML of the failed test", with(LOG_LINES, "logs:"))
+  clean(r.stderr, "-v's stderr", with(LOG_LINES,
+    "# tests/cases/secrets_report.lua: not ok - fails quoting secrets"))
+  clean(read(junit), "the JUnit file", with(map(LOG_LINES, xml), "fail-table Authorization: ***"))
+  clean(read(dump .. "/leaky.log"), "--dump-logs", LOG_LINES)
+  gone(e.TAG)
+end)
+
+mp.test("`mpod-lua status` hides the url's password; `logs` prints the log as written", function()
+  local e = env("0")
+  local up = st.run({ "up", "-C", CLUSTER }, { env = e })
+  st.expect_code(up, 0)
+  local row = "http://probe:***@127.0.0.1:9"
+  clean(up.stdout, "up", { row })
+  local status = st.run({ "status", "-C", CLUSTER }, { env = e })
+  st.expect_code(status, 0)
+  clean(status.stdout, "status", { row })
+  mp.expect(status.stdout):matches("\nleaky%s+running%s+ready%s+http://probe:%*%*%*@")
+  local logs = st.run({ "logs", "leaky", "-C", CLUSTER }, { env = e })
+  mp.expect(logs.stdout):contains("leak-dsn postgresql://app:dsnpw-7731@db:5432/app")
+  st.expect_code(st.run({ "down", "-C", CLUSTER }, { env = e }), 0)
+  gone(e.TAG)
 end)

@@ -373,6 +373,41 @@ mpod-lua: 2 passed, 0 failed, 0 skipped (T s)
 ]]
 end)
 
+mp.test("every text the reporter is given is redacted; a Bail out! is in the JUnit file", function()
+  local dir = sys.mkdtemp("mpod-report-redact")
+  local path = dir .. "/r.xml"
+  local out = drive([=[
+local r = report.new { junit = os.getenv("JUNIT") }
+local a = r:file_begin("a.lua")
+r:test(a, { name = "as user password=sekrit-1", ok = false,
+            diag = { message = "Authorization: Bearer sekrit-2", api_key = "sekrit-3" } })
+r:note(a, 'headers = {Cookie = "sekrit-4"}')
+r:comment("healed: redis://:sekrit-5@cache")
+r:file_end(a, {})
+r:bail("cluster down: postgresql://app:sekrit-6@db/app")
+r:finish()
+]=], { JUNIT = path })
+  local f = assert(io.open(path))
+  local xml = f:read("a")
+  f:close()
+  local lint = mp.exec { "xmllint", "--noout", "--relaxng", "tests/golden/junit.rng", path }
+  sys.rmtree(dir)
+  mp.expect(out:find("sekrit", 1, true)):is_nil()
+  mp.expect(xml:find("sekrit", 1, true)):is_nil()
+  st.expect_line(out, "    not ok 1 - as user password=***")
+  st.expect_line(out, '      message: "Authorization: ***"')
+  st.expect_line(out, '      api_key: "***"')
+  st.expect_line(out, '    # headers = {Cookie = "***"}')
+  st.expect_line(out, "# healed: redis://:***@cache")
+  st.expect_line(out, "Bail out! cluster down: postgresql://app:***@db/app")
+  mp.expect(xml):contains('<testsuites name="mpod-lua" tests="2" failures="1" errors="1" skipped="0" ')
+  mp.expect(xml):contains('<testsuite name="Bail out!" tests="1" failures="0" errors="1" skipped="0" ')
+  mp.expect(xml):contains('<testcase name="Bail out!" classname="mpod-lua" time="0.000">\n'
+    .. '      <error message="cluster down: postgresql://app:***@db/app">'
+    .. "cluster down: postgresql://app:***@db/app</error>")
+  mp.expect(lint.stderr):eq(path .. " validates\n")
+end)
+
 mp.test("tap_version 14 changes the header only", function()
   mp.expect(drive [[
 local r = report.new { tap_version = 14 }
