@@ -21,3 +21,4 @@ bench: deps
 BENCH_PARTS += bench/control.sh
 BENCH_PARTS += bench/pg.sh
 BENCH_PARTS += bench/http.sh
+BENCH_PARTS += bench/redact.sh
