@@ -243,7 +243,8 @@ function M.redact_all(value, depth)
       out[k] = M.redact_all(v, depth + 1)
     end
   end
-  return setmetatable(out, getmetatable(value))
+  local mt = getmetatable(value)   -- a __metatable field may stand in for it
+  return type(mt) == "table" and setmetatable(out, mt) or out
 end
 
 -- stderr(text): write text to stderr, redacted; the runner's messages go

@@ -85,6 +85,7 @@ mp.test("redact_all: strings deeply, values under secret keys, tables read raw",
   local hostile = setmetatable({ note = "Cookie: sid=abc" }, {
     __index = function() error("__index ran") end,
     __pairs = function() error("__pairs ran") end,
+    __metatable = "locked",
   })
   local out = redact.redact_all {
     message = "Authorization: Bearer abcdef123456", n = 1, ok = true,
