@@ -589,7 +589,6 @@ static void junit_suite(FILE *out, const file_report *f)
     mp_sbuf_free(&b);
 }
 
-/* Write the JUnit file; returns NULL or an error message. */
 /* A run that bailed out says so in the JUnit file too: a testsuite named
  * "Bail out!" whose one testcase is an error with the reason (read alone,
  * the XML would otherwise show a run with nothing wrong). */
@@ -609,6 +608,7 @@ static void junit_bail(FILE *out, const reporter *r)
     mp_sbuf_free(&b);
 }
 
+/* Write the JUnit file; returns NULL or an error message. */
 static const char *write_junit(reporter *r, double elapsed)
 {
     FILE *out = fopen(r->junit_path, "w");
@@ -639,7 +639,8 @@ static const char *write_junit(reporter *r, double elapsed)
 
 /* ---- Lua API ---- */
 
-/* report.new{tap_version=13|14, junit=path, progress=bool, total=n} */
+/* report.new{tap_version=13|14, junit=path, progress=bool, total=n}; the
+ * reporter keeps require("mpod.redact").redact_all for its methods */
 static int l_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
