@@ -288,6 +288,10 @@ end)
 
 mp.test("`mpod-lua status` hides the url's password; `logs` prints the log as written", function()
   local e = env("0")
+  -- down at the end, whatever fails first
+  local _ <close> = setmetatable({}, { __close = function()
+    st.run({ "down", "-C", CLUSTER }, { env = e })
+  end })
   local up = st.run({ "up", "-C", CLUSTER }, { env = e })
   st.expect_code(up, 0)
   local row = "http://probe:***@127.0.0.1:9"
