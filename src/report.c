@@ -136,6 +136,41 @@ typedef struct {
     lua_Integer slot;
 } yaml_key;
 
+/* Push the text of the value at idx without running any metamethod (no
+ * __tostring, __index, __len): the reporter walks tables raw, so a value
+ * that would raise is printed like any other. mp.null is "null"; other
+ * values as tostring() shows them without a __tostring ("mpod.pg.Conn:
+ * 0x..."). Returns the text, anchored by the pushed string. */
+static const char *push_plain_text(lua_State *L, int idx, size_t *len)
+{
+    idx = lua_absindex(L, idx);
+    int type = lua_type(L, idx);
+    if (type == LUA_TSTRING || type == LUA_TNUMBER) {
+        lua_pushvalue(L, idx);                /* converts the copy only */
+    } else if (type == LUA_TBOOLEAN || type == LUA_TNIL) {
+        lua_pushstring(L, type == LUA_TNIL ? "nil"
+                          : lua_toboolean(L, idx) ? "true" : "false");
+    } else if (mp_is_null(L, idx)) {
+        lua_pushliteral(L, "null");
+    } else {
+        int name = luaL_getmetafield(L, idx, "__name");          /* raw */
+        lua_pushfstring(L, "%s: %p", name == LUA_TSTRING
+                        ? lua_tostring(L, -1) : luaL_typename(L, idx),
+                        lua_topointer(L, idx));
+        if (name != LUA_TNIL)
+            lua_remove(L, -2);
+    }
+    return lua_tolstring(L, -1, len);
+}
+
+/* Push t[name] of the table at t, read raw; returns its type. */
+static int raw_field(lua_State *L, int t, const char *name)
+{
+    t = lua_absindex(L, t);
+    lua_pushstring(L, name);
+    return lua_rawget(L, t);
+}
+
 static void yaml_value(yaml_out *y, int idx, int indent, int depth);
 static bool print_as_structure(lua_State *L, int idx, int depth);
 static bool table_is_empty(lua_State *L, int idx);
@@ -267,7 +302,7 @@ static lua_Integer sorted_keys(lua_State *L, int idx)
             text = lua_tolstring(L, -1, &len);            /* anchored above */
         } else {                                          /* "[1]", "[true]" */
             lua_pushliteral(L, "[");
-            luaL_tolstring(L, -2, NULL);
+            push_plain_text(L, -2, NULL);
             lua_pushliteral(L, "]");
             lua_concat(L, 3);
             text = lua_tolstring(L, -1, &len);
@@ -376,17 +411,11 @@ static bool table_is_empty(lua_State *L, int idx)
     return false;
 }
 
-/* Tables print as YAML structure unless they know how to print themselves
- * (errors, responses, mp.null) or nest too deep. */
+/* Tables print as YAML structure (read raw, whatever their metatable)
+ * unless they nest too deep. */
 static bool print_as_structure(lua_State *L, int idx, int depth)
 {
-    if (lua_type(L, idx) != LUA_TTABLE || depth >= YAML_MAX_DEPTH)
-        return false;
-    if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
-        lua_pop(L, 1);
-        return false;
-    }
-    return true;
+    return lua_type(L, idx) == LUA_TTABLE && depth < YAML_MAX_DEPTH;
 }
 
 static void yaml_value(yaml_out *y, int idx, int indent, int depth)
@@ -408,7 +437,7 @@ static void yaml_value(yaml_out *y, int idx, int indent, int depth)
             yaml_mapping(y, idx, indent, depth, false);
     } else {
         size_t len;
-        const char *s = luaL_tolstring(L, idx, &len);
+        const char *s = push_plain_text(L, idx, &len);
         yaml_string(y, s, len, indent);
         lua_pop(L, 1);
     }
@@ -451,7 +480,7 @@ static file_report *check_file(lua_State *L, reporter *r, int idx)
 static const char *opt_field(lua_State *L, int t, const char *name,
                              size_t *len)
 {
-    lua_getfield(L, t, name);
+    raw_field(L, t, name);
     const char *s = lua_tolstring(L, -1, len);
     lua_pop(L, 1);                 /* still anchored by the table */
     return s;
@@ -481,7 +510,7 @@ static void append_point(lua_State *L, mp_sbuf *b, int t, int indent,
     mp_tap_escape_cut(b, name ? name : "", name_len, NAME_MAX_BYTES);
     append_directive(b, directive, reason, reason_len);
     mp_sbuf_adds(b, "\n");
-    if (lua_getfield(L, t, "diag") == LUA_TTABLE)
+    if (raw_field(L, t, "diag") == LUA_TTABLE)
         yaml_block(L, b, lua_gettop(L), indent + 2);
     lua_pop(L, 1);
 }
@@ -495,7 +524,7 @@ static void junit_problem(lua_State *L, mp_sbuf *b, int t, const char *tag)
     mp_sbuf diag = { 0 };
     const char *msg = NULL;
     size_t msg_len = 0;
-    if (lua_getfield(L, t, "diag") == LUA_TTABLE) {
+    if (raw_field(L, t, "diag") == LUA_TTABLE) {
         yaml_block(L, &diag, lua_gettop(L), 0);
         msg = opt_field(L, lua_gettop(L), "message", &msg_len);
     }
@@ -529,7 +558,7 @@ static void junit_case(lua_State *L, file_report *f, int t, bool ok)
     const char *name = opt_field(L, t, "name", &len);
     const char *directive = opt_field(L, t, "directive", NULL);
     const char *reason = opt_field(L, t, "reason", &reason_len);
-    lua_getfield(L, t, "elapsed");
+    raw_field(L, t, "elapsed");
     junit_open_case(b, f, name ? name : "", len, lua_tonumber(L, -1));
     lua_pop(L, 1);
     f->j_tests++;
@@ -727,7 +756,7 @@ static int l_test(lua_State *L)
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_argcheck(L, !f->ended, 2, "file already ended");
     redact_arg(L, 3);
-    lua_getfield(L, 3, "ok");
+    raw_field(L, 3, "ok");
     bool ok = lua_toboolean(L, -1);
     lua_pop(L, 1);
     const char *directive = opt_field(L, 3, "directive", NULL);
@@ -821,7 +850,7 @@ static int l_file_end(lua_State *L)
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_argcheck(L, !f->ended, 2, "file already ended");
     redact_arg(L, 3);
-    lua_getfield(L, 3, "ok");
+    raw_field(L, 3, "ok");
     f->failed_itself = !lua_isnil(L, -1) && !lua_toboolean(L, -1);
     lua_pop(L, 1);
     bool ok = !f->failed_itself && f->failed == 0;

@@ -5,6 +5,12 @@
 -- Strings are quoted JSON-style, tables print with sorted keys, sequences
 -- as lists, values with __tostring (responses, errors, mp.null) as that.
 -- Output never exceeds `limit` characters and never recurses forever.
+--
+-- Describing is raw: keys, lengths and values are read with next, rawlen
+-- and rawget, and metatables with debug.getmetatable, so a value whose
+-- __index, __pairs or __len raises, or whose metatable is protected, is
+-- described like any other. The one metamethod called is __tostring, under
+-- pcall. The deep equality (diff) keeps Lua's own access, as `==` does.
 
 local M = {}
 
@@ -24,24 +30,41 @@ local function is_identifier(k)
   return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil
 end
 
-local function sorted_keys(t)
+-- The order of keys: by type, then numbers and strings by value, other
+-- values by address (no metamethod runs: not __lt, not __tostring).
+local function key_before(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return ta < tb end
+  if ta == "number" or ta == "string" then return a < b end
+  if ta == "boolean" then return not a and b end
+  return string.format("%p", a) < string.format("%p", b)
+end
+
+-- sorted_keys(t [, raw]) -> t's keys in a stable order; raw: read them
+-- with next rather than pairs (no __pairs)
+local function sorted_keys(t, raw)
   local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b)
-    local ta, tb = type(a), type(b)
-    if ta ~= tb then return ta < tb end
-    if ta == "number" or ta == "string" then return a < b end
-    return tostring(a) < tostring(b)
-  end)
+  if raw then
+    for k in next, t do keys[#keys + 1] = k end
+  else
+    for k in pairs(t) do keys[#keys + 1] = k end
+  end
+  table.sort(keys, key_before)
   return keys
 end
 M.sorted_keys = sorted_keys
 
+-- A table's __tostring, read past a protected metatable, or nil.
+local function tostring_method(v)
+  local mt = debug.getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__tostring") or nil
+end
+
 local function is_sequence(t)
-  local n = #t
+  local n = rawlen(t)
   if n == 0 then return false end
   local count = 0
-  for _ in pairs(t) do count = count + 1 end
+  for _ in next, t do count = count + 1 end
   return count == n
 end
 
@@ -53,11 +76,11 @@ local function describe_table(t, depth, seen)
   seen[t] = true
   local parts = {}
   if is_sequence(t) then
-    for i = 1, #t do parts[i] = describe(t[i], depth + 1, seen) end
+    for i = 1, rawlen(t) do parts[i] = describe(rawget(t, i), depth + 1, seen) end
   else
-    for _, k in ipairs(sorted_keys(t)) do
+    for _, k in ipairs(sorted_keys(t, true)) do
       local key = is_identifier(k) and k or ("[" .. describe(k, depth + 1, seen) .. "]")
-      parts[#parts + 1] = key .. " = " .. describe(t[k], depth + 1, seen)
+      parts[#parts + 1] = key .. " = " .. describe(rawget(t, k), depth + 1, seen)
     end
   end
   seen[t] = nil
@@ -65,8 +88,7 @@ local function describe_table(t, depth, seen)
 end
 
 function describe(v, depth, seen)
-  local mt = getmetatable(v)
-  if type(mt) == "table" and mt.__tostring then
+  if tostring_method(v) then
     local ok, s = pcall(tostring, v)
     return ok and s or "<unprintable>"
   end
@@ -77,7 +99,7 @@ function describe(v, depth, seen)
      and v > -1e15 and v < 1e15 then
     return string.format("%.1f", v)
   end
-  return tostring(v)
+  return tostring(v)     -- no __tostring: uses __name only when a string
 end
 
 -- inspect(v [, limit]) -> string of at most limit characters
@@ -99,8 +121,7 @@ end
 
 -- Values that print themselves (responses, errors, mp.null) compare with ==.
 local function prints_itself(v)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and mt.__tostring ~= nil
+  return tostring_method(v) ~= nil
 end
 
 local function compare(a, b, path, diffs, limit, seen)

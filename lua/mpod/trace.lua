@@ -66,36 +66,67 @@ local function split_position(msg)
   return msg, nil
 end
 
--- Copy an error table's fields into diag, as printable values.
-local function copy_fields(diag, err)
-  for k, v in pairs(err) do
-    if type(k) == "string" and diag[k] == nil and k ~= "traceback" then
-      local tv = type(v)
-      if tv == "string" or tv == "number" or tv == "boolean" then
-        diag[k] = v
-      else
-        diag[k] = inspect.inspect(v)
-      end
-    end
-  end
+-- What a diagnostics block shows of an error's fields: at most
+-- MAX_FIELDS, the ones reports put first (kind, got, expected, diff)
+-- before the rest in order of name.
+local MAX_FIELDS = 100
+local FIRST_FIELDS = { kind = 1, got = 2, expected = 3, diff = 4, at = 5 }
+
+local function field_before(a, b)
+  local ra, rb = FIRST_FIELDS[a] or 99, FIRST_FIELDS[b] or 99
+  if ra ~= rb then return ra < rb end
+  return a < b
 end
 
--- diagnose(err [, traceback [, at]]) -> diag table {message=, at=, ...}
-function M.diagnose(err, traceback, at)
+-- A field's key as text: strings as they are, other keys as "[1]",
+-- "[true]", "[2.5]" (JSON and YAML keys are text).
+local function field_key(k)
+  if type(k) == "string" then return k end
+  return "[" .. inspect.inspect(k, 60) .. "]"
+end
+
+-- Copy an error table's fields into diag, as printable values. Raw: no
+-- metamethod of the error runs (its __index, __pairs, ...).
+local function copy_fields(diag, err)
+  local fields = {}
+  for k, v in next, err do
+    local key = field_key(k)
+    if key ~= "traceback" and key ~= "message" and fields[key] == nil then fields[key] = v end
+  end
+  local keys = {}
+  for key in next, fields do keys[#keys + 1] = key end
+  table.sort(keys, field_before)
+  for i = 1, math.min(#keys, MAX_FIELDS) do
+    local v = fields[keys[i]]
+    local tv = type(v)
+    diag[keys[i]] = (tv == "string" or tv == "number" or tv == "boolean") and v
+      or inspect.inspect(v)
+  end
+  if #keys > MAX_FIELDS then diag["(more fields)"] = #keys - MAX_FIELDS end
+end
+
+local function text_of(v)
+  if type(v) == "string" then return v end
+  return inspect.inspect(v, 300)
+end
+
+-- describe(err) -> diag, the location named in a string error
+local function describe(err)
   local diag = {}
   if errors.is(err) then
     copy_fields(diag, err)
-    diag.message = tostring(err.message or err.kind or "error")
+    diag.message = text_of(rawget(err, "message") or rawget(err, "kind") or "error")
   elseif type(err) == "string" then
     local msg, where = split_position(err)
     diag.message = msg
-    at = at or where
+    return diag, where
   elseif err == nil then
     diag.message = "error raised with a nil value"
-  elseif type(err) == "table" and type(err.message) == "string" and not getmetatable(err) then
+  elseif type(err) == "table" and type(rawget(err, "message")) == "string"
+         and not debug.getmetatable(err) then
     -- error { message = "...", code = 7 }: a plain table shaped like an error
     copy_fields(diag, err)
-    diag.message = err.message
+    diag.message = rawget(err, "message")
     diag.kind = diag.kind or "error"
   elseif type(err) == "table" then
     diag.message = "error raised with a table value: " .. inspect.inspect(err, 300)
@@ -104,7 +135,19 @@ function M.diagnose(err, traceback, at)
     diag.message = string.format("error raised with a %s value: %s",
       type(err), inspect.inspect(err, 300))
   end
-  diag.at = diag.at or at
+  return diag
+end
+
+-- diagnose(err [, traceback [, at]]) -> diag table {message=, at=, ...}.
+-- Never raises: an error value that cannot be described (a __tostring
+-- that loops into an error...) is reported by its type.
+function M.diagnose(err, traceback, at)
+  local ok, diag, where = pcall(describe, err)
+  if not ok then
+    diag, where = { kind = "error", message = string.format(
+      "error raised with a %s value that cannot be described", type(err)) }, nil
+  end
+  diag.at = diag.at or at or where
   diag.stack = M.user_stack(traceback)
   return diag
 end

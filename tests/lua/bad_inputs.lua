@@ -98,6 +98,35 @@ mp.test("errors that are tables, with and without a message, and values that are
   passing_after(r, 2, 3, 10)
 end)
 
+mp.test("error values whose metamethods raise are reported like any other; keys that are not strings are kept", function()
+  local r = run { "bad_hostile_errors", "passing" }
+  st.expect_code(r, 1)
+  local want = {
+    { "__index, __pairs, __len, __eq, __concat raise", [[message: "error raised with a table value: {code = 5}"]] },
+    { "a list whose __len raises", [[message: "error raised with a table value: {\"a\", \"b\"}"]] },
+    { "a protected metatable", [[message: "error raised with a table value: {code = 6}"]] },
+    { "a metatable protected by a table that raises", [[message: "error raised with a table value: {code = 7}"]] },
+    { "__name that is not a string", [[message: "error raised with a table value: {}"]] },
+    { "__tostring that yields", [[message: "error raised with a table value: <unprintable>"]] },
+    { "a message field whose __tostring raises", [[message: "error raised with a table value: {message = <unprintable>}"]] },
+    { "an mpod error with a hostile field", [[rows: "{1}"]] },
+  }
+  for i, w in ipairs(want) do
+    st.expect_line(r.stdout, string.format("    not ok %d - %s", i, w[1]))
+    st.expect_line(r.stdout, "      " .. w[2])
+  end
+  mp.expect(r.stdout):contains(table.concat({
+    [[      message: "mixed keys"]], [[      kind: "error"]],
+    [[      at: "tests/cases/bad_hostile_errors.lua:30"]], [[      "1": "text"]],
+    [[      "[1]": "one"]], [[      "[2.5]": "half"]], [[      "[true]": "yes"]] }, "\n"))
+  mp.expect(r.stdout):contains(table.concat({
+    [[      message: "numbered"]], [[      kind: "data"]],
+    [[      at: "tests/cases/bad_hostile_errors.lua:33"]],
+    [[      "[1]": "first"]], [[      "[false]": "no"]] }, "\n"))
+  st.expect_line(r.stdout, "    ok 11 - the run goes on")
+  passing_after(r, 2, 3, 10)
+end)
+
 mp.test("code that never ends: a loop that swallows errors, a looping hook, endless recursion", function()
   local r = run({ "-t", "60", "bad_loops", "passing" }, { timeout = 120 })
   st.expect_line(r.stdout, "    not ok 1 - a hook that loops > never starts")
