@@ -99,8 +99,8 @@ local function copy_fields(diag, err)
   for i = 1, math.min(#keys, MAX_FIELDS) do
     local v = fields[keys[i]]
     local tv = type(v)
-    diag[keys[i]] = (tv == "string" or tv == "number" or tv == "boolean") and v
-      or inspect.inspect(v)
+    if tv ~= "string" and tv ~= "number" and tv ~= "boolean" then v = inspect.inspect(v) end
+    diag[keys[i]] = v
   end
   if #keys > MAX_FIELDS then diag["(more fields)"] = #keys - MAX_FIELDS end
 end
