@@ -8,6 +8,9 @@
  * the fd is writable, and s:flush() waits until it is empty. The fd's loop
  * watcher asks for POLLIN only while a reader waits and for POLLOUT only
  * while output is pending.
+ *
+ * read_line remembers how far it has searched the buffered input for a
+ * newline, so a long line costs one pass, not one per chunk read.
  */
 #include "mpod.h"
 
@@ -21,7 +24,7 @@
 
 #define STREAM_MT "mpod.Stream"
 #define READ_CHUNK 65536
-#define MAX_LINE (64u << 20)
+#define MAX_LINE ((size_t)64 << 20)      /* read_line's default limit */
 
 typedef struct {
     char *data;
@@ -34,6 +37,7 @@ typedef struct {
     int read_errno;
     int write_errno;
     byte_buffer in, out;
+    size_t searched;             /* bytes of in known to hold no newline */
     mp_wait reader;              /* a task waiting to read */
     bool reading;
     mp_wait flusher;             /* a task waiting for the output to drain */
@@ -108,8 +112,8 @@ static void fill_input(stream *s)
                 return;
             continue;
         }
-        if (n == 0)
-            s->eof = true;
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            s->eof = true;         /* a reset is the peer gone, as an end */
         else if (errno != EAGAIN && errno != EINTR)
             s->read_errno = errno;
         if (n == 0 || errno != EINTR)
@@ -239,27 +243,33 @@ static int push_end(lua_State *L, stream *s)
 
 static int read_line_k(lua_State *L, int status, lua_KContext ctx);
 
-/* s:read_line([timeout]) -> line | nil, "eof"|"timeout"|error */
+/* s:read_line([timeout [, max]]) -> line | nil, "eof" | "timeout" |
+ * "too long" | the read error. "too long": more than max bytes (default
+ * MAX_LINE) arrived without a newline; the stream cannot go on. */
 static int l_read_line(lua_State *L)
 {
     stream *s = check_open(L);
+    lua_Integer max = luaL_optinteger(L, 3, (lua_Integer)MAX_LINE);
+    luaL_argcheck(L, max > 0, 3, "the longest line must be positive");
     char *start = s->in.data + s->in.off;
-    char *nl = buffer_size(&s->in) ? memchr(start, '\n', buffer_size(&s->in))
-                                    : NULL;
-    if (nl) {
-        lua_pushlstring(L, start, (size_t)(nl - start));
-        s->in.off += (size_t)(nl - start) + 1;
+    size_t size = buffer_size(&s->in);
+    char *nl = size > s->searched
+        ? memchr(start + s->searched, '\n', size - s->searched) : NULL;
+    size_t len = nl ? (size_t)(nl - start) : size;    /* the line so far */
+    s->searched = len;
+    if (len > (size_t)max) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "too long");
+        return 2;
+    }
+    if (nl || ((s->eof || s->read_errno) && size > 0)) {
+        lua_pushlstring(L, start, len);
+        s->in.off += nl ? len + 1 : len;
+        s->searched = 0;
         return 1;
     }
-    if (s->eof || s->read_errno) {
-        if (buffer_size(&s->in) == 0)
-            return push_end(L, s);
-        lua_pushlstring(L, start, buffer_size(&s->in));
-        s->in.off = s->in.len;
-        return 1;
-    }
-    if (buffer_size(&s->in) > MAX_LINE)
-        mp_raise(L, "protocol", "line longer than %u bytes", MAX_LINE);
+    if (s->eof || s->read_errno)
+        return push_end(L, s);
     return wait_input(L, s, 2, read_line_k);
 }
 
@@ -284,6 +294,7 @@ static int l_read(lua_State *L)
     if (buffer_size(&s->in) > 0) {
         lua_pushlstring(L, s->in.data + s->in.off, buffer_size(&s->in));
         s->in.off = s->in.len;
+        s->searched = 0;
         return 1;
     }
     if (s->eof || s->read_errno)

@@ -6,6 +6,11 @@
 -- incoming lines; replies wake the request that waits for them, anything
 -- else goes to the handler given to new(). When the peer goes away every
 -- pending request fails with a "closed" error.
+--
+-- A channel that breaks (a line longer than max_line, a line that is not
+-- a JSON object, a read error, a handler that raised) stops reading at
+-- once and tells on_close what broke it, rather than leaving the reader
+-- dead and the peer writing into the void.
 
 local core = require "mpod.core"
 local errors = require "mpod.error"
@@ -15,10 +20,13 @@ local M = {}
 local Channel = {}
 Channel.__index = Channel
 
--- new(stream, handler(msg, channel) [, on_close]) -> channel (reading)
-function M.new(stream, handler, on_close)
+-- new(stream, handler(msg, channel) [, on_close(problem)] [, max_line])
+-- -> channel (reading). problem: nil when the peer closed its end, else
+-- what broke the channel. max_line: the longest message read, in bytes
+-- (default the stream's 64 MiB).
+function M.new(stream, handler, on_close, max_line)
   local self = setmetatable({
-    stream = stream, handler = handler, on_close = on_close,
+    stream = stream, handler = handler, on_close = on_close, max_line = max_line,
     next_id = 0, pending = {}, closed = false,
   }, Channel)
   self.reader = core.spawn(function() self:read_loop() end)
@@ -99,7 +107,8 @@ function Channel:request(msg, timeout)
   self.pending[id] = nil
   local reply = slot.reply
   if not reply then
-    error(errors.new("closed", "the runner went away during '" .. tostring(msg.op) .. "'"), 0)
+    error(errors.new("closed", string.format("the runner went away during '%s'%s",
+      tostring(msg.op), self.problem and (" (the channel broke: " .. self.problem .. ")") or "")), 0)
   end
   if reply.ok then return reply.result end
   local e = reply.error or {}
@@ -128,11 +137,14 @@ function Channel:flush(timeout)
   return self.stream:flush(timeout)
 end
 
-function Channel:shut()
+-- shut([problem]): stop for good; pending requests fail, on_close learns
+-- the problem (nil: the peer closed its end)
+function Channel:shut(problem)
   if self.closed then return end
   self.closed = true
+  self.problem = problem
   for _, slot in pairs(self.pending) do slot.cond:broadcast() end
-  if self.on_close then self.on_close() end
+  if self.on_close then self.on_close(problem) end
 end
 
 function Channel:close()
@@ -141,11 +153,13 @@ function Channel:close()
   pcall(self.stream.close, self.stream)
 end
 
+-- dispatch(line) -> nil, or what is wrong with the line
 function Channel:dispatch(line)
   local ok, msg = pcall(json.decode, line)
-  if not ok or type(msg) ~= "table" then
-    self.handler({ ev = "garbled", line = line:sub(1, 200) }, self)
-    return
+  if not ok or type(msg) ~= "table" or not line:find("^%s*{") then
+    local shown = line:sub(1, 200):gsub("[%c\128-\255]", "?")
+    return string.format("a message that is not a JSON object: %s%s", shown,
+      #line > 200 and "..." or "")
   end
   if msg.re then
     local slot = self.pending[msg.re]
@@ -153,18 +167,32 @@ function Channel:dispatch(line)
       slot.reply = msg
       slot.cond:broadcast()
     end
-    return
+    return nil
   end
-  self.handler(msg, self)
+  local handled, err = pcall(self.handler, msg, self)
+  if not handled then return "a message it could not handle: " .. tostring(err) end
+end
+
+local function size_text(bytes)
+  if bytes % (1 << 20) == 0 then return string.format("%d MiB", bytes >> 20) end
+  return string.format("%d bytes", bytes)
 end
 
 function Channel:read_loop()
-  while true do
-    local line = self.stream:read_line()
-    if not line then break end
-    self:dispatch(line)
+  local problem
+  while not problem do
+    local line, why = self.stream:read_line(nil, self.max_line)
+    if not line then
+      if why == "too long" then
+        problem = "a message longer than " .. size_text(self.max_line or 64 << 20)
+      elseif why ~= "eof" then
+        problem = "a read error: " .. tostring(why)
+      end
+      break
+    end
+    problem = self:dispatch(line)
   end
-  self:shut()
+  self:shut(problem)
 end
 
 return M

@@ -105,7 +105,7 @@ function M.main(args)
   ch:send { ev = "load", ok = ok, exclusive = dsl.is_exclusive(),
             tests = ok and dsl.count(cfg.filter) or 0 }
   if not ok then
-    ch:send { ev = "file_error", diag = diag }
+    runtime.emit { ev = "file_error", diag = diag }
   elseif wait_for_go(ch, gate) then
     dsl.run { emit = runtime.emit, filter = cfg.filter, test_timeout = cfg.test_timeout }
   end

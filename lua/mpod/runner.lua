@@ -25,6 +25,10 @@ local sys = require "mpod.sys"
 local M = {}
 
 local DRAIN_TIMEOUT = 5
+-- The longest message a scenario process may send: what it sends is cut to
+-- the report's sizes first (mpod.limits), so only a broken process or a
+-- bug reaches this; the file then fails at once.
+local MESSAGE_MAX = 16 << 20
 
 local running = {}   -- pid -> Proc of every scenario child alive
 local current_run    -- the run in progress, for interrupt()
@@ -162,8 +166,6 @@ local function on_message(run, st, msg)
     st.exit = msg
   elseif ev == "done" then
     st.done = true
-  elseif ev == "garbled" then
-    run.reporter:note(st.index, "unreadable message from the scenario process: " .. tostring(msg.line))
   end
 end
 
@@ -174,6 +176,10 @@ end
 
 -- What went wrong with the file as a whole, or nil.
 local function file_failure(run, st, status)
+  if st.broken then
+    return { kind = "protocol", message = string.format(
+      "the channel from the scenario process broke (%s); the file was stopped", st.broken) }
+  end
   if st.timed_out then
     return { kind = "timeout", message = string.format(
       "the file ran past its %g s timeout and was killed", run.opts.file_timeout) }
@@ -225,7 +231,13 @@ local function start_child(run, st)
   if not ok then return nil, type(p) == "table" and p.message or p end
   st.closed = core.cond()
   st.channel = channel.new(stream, function(msg) on_message(run, st, msg) end,
-    function() st.closed:broadcast() end)
+    function(problem)
+      if problem then                    -- nothing more can be read: stop it
+        st.broken = problem
+        if running[p:pid()] then proc.kill(p:pid(), "KILL", true) end
+      end
+      st.closed:broadcast()
+    end, MESSAGE_MAX)
   return p
 end
 

@@ -26,9 +26,12 @@ function M.add_failure_context(diag)
 end
 
 -- emit(event): send an event to the runner (dropped without a runner),
--- with secrets redacted
+-- its strings cut to the report's sizes (mpod.limits) and secrets redacted
 function M.emit(event)
-  if M.channel then M.channel:send(require("mpod.redact").redact_all(event)) end
+  if M.channel then
+    local redact = require("mpod.redact")
+    M.channel:send(redact.redact_all(require("mpod.limits").event(event, redact.redact)))
+  end
 end
 
 -- request(msg [, timeout]) -> result: ask the runner and wait

@@ -276,7 +276,12 @@ mp.test("huge outputs: megabytes of notes, an 8 MB message, a huge table; TAP an
   st.expect_line(r.stdout, "    ok 1 - prints megabytes of notes")
   st.expect_line(r.stdout, "    ok 2 - one note of 4 MB")
   st.expect_line(r.stdout, "    not ok 3 - a huge error message")
-  expect_pattern_line(r.stdout, [[      message: "e+ %.%.%. %(8372224 more bytes%)"]])
+  -- cut where the scenario process sends it: 16 KiB with the suffix, and
+  -- the count is of the 8 MiB left out
+  local es, more = r.stdout:match('\n      message: "(e+) %.%.%. %((%d+) more bytes%)"\n')
+  mp.expect(es):type("string")
+  mp.expect(#es + tonumber(more)):eq(8 * 1024 * 1024)
+  mp.expect(#es + #(" ... (" .. more .. " more bytes)")):le(16384)
   st.expect_line(r.stdout, "    not ok 4 - a huge diagnostic table")
   st.expect_line(r.stdout, [[      message: "huge table"]])
   st.expect_line(r.stdout, "    ok 5 - still reports")
@@ -296,6 +301,74 @@ mp.test("huge outputs: megabytes of notes, an 8 MB message, a huge table; TAP an
   local x = mp.exec { "xmllint", "--noout", junit }
   if x.code ~= 0 then mp.fail("the JUnit file is not well-formed XML:\n" .. x.stderr) end
 end, { timeout = 300 })
+
+-- cut_line(text, prefix) -> the kept start's length and the count of the
+-- " ... (N more bytes)" that ends the line starting with prefix, or fails
+local function cut_line(text, prefix, closing)
+  for _, line in ipairs(st.lines(text)) do
+    if line:sub(1, #prefix) == prefix then
+      local kept, more = line:sub(#prefix + 1):match("^(.-) %.%.%. %((%d+) more bytes%)" ..
+        (closing or "") .. "$")
+      if kept then return #kept, tonumber(more), #line end
+    end
+  end
+  mp.fail("no cut line starts with " .. prefix)
+end
+
+mp.test("strings of 64 MiB (note, message, field, key, name, reason) are cut where they are sent; the file goes on", function()
+  local HUGE = 64 << 20
+  local t0 = mp.now()
+  -- the file timeout is what the run took when a 64 MiB line broke the
+  -- channel (the file hung until it); it now takes seconds
+  local r = run({ "-t", tostring(st.slow(60)), "bad_huge_messages", "passing" }, { timeout = 240 })
+  local took = mp.now() - t0
+  st.expect_code(r, 1)
+  mp.expect(r.stdout:find("timeout", 1, true)):is_nil()
+  mp.expect(took):lt(st.slow(50))
+  local kept, more, len = cut_line(r.stdout, "    # ")
+  mp.expect(kept + more):eq(HUGE)
+  mp.expect(len - 6):le(16384)
+  st.expect_line(r.stdout, "    ok 1 - a note of 64 MiB")
+  st.expect_line(r.stdout, "    not ok 2 - an error message of 64 MiB")
+  kept, more, len = cut_line(r.stdout, '      message: "', '"')
+  mp.expect(kept + more):eq(HUGE)
+  mp.expect(len):le(16384 + #'      message: ""')
+  kept, more = cut_line(r.stdout, '      rows: "', '"')
+  mp.expect(kept + more):eq(HUGE)
+  kept, more = cut_line(r.stdout, '      "', '": 1')
+  mp.expect(kept + more):eq(HUGE)
+  mp.expect(kept):le(256)
+  kept, more, len = cut_line(r.stdout, "    ok 4 - a test name of 64 MiB: ")
+  mp.expect(kept + more + #"a test name of 64 MiB: "):eq(HUGE + #"a test name of 64 MiB: ")
+  mp.expect(len - #"    ok 4 - "):le(1024)
+  kept, more = cut_line(r.stdout, "    ok 5 - a SKIP reason of 64 MiB # SKIP ")
+  mp.expect(kept + more):eq(HUGE)
+  st.expect_line(r.stdout, "    # (notes past 1 MiB in this file are left out)")
+  st.expect_line(r.stdout, "    ok 6 - a multi-line note of 3 MiB")
+  st.expect_line(r.stdout, "    ok 7 - still reports")
+  passing_after(r, 2, 6, 2, 1)
+end, { timeout = 300 })
+
+mp.test("a broken channel (a line over 16 MiB, not JSON, not an object) fails the file at once, saying so", function()
+  local cases = {
+    long = "a message longer than 16 MiB",
+    garbage = "a message that is not a JSON object: not json at all",
+    list = "a message that is not a JSON object: [1, 2, 3]",
+  }
+  for how, problem in pairs(cases) do
+    local t0 = mp.now()
+    local r = run({ "-t", tostring(st.slow(60)), "bad_channel", "passing" },
+                  { env = { BAD_CHANNEL = how }, timeout = 240 })
+    mp.expect(mp.now() - t0):lt(st.slow(30))      -- not the file's 60 s timeout
+    st.expect_line(r.stdout, "    ok 1 - before the break")
+    st.expect_line(r.stdout, "    not ok 2 - writes past the protocol")
+    st.expect_line(r.stdout, string.format([[      message: "the channel from the scenario ]] ..
+      [[process broke (%s); the file was stopped (during this test)"]], problem))
+    st.expect_line(r.stdout, [[      kind: "protocol"]])
+    mp.expect(r.stdout:find("never runs", 1, true)):is_nil()
+    passing_after(r, 2, 3, 1)
+  end
+end, { timeout = 600 })
 
 -- Bytes that are not UTF-8 ------------------------------------------------------------
 

@@ -132,6 +132,33 @@ mp.test("yaml: tables are read raw; no metamethod runs, __tostring included", fu
   mp.expect(text):contains("\nhandle: {}\n")
 end)
 
+-- What a scenario process sends is cut to these sizes before the report
+-- sees it (mpod.limits); the report must then show it as it is.
+mp.test("limits: a cut string fits its limit with its suffix, between UTF-8 characters; N is what was left out", function()
+  local limits = require "mpod.limits"
+  mp.expect(limits.cut("short", 16)):eq("short")
+  mp.expect(limits.cut(string.rep("a", 16), 16)):eq(string.rep("a", 16))
+  local cut = limits.cut(string.rep("a", 100), 30)
+  mp.expect(cut):eq("aaaaaaaaa ... (91 more bytes)")
+  mp.expect(#cut):le(30)
+  cut = limits.cut(string.rep("é", 50), 30)            -- 2 bytes a character
+  mp.expect(utf8.len(cut)):type("number")
+  local kept, more = cut:match("^(.-) %.%.%. %((%d+) more bytes%)$")
+  mp.expect(#kept + tonumber(more)):eq(100)
+  -- a secret across the cut is redacted before it, not left half shown
+  cut = limits.cut(string.rep("x", 15) .. "hunter2hunter2" .. string.rep("y", 55), 40,
+    function(text) return (text:gsub("hunter2hunter2", "***")) end)
+  mp.expect(cut:find("hunt", 1, true)):is_nil()
+  mp.expect(cut):matches("^x+%*%*%*y* %.%.%. %(%d+ more bytes%)$")
+  local big = limits.event({ ev = "test", name = string.rep("n", 5000), ok = false,
+    diag = { message = string.rep("m", 20000), [string.rep("k", 300)] = 1 } })
+  mp.expect(#big.name):le(limits.NAME)
+  mp.expect(#big.diag.message):le(limits.FIELD)
+  for key in pairs(big.diag) do mp.expect(#key):le(limits.KEY) end
+  local note = limits.event({ ev = "note", text = string.rep("l", 20000) .. "\nshort" })
+  mp.expect(note.text):matches("^l+ %.%.%. %(%d+ more bytes%)\nshort$")
+end)
+
 -- Perl's TAP::Parser (prove) reads the YAML block after a top-level test
 -- point. It reads a subset of YAML: no "|-", no "- " with the item's
 -- content on the next lines.
