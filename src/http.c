@@ -40,7 +40,11 @@
 
 #define DEFAULT_TIMEOUT 30.0
 #define DEFAULT_MAX_BODY ((size_t)1 << 30)
-#define MAX_HEAD ((size_t)1 << 20)        /* one response's header lines */
+/* One response's header lines: below libcurl's own 300 KiB, so a head
+ * past it is refused here with a message that says so. libcurl refuses a
+ * single header line over 100 KiB before we see it (CURL_MAX_HTTP_HEADER,
+ * an "out of memory" error, which describe_failure names for what it is). */
+#define MAX_HEAD ((size_t)256 << 10)
 #define MAX_EXCERPT ((size_t)64 << 10)    /* body kept of a refused stream */
 #define QUEUE_LIMIT ((size_t)16 << 20)    /* default queue_limit (bytes) */
 #define MAX_RETRY_MS 10000                /* cap on an SSE server's retry */
@@ -101,6 +105,7 @@ struct xfer {
     bool in_multi;
     bool follow;
     bytes head;                  /* header lines of the latest response */
+    bool head_open;              /* its status line came, its end not yet */
     const char *abort_kind;      /* why a callback stopped the transfer */
     char abort_msg[128];
     char errbuf[CURL_ERROR_SIZE];
@@ -245,15 +250,20 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     xfer *x = ud;
     size_t len = size * n;
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         x->head.len = 0;
+        x->head_open = true;
+    }
     if (!bytes_append(&x->head, data, len, MAX_HEAD)) {
         x->abort_kind = "protocol";
         snprintf(x->abort_msg, sizeof x->abort_msg,
-                 "response headers larger than %zu bytes", MAX_HEAD);
+                 "the response head is larger than %zu KiB", MAX_HEAD >> 10);
         return 0;
     }
-    if (!is_blank_line(data, len) || !x->ops->head_done)
+    if (!is_blank_line(data, len))
+        return len;
+    x->head_open = false;
+    if (!x->ops->head_done)
         return len;
     long status = 0;
     char *location = NULL;
@@ -326,6 +336,7 @@ static bool xfer_start(xfer *x)
     x->errbuf[0] = '\0';
     x->abort_kind = NULL;
     x->head.len = 0;
+    x->head_open = false;
     if (curl_multi_add_handle(http.multi, x->easy) != CURLM_OK)
         return false;
     x->in_multi = true;
@@ -438,13 +449,32 @@ static const char *kind_of(CURLcode rc)
     }
 }
 
+/* A reply libcurl refused for not being HTTP as it should be: its text,
+ * or NULL. Its codes alone would read "url" (a reply without a status
+ * line is "Received HTTP/0.9") or "memory" (a header line over libcurl's
+ * limit). */
+static const char *bad_reply(const xfer *x, CURLcode rc)
+{
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL && strstr(x->errbuf, "HTTP/0.9"))
+        return "the server's reply is not HTTP (it does not start with a "
+               "status line such as \"HTTP/1.1 200 OK\")";
+    if (rc == CURLE_OUT_OF_MEMORY && x->head_open)
+        return "a response header line is longer than 100 KiB "
+               "(libcurl's limit)";
+    return NULL;
+}
+
 /* The kind and text of a failed transfer into kind/msg buffers. */
 static void describe_failure(const xfer *x, CURLcode rc, const char **kind,
                              char *msg, size_t size)
 {
+    const char *bad = bad_reply(x, rc);
     if (x->abort_kind) {
         *kind = x->abort_kind;
         snprintf(msg, size, "%s", x->abort_msg);
+    } else if (bad) {
+        *kind = "protocol";
+        snprintf(msg, size, "%s", bad);
     } else {
         *kind = kind_of(rc);
         long os_errno = 0;

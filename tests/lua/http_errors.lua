@@ -1,6 +1,7 @@
 -- http_errors.lua: transport failures as structured errors (timeout on a
 -- request never answered and on the silent port, reset, refused, dns, tls,
--- url, too_big), their TAP diagnostics, cancellation mid-transfer, and the
+-- url, too_big, replies that are not HTTP or whose head is too large),
+-- their TAP diagnostics, cancellation mid-transfer, and the
 -- secrets a request registers.
 
 local mp = require "mpod"
@@ -70,6 +71,23 @@ mp.test("dns, tls and url failures have kinds of their own", function()
     mp.http.request { url = "https://127.0.0.1:" .. fix.port .. "/json", timeout = 5 }
   end).kind):eq("tls")
   mp.expect(failure(function() mp.http.request { url = "nope://x/" } end).kind):eq("url")
+end)
+
+mp.test("a reply that is not HTTP, a header line of 3 MiB and endless headers raise kind protocol", function()
+  local cases = {
+    ["/not-http"] = [[the server's reply is not HTTP (it does not start with a status line such as "HTTP/1.1 200 OK")]],
+    ["/huge-header"] = "a response header line is longer than 100 KiB (libcurl's limit)",
+    ["/endless-headers"] = "the response head is larger than 256 KiB",
+  }
+  for path, message in pairs(cases) do
+    local err = failure(function() mp.http.request { url = fix.odd_url .. path, timeout = 10 } end)
+    mp.expect(err.kind):eq("protocol")
+    mp.expect(err.message):eq("GET " .. path .. ": " .. message)
+    mp.expect(err.path):eq(path)
+    err = failure(function() mp.http.sse { url = fix.odd_url .. path, timeout = 10 } end)
+    mp.expect(err.kind):eq("protocol")
+    mp.expect(err.message):eq("SSE GET " .. path .. ": " .. message)
+  end
 end)
 
 mp.test("max_body bounds what a response may bring", function()

@@ -12,12 +12,12 @@ M.BIN = (os.getenv("BUILD") or "build") .. "/fixtures/httpfix"
 local Fixture = {}
 Fixture.__index = Fixture
 
--- start() -> fixture {url=, port=, reset_port=, silent_port=, reset_url=,
--- silent_url=}
+-- start() -> fixture {url=, port=, reset_port=, silent_port=, odd_port=,
+-- reset_url=, silent_url=, odd_url=}
 function M.start()
   local p, stdin, stdout = proc.spawn { argv = { M.BIN }, stdin = "pipe", stdout = "pipe" }
   local fix = setmetatable({ proc = p, stdin = stdin, stdout = stdout }, Fixture)
-  for _ = 1, 3 do
+  for _ = 1, 4 do
     local line, why = stdout:read_line(10)
     if not line then error("httpfix did not print its ports: " .. tostring(why)) end
     local key, port = line:match("^([%u_]+) (%d+)$")
@@ -26,6 +26,7 @@ function M.start()
   fix.url = "http://127.0.0.1:" .. fix.port
   fix.reset_url = "http://127.0.0.1:" .. fix.reset_port
   fix.silent_url = "http://127.0.0.1:" .. fix.silent_port
+  fix.odd_url = "http://127.0.0.1:" .. fix.odd_port
   return fix
 end
 
