@@ -18,7 +18,15 @@
  * request are done, so a late cancel cannot hit the next query. A timed-out
  * task waits up to CANCEL_GRACE seconds for the drain, then closes the
  * connection. A connection that failed (server gone, drain not confirmed)
- * is broken: every later use raises "connection_lost".
+ * is broken: every later use raises "connection_lost", saying why in
+ * words: what the server said last (a terminated session sends a FATAL
+ * message first, taken by the notice receiver when it comes between
+ * queries) or what libpq saw, without its boilerplate.
+ *
+ * COPY: mpod.pg has no API for COPY data. A COPY FROM STDIN is ended at
+ * once (PQputCopyEnd with an error), the rows of a COPY TO STDOUT are read
+ * and dropped, and the query raises a usage error; the connection stays
+ * usable.
  *
  * Ownership: results belong to the op or the connection until converted;
  * an op's __gc frees its result and detaches it from its connection, and
@@ -87,7 +95,10 @@ typedef struct {
     double timeout;          /* per query, < 0 for none */
     unsigned long statements;/* named statements made so far */
     int nprepared, nseen;    /* cache entries: names, texts seen once */
+    bool copy_out;           /* dropping a refused COPY TO STDOUT's rows */
     char reason[256];        /* why the connection broke */
+    char fatal[160];         /* the server's last FATAL message, if any */
+    char fatal_state[6];     /* and its SQLSTATE */
 } pg_conn;
 
 struct pg_op {
@@ -102,6 +113,7 @@ struct pg_op {
     bool prepare;            /* make stmt first (its second use) */
     bool prepared;           /* this op made stmt on the server */
     bool cached;             /* stmt came from the cache */
+    bool copy_refused;       /* it started a COPY, which was refused */
     int nparams;
     const char **values;
     int *lengths, *formats;
@@ -208,12 +220,14 @@ static void wake_waiters(pg_conn *c)
     }
 }
 
-/* The connection cannot go on: fail everything waiting on it. */
+/* The connection cannot go on: fail everything waiting on it. why: the
+ * reason, or NULL when c->reason already says it. */
 static void conn_break(pg_conn *c, const char *why)
 {
     if (c->state >= CONN_BROKEN)
         return;
-    set_reason(c, why);
+    if (why)
+        set_reason(c, why);
     c->state = CONN_BROKEN;
     c->busy = c->want_write = false;
     PQclear(c->result);
@@ -221,6 +235,71 @@ static void conn_break(pg_conn *c, const char *why)
     watch(c, 0);
     fail_ops(c);
     wake_waiters(c);
+}
+
+/* The first line of libpq's error text that says something: not its
+ * explanation lines (indented), not "invalid socket" or "no connection to
+ * the server" (what a call on a closed connection adds). Into c->reason. */
+static void set_libpq_reason(pg_conn *c, const char *text)
+{
+    static const char *const noise[] = { "invalid socket",
+        "no connection to the server", NULL };
+    for (const char *line = text; *line; ) {
+        size_t len = strcspn(line, "\n");
+        bool skip = line[0] == '\t' || line[0] == ' ' || len == 0;
+        for (int i = 0; noise[i] && !skip; i++)
+            skip = strncmp(line, noise[i], strlen(noise[i])) == 0;
+        if (!skip) {
+            snprintf(c->reason, sizeof c->reason, "%.*s", (int)len, line);
+            return;
+        }
+        line += len + (line[len] == '\n');
+    }
+    snprintf(c->reason, sizeof c->reason, "libpq gave no reason");
+}
+
+/* Keep r's message in c->fatal when it is a FATAL (or PANIC) one. Also
+ * libpq's notice receiver: a session the server ends between queries
+ * says why in a message libpq hands to it; other notices are dropped. */
+static void remember_fatal(void *arg, const PGresult *r)
+{
+    pg_conn *c = arg;
+    const char *severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (!severity || (strcmp(severity, "FATAL") && strcmp(severity, "PANIC")))
+        return;
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *text = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    snprintf(c->fatal_state, sizeof c->fatal_state, "%s", state ? state : "");
+    snprintf(c->fatal, sizeof c->fatal, "%s", text ? text : severity);
+}
+
+/* Say in c->reason why the server is gone: from the FATAL error of the
+ * query in flight (last, may be NULL), else the one that came between
+ * queries, else libpq's text. */
+static void set_lost_reason(pg_conn *c, const PGresult *last)
+{
+    if (last)
+        remember_fatal(c, last);
+    const char *libpq = PQerrorMessage(c->pg);
+    if (c->fatal[0])
+        snprintf(c->reason, sizeof c->reason, "the server ended this session "
+                 "(%s%s)", c->fatal, strcmp(c->fatal_state, "57P01") == 0
+                 ? ": pg_terminate_backend() or a server shutdown" : "");
+    else if (strstr(libpq, "server closed the connection unexpectedly"))
+        snprintf(c->reason, sizeof c->reason, "the server closed the "
+                 "connection unexpectedly (it stopped or crashed, or ended "
+                 "this session)");
+    else
+        set_libpq_reason(c, libpq);
+}
+
+/* The server went away (last: the query's final result, or NULL). */
+static void conn_lost(pg_conn *c, const PGresult *last)
+{
+    if (c->state >= CONN_BROKEN)
+        return;
+    set_lost_reason(c, last);
+    conn_break(c, NULL);
 }
 
 /* ---- cancelling in a thread ---- */
@@ -336,7 +415,7 @@ static void flush_output(pg_conn *c)
 {
     int r = PQflush(c->pg);
     if (r < 0)
-        conn_break(c, PQerrorMessage(c->pg));
+        conn_lost(c, NULL);
     else
         c->want_write = r == 1;
 }
@@ -391,7 +470,7 @@ static void start_next(pg_conn *c)
         if (!send_op(c, op)) {
             op->conn = NULL;
             op_finish(op, NULL);
-            conn_break(c, PQerrorMessage(c->pg));
+            conn_lost(c, NULL);
             return;
         }
         op->state = OP_RUNNING;
@@ -429,6 +508,9 @@ static void query_done(pg_conn *c)
 {
     PGresult *r = c->result;
     pg_op *op = c->current;
+    bool lost = PQstatus(c->pg) == CONNECTION_BAD;
+    if (lost && c->state == CONN_READY)
+        set_lost_reason(c, r);          /* while r is still ours */
     c->result = NULL;
     c->current = NULL;
     c->busy = false;
@@ -447,16 +529,55 @@ static void query_done(pg_conn *c)
     } else {
         PQclear(r);
     }
-    if (PQstatus(c->pg) == CONNECTION_BAD)
-        conn_break(c, PQerrorMessage(c->pg));
+    if (lost)
+        conn_break(c, NULL);
     else
         start_next(c);
+}
+
+/* A COPY the query started: see the file's comment. COPY BOTH (a
+ * replication connection) cannot be refused and breaks the connection. */
+static void refuse_copy(pg_conn *c, ExecStatusType st)
+{
+    if (c->current)
+        c->current->copy_refused = true;
+    if (st == PGRES_COPY_OUT) {
+        c->copy_out = true;
+    } else if (st == PGRES_COPY_IN) {
+        if (PQputCopyEnd(c->pg, "COPY FROM STDIN is not supported by "
+                         "mpod.pg") == 1)
+            flush_output(c);
+        else
+            conn_lost(c, NULL);
+    } else {
+        conn_break(c, "COPY BOTH (replication) is not supported by mpod.pg");
+    }
+}
+
+/* Read and drop the rows of a refused COPY TO STDOUT; true once the last
+ * is read (or the connection broke), false while more are to come. */
+static bool drop_copy_rows(pg_conn *c)
+{
+    char *row;
+    int n;
+    while ((n = PQgetCopyData(c->pg, &row, 1)) > 0)
+        PQfreemem(row);
+    if (n == 0)
+        return false;
+    c->copy_out = false;
+    if (n == -2)
+        conn_lost(c, NULL);
+    return true;
 }
 
 /* Take every result libpq has complete. */
 static void collect_results(pg_conn *c)
 {
-    while (c->busy && !PQisBusy(c->pg)) {
+    while (c->busy) {
+        if (c->copy_out && !drop_copy_rows(c))
+            return;
+        if (!c->busy || PQisBusy(c->pg))
+            return;
         PGresult *r = PQgetResult(c->pg);
         if (!r) {
             query_done(c);
@@ -466,9 +587,8 @@ static void collect_results(pg_conn *c)
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT ||
             st == PGRES_COPY_BOTH) {
             PQclear(r);
-            conn_break(c, "COPY is not supported by mpod.pg (use "
-                       "COPY ... TO/FROM a server file, or INSERT)");
-            return;
+            refuse_copy(c, st);
+            continue;
         }
         keep_result(c, r);
     }
@@ -480,7 +600,7 @@ static void collect_results(pg_conn *c)
 static void input_failed(pg_conn *c)
 {
     if (!c->busy || PQstatus(c->pg) != CONNECTION_BAD) {
-        conn_break(c, PQerrorMessage(c->pg));
+        conn_lost(c, NULL);
         return;
     }
     PGresult *r;
@@ -641,7 +761,7 @@ static int raise_result(lua_State *L, pg_conn *c, const PGresult *r,
     push_trimmed(L, primary ? primary : PQresultErrorMessage(r));
     if (c->state == CONN_BROKEN)
         mp_push_error(L, "connection_lost", "the connection to the server "
-                      "was lost during the query: %s", lua_tostring(L, -1));
+                      "was lost during the query: %s", c->reason);
     else
         mp_push_error(L, "sql", "%s", lua_tostring(L, -1));
     set_diag(L, r, PG_DIAG_SQLSTATE, "sqlstate");
@@ -851,6 +971,17 @@ static int retry_unnamed(lua_State *L, pg_conn *c, pg_op *op)
     return run_op(L, c, op);
 }
 
+/* Raise the usage error of a COPY the connection refused. */
+static int raise_copy(lua_State *L, const pg_op *op)
+{
+    mp_push_error(L, "usage", "COPY ... TO STDOUT and COPY ... FROM STDIN "
+                  "are not supported by mpod.pg (the connection is still "
+                  "usable): read rows with SELECT, write them with INSERT, "
+                  "or COPY to or from a file on the server");
+    mp_error_set_string(L, "query", op->sql);
+    return lua_error(L);
+}
+
 /* The op is done: push its rows and count, or raise its error. Outside a
  * transaction block, a stale cached statement is retried unnamed. */
 static int finish_query(lua_State *L, pg_op *op)
@@ -861,6 +992,8 @@ static int finish_query(lua_State *L, pg_op *op)
         return raise_unusable(L, c, "the connection was closed while the "
                               "query waited or ran");
     remember_statement(L, c, op);
+    if (op->copy_refused)
+        return raise_copy(L, op);
     switch (PQresultStatus(r)) {
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK:
@@ -938,7 +1071,12 @@ static int query_k(lua_State *L, int status, lua_KContext ctx)
 static int l_query(lua_State *L)
 {
     pg_conn *c = check_ready(L, 1);
-    luaL_checkstring(L, 2);
+    size_t len;
+    const char *sql = luaL_checklstring(L, 2, &len);
+    if (strlen(sql) != len)
+        mp_raise(L, "usage", "SQL text cannot hold a NUL byte (byte %zu "
+                 "is one); pass such data as a parameter ($1)",
+                 strlen(sql) + 1);
     mp_task_require(L, "db:query");
     pg_op *op = push_op(L, 2, lua_gettop(L) - 2, c->timeout);
     choose_statement(L, c, op);
@@ -953,7 +1091,7 @@ static bool take_notice(pg_conn *c)
     if (c->notice)
         return true;
     if (!c->busy && !PQconsumeInput(c->pg)) {
-        conn_break(c, PQerrorMessage(c->pg));
+        conn_lost(c, NULL);
         return false;
     }
     c->notice = PQnotifies(c->pg);
@@ -1019,12 +1157,6 @@ static int l_wait_notify(lua_State *L)
 }
 
 /* ---- Lua API: connecting ---- */
-
-static void ignore_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
 
 /* Raise the "connect" error for c (its reason), dropping the attempt. */
 static int raise_connect(lua_State *L, pg_conn *c)
@@ -1100,7 +1232,7 @@ static int l_connect(lua_State *L)
         set_reason(c, "libpq opened no socket");
         return raise_connect(L, c);
     }
-    PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
+    PQsetNoticeReceiver(c->pg, remember_fatal, c);
     c->connect_wait.release = connect_release;
     c->connect_waiting = true;
     watch(c, POLLOUT);

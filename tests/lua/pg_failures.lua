@@ -2,7 +2,9 @@
 -- private server (pgfixture) that these tests also stop and restart: an
 -- unreachable server, a connect timeout, a wrong password or a malformed
 -- DSN (the password never shows), a server stopped mid-query or while a
--- connection idles, and a backend terminated under a query.
+-- connection idles, a backend terminated under a query or between queries
+-- or killed, and what a connection refuses but survives (COPY, a NUL in
+-- the SQL text).
 
 local mp = require "mpod"
 local pgfix = require "pgfixture"
@@ -13,6 +15,9 @@ local server
 
 mp.before_all(function() server = pgfix.start() end)
 mp.after_all(function() if server then server:destroy() end end)
+
+local TERMINATED = "the connection to the server was lost: the server ended this session " ..
+  "(terminating connection due to administrator command: pg_terminate_backend() or a server shutdown)"
 
 local function expect_no_secret(err, secret)
   for k, v in pairs(err) do
@@ -127,6 +132,70 @@ mp.test("a backend terminated under a query raises kind connection_lost", functi
   mp.expect(db:status()):eq("broken")
   err = mp.expect(function() db:query("SELECT 1") end):raises("the connection to the server was lost")
   mp.expect(err.kind):eq("connection_lost")
+  mp.expect(err.message):eq(TERMINATED)
+end)
+
+mp.test("a session ended between queries or killed says so, not \"invalid socket\"", function()
+  local observer <close> = server:connect()
+  local idle <close> = server:connect()
+  local listening <close> = server:connect()
+  listening:listen("never")
+  observer:query("SELECT pg_terminate_backend($1)", idle:backend_pid())
+  observer:query("SELECT pg_terminate_backend($1)", listening:backend_pid())
+  mp.sleep(0.2)
+  local err = mp.expect(function() idle:query("SELECT 1") end):raises("lost")
+  mp.expect(err.message):eq(TERMINATED:gsub("was lost", "was lost during the query"))
+  err = mp.expect(function() idle:query("SELECT 1") end):raises("lost")
+  mp.expect(err.message):eq(TERMINATED)
+  err = mp.expect(function() listening:wait_notify(5) end):raises("lost")
+  mp.expect(err.message):eq(TERMINATED)
+  local killed <close> = server:connect()
+  local pid = killed:backend_pid()
+  -- SIGKILL of a backend makes the server restart every session; whoever
+  -- is killed first says nothing, so libpq's own words are what is left
+  local query = mp.spawn(function() return killed:query("SELECT pg_sleep(30)") end)
+  mp.sleep(0.2)
+  assert(mp.exec({ "kill", "-KILL", tostring(pid) }).code == 0)
+  err = mp.expect(function() query:wait(10) end):raises("lost")
+  mp.expect(err.message):eq("the connection to the server was lost during the query: the server " ..
+    "closed the connection unexpectedly (it stopped or crashed, or ended this session)")
+  mp.poll_until(function()
+    local ok, fresh = pcall(server.connect, server)
+    if ok then fresh:close() end
+    return ok
+  end, { timeout = 30, label = "the server takes sessions again" })
+end)
+
+mp.test("COPY TO STDOUT and FROM STDIN raise usage; the connection stays usable", function()
+  local db <close> = server:connect()
+  db:exec("CREATE TEMP TABLE copied (n int)")
+  local copies = {
+    "COPY (SELECT g FROM generate_series(1, 200000) g) TO STDOUT",   -- rows to drop
+    "COPY copied FROM STDIN",
+    "  /* a comment */ copy copied (n) from stdin with (format csv)",
+  }
+  for _ = 1, 2 do             -- the second time through the prepared statement
+    for _, sql in ipairs(copies) do
+      local err = mp.expect(function() db:query(sql) end):raises("are not supported by mpod.pg")
+      mp.expect(err.kind):eq("usage")
+      mp.expect(err.query):eq(sql)
+      mp.expect(err.message):eq("COPY ... TO STDOUT and COPY ... FROM STDIN are not supported " ..
+        "by mpod.pg (the connection is still usable): read rows with SELECT, write them with " ..
+        "INSERT, or COPY to or from a file on the server")
+      mp.expect(db:status()):eq("idle")
+      mp.expect(db:scalar("SELECT count(*) FROM copied")):eq(0)
+    end
+  end
+  db:exec("INSERT INTO copied VALUES (1)")
+  mp.expect(db:scalar("SELECT sum(n) FROM copied")):eq(1)
+end)
+
+mp.test("SQL text with a NUL byte raises usage; the connection stays usable", function()
+  local db <close> = server:connect()
+  local err = mp.expect(function() db:query("SELECT 'a\0b'") end):raises("cannot hold a NUL byte")
+  mp.expect(err.kind):eq("usage")
+  mp.expect(err.message):eq("SQL text cannot hold a NUL byte (byte 10 is one); pass such data as a parameter ($1)")
+  mp.expect(db:scalar("SELECT $1::bytea", "a\0b")):eq("a\0b")
 end)
 
 mp.test("a server stopped mid-query raises connection_lost; a new connection works after restart", function()
@@ -146,6 +215,7 @@ mp.test("a server stopped mid-query raises connection_lost; a new connection wor
   mp.expect(err.kind):eq("connection_lost")
   err = mp.expect(function() idle:query("SELECT 1") end):raises("lost")
   mp.expect(err.kind):eq("connection_lost")
+  mp.expect(err.message:find("invalid socket", 1, true)):is_nil()
   mp.expect(idle:status()):eq("broken")
   err = mp.expect(function() server:connect() end):raises("could not connect")
   mp.expect(err.kind):eq("connect")
