@@ -757,6 +757,7 @@ function Response:header_values(name) end
 ---@field retry? number seconds before reconnecting, until the server sends `retry:` (default 1)
 ---@field max_attempts? integer failed reconnections in a row before giving up (default 10)
 ---@field queue_limit? integer bytes of unread events held before reading pauses (default 16 MiB)
+---@field max_events? number events `s.events` keeps, the latest (default 10,000; `math.huge`: all)
 
 ---One Server-Sent Event. `tostring(ev)` is `type (id N): data`.
 ---@class mpod.SseEvent
@@ -772,7 +773,8 @@ function Response:header_values(name) end
 ---An SSE stream. Events queue while the task does other things; usable
 ---with `<close>`.
 ---@class mpod.SseStream
----@field events mpod.SseEvent[] every event that arrived so far, read or not
+---@field events mpod.SseEvent[] the events that arrived so far, read or not: the latest `max_events`
+---@field dropped_events integer older events `events` let go past `max_events`
 ---@field error? mpod.Error what the last connection ended with
 ---@field status integer the status that opened the stream
 ---@field headers table<string, string> the head that opened the stream (names in lower case)

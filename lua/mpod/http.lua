@@ -24,6 +24,7 @@ local M = {}
 
 local EXCERPT = 200           -- characters of a body shown in messages
 local LISTED_EVENTS = 10      -- events a failed wait_for lists
+local MAX_EVENTS = 10000      -- s.events keeps this many, the latest (max_events)
 local DEFAULT_WAIT = 30       -- wait_for's timeout without spec.timeout
 
 local function usage(message, level)
@@ -499,22 +500,38 @@ Stream.__tostring = function(s)
     s.pod and (" on " .. s.pod) or "", s:state(), #s.events)
 end
 
--- Move the events queued in C to the history; returns the first moved.
-function Stream:_drain()
+-- The history is bounded: past max_events, the oldest tenth goes at once
+-- (a move per tenth, not per event), counted in s.dropped_events; the read
+-- position moves with it.
+function Stream:_forget_oldest()
+  local h, n = self._history, #self._history
+  local drop = math.max(1, math.ceil(self._max_events / 10))
+  table.move(h, drop + 1, n, 1)
+  for i = n - drop + 1, n do h[i] = nil end
+  self._pos = math.max(self._pos - drop, 0)
+  self.dropped_events = self.dropped_events + drop
+end
+
+-- Move the events queued in C to the history, at most `count` (nil: all);
+-- returns the first moved.
+function Stream:_drain(count)
   if self._closed then return nil end
   local h, first = self._history, nil
-  while true do
+  for _ = 1, count or math.huge do
     local ev = self._core:take()
     if not ev then return first end
     h[#h + 1] = setmetatable(ev, Event)
     first = first or ev
+    if #h > self._max_events then self:_forget_oldest() end
   end
+  return first
 end
 
--- The next event after the read position, or nil.
+-- The next event after the read position, or nil. It takes events from C
+-- one at a time, so reading with next() never loses one to the bound.
 function Stream:_pull()
   local h = self._history
-  if self._pos >= #h then self:_drain() end
+  if self._pos >= #h then self:_drain(1) end
   if self._pos >= #h then return nil end
   self._pos = self._pos + 1
   return h[self._pos]
@@ -574,11 +591,12 @@ local function matcher(want)
   end, string.format("event matching %q", want)
 end
 
-local function list_events(events)
+-- list_events(first, count): the first LISTED_EVENTS of count events
+local function list_events(first, count)
   local lines = {}
-  for i = 1, math.min(#events, LISTED_EVENTS) do lines[i] = tostring(events[i]) end
-  if #events > LISTED_EVENTS then
-    lines[#lines + 1] = string.format("... and %d more", #events - LISTED_EVENTS)
+  for i = 1, #first do lines[i] = tostring(first[i]) end
+  if count > #first then
+    lines[#lines + 1] = string.format("... and %d more", count - #first)
   end
   return table.concat(lines, "\n")
 end
@@ -590,19 +608,20 @@ function Stream:wait_for(want, timeout)
   local match, what = matcher(want)
   timeout = timeout or self.timeout or DEFAULT_WAIT
   local deadline = sched.now() + timeout
-  local seen = {}
+  local seen, count = {}, 0          -- the first few that did not match
   while true do
     local ev, why = self:next(math.max(deadline - sched.now(), 0))
     if not ev then
       error(errors.new(why, string.format("SSE %s%s: no %s within %g s (%s); %d other events arrived",
         self.path, self.pod and (" on " .. self.pod) or "", what, timeout,
-        why == "closed" and "the stream closed" or "timed out", #seen), {
+        why == "closed" and "the stream closed" or "timed out", count), {
           pod = self.pod, path = self.path, timeout = timeout,
-          arrived = list_events(seen), at = trace.user_location(2),
+          arrived = list_events(seen, count), at = trace.user_location(2),
         }), 0)
     end
     if match(ev) then return ev end
-    seen[#seen + 1] = ev
+    count = count + 1
+    if count <= LISTED_EVENTS then seen[count] = ev end
   end
 end
 
@@ -643,9 +662,13 @@ end
 
 -- http.sse(spec) -> Stream, once the server answered with an event
 -- stream. spec as for request (no method or body) plus reconnect,
--- max_attempts, retry (s), last_event_id, queue_limit (bytes).
+-- max_attempts, retry (s), last_event_id, queue_limit (bytes), max_events.
 function M.sse(spec)
   check_spec(spec, "http.sse")
+  local max_events = spec.max_events or MAX_EVENTS
+  if type(max_events) ~= "number" or max_events < 1 or max_events ~= math.floor(max_events) then
+    usage("http.sse: max_events must be a whole number of events, at least 1 (math.huge: no bound)", 2)
+  end
   local url = with_query(spec.url, spec.query)
   local core_stream = core.sse {
     url = url, timeout = spec.timeout, connect_timeout = spec.connect_timeout,
@@ -656,6 +679,7 @@ function M.sse(spec)
     queue_limit = spec.queue_limit,
   }
   local s = setmetatable({ _core = core_stream, _history = {}, _pos = 0,
+    _max_events = max_events, dropped_events = 0,
     url = url, pod = spec.pod, path = spec.path or path_of(url),
     timeout = spec.timeout }, Stream)
   s:_wait_open()

@@ -2,7 +2,8 @@
 -- every framing (LF, CRLF, CR, BOM, one byte per write), a slow drip, a
 -- stream that drops mid-event (resumed by s:reconnect() and by
 -- reconnect = true), Last-Event-ID, wait_for, refusals and timeouts,
--- close / <close> / collection, and events queued while the task is busy.
+-- close / <close> / collection, events queued while the task is busy, and
+-- the bound on s.events under a flood.
 
 local mp = require "mpod"
 local errors = require "mpod.error"
@@ -201,6 +202,52 @@ mp.test("past queue_limit a stream pauses reading until events are taken; none i
   end
   mp.expect(select(2, s:next(5))):eq("closed")
   mp.expect(select(3, s:pending())):eq(false)
+end)
+
+-- expect_latest(s, total): s.events holds the latest events of a drip of
+-- total, and dropped_events counts the ones before them
+local function expect_latest(s, total, max_events)
+  local kept = #s.events
+  mp.expect(kept):le(max_events)
+  mp.expect(kept):gt(max_events - math.ceil(max_events / 10))
+  mp.expect(s.dropped_events + kept):eq(total)
+  mp.expect(s.events[1].data):eq("drip " .. (total - kept + 1))
+  mp.expect(s.events[kept].data):eq("drip " .. total)
+end
+
+mp.test("a flood keeps s.events to max_events, the latest; next() misses none; dropped_events counts", function()
+  local s <close> = open("/sse/drip", { query = { n = 2000, ms = 0 }, max_events = 100 })
+  for i = 1, 2000 do
+    local ev = s:next(5)
+    if not ev or ev.data ~= "drip " .. i then mp.fail("event " .. i .. " is " .. tostring(ev)) end
+  end
+  expect_latest(s, 2000, 100)
+  -- the default: 10,000 events (a flood of a million once took 430 MB)
+  local d <close> = open("/sse/drip", { query = { n = 25000, ms = 0 } })
+  for _ = 1, 25000 do assert(d:next(5)) end
+  mp.expect(select(2, d:next(5))):eq("closed")
+  expect_latest(d, 25000, 10000)
+end)
+
+mp.test("reading s.events alone keeps the latest too; next() then goes on from the oldest kept", function()
+  local s <close> = open("/sse/drip", { query = { n = 3000, ms = 0 }, max_events = 100 })
+  mp.poll_until(function() return s.dropped_events + #s.events == 3000 end, { timeout = 10 })
+  expect_latest(s, 3000, 100)
+  mp.expect(s:next(5).data):eq(s.events[1].data)
+end)
+
+mp.test("max_events must be a whole number of at least 1; wait_for under a flood lists ten", function()
+  for _, bad in ipairs { 0, -1, 1.5, "many" } do
+    local err = mp.expect(function() open("/sse/basic", { max_events = bad }) end)
+      :raises("max_events must be a whole number of events, at least 1")
+    mp.expect(err.kind):eq("usage")
+  end
+  local s <close> = open("/sse/drip", { query = { n = 5000, ms = 0 }, max_events = math.huge })
+  local err = mp.expect(function() s:wait_for("never", 5) end):raises("5000 other events arrived")
+  mp.expect(select(2, err.arrived:gsub("\n", ""))):eq(10)
+  mp.expect(err.arrived):matches("\n%.%.%. and 4990 more$")
+  mp.expect(#s.events):eq(5000)
+  mp.expect(s.dropped_events):eq(0)
 end)
 
 mp.test("close, <close> and collection each stop the transfer", function()
