@@ -347,7 +347,7 @@ mp.test("strings of 64 MiB (note, message, field, key, name, reason) are cut whe
   st.expect_line(r.stdout, "    ok 6 - a multi-line note of 3 MiB")
   st.expect_line(r.stdout, "    ok 7 - still reports")
   passing_after(r, 2, 6, 2, 1)
-end, { timeout = 300 })
+end, { timeout = st.slow(100) })
 
 mp.test("a broken channel (a line over 16 MiB, not JSON, not an object) fails the file at once, saying so", function()
   local cases = {
@@ -368,7 +368,7 @@ mp.test("a broken channel (a line over 16 MiB, not JSON, not an object) fails th
     mp.expect(r.stdout:find("never runs", 1, true)):is_nil()
     passing_after(r, 2, 3, 1)
   end
-end, { timeout = 600 })
+end, { timeout = st.slow(100) })
 
 -- Bytes that are not UTF-8 ------------------------------------------------------------
 
