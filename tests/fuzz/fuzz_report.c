@@ -5,8 +5,9 @@
  * The input's bytes drive a small builder that makes a Lua value: strings
  * of any bytes, integers, floats (NaN and infinities included), booleans,
  * tables used as lists or maps with keys of any type, sparse lists, tables
- * that print themselves (__tostring), tables nested past the emitter's
- * depth limit and tables referenced twice or holding themselves. The YAML
+ * with a __tostring (which raises: the emitter reads tables raw and must
+ * never call it), tables nested past the emitter's depth limit and tables
+ * referenced twice or holding themselves. The YAML
  * the emitter writes for it is then read back by a strict reader written
  * here for the subset the emitter promises (block mappings and lists, a
  * list item's mapping on the dash's line, double-quoted strings, "|"
@@ -15,8 +16,9 @@
  * control character. What it reads must be the value, written in one
  * canonical form on both sides: strings with invalid bytes as U+FFFD and
  * without trailing newlines (a block adds one), floats as %.14g, keys that
- * are not strings as "[text]", tables that print themselves or nest past
- * depth 8 as their text. Bounds the emitter applies (long strings, many
+ * are not strings as "[text]" (tostring's text without __tostring),
+ * tables as structure whatever their metatable, or past depth 8 as that
+ * text. Bounds the emitter applies (long strings, many
  * entries, the block limit) are exercised but, where they cut, only the
  * layout is checked.
  */
@@ -125,8 +127,7 @@ static void build_table(builder *g, int depth, bool list)
 
 static int tostring_meta(lua_State *S)
 {
-    lua_getfield(S, 1, "text");
-    return 1;
+    return luaL_error(S, "the emitter called a __tostring");
 }
 
 static void build(builder *g, int depth)
@@ -144,7 +145,7 @@ static void build(builder *g, int depth)
     case 6: lua_pushinteger(L, (lua_Integer)(int8_t)byte(g)); break;
     case 7: case 8: build_table(g, depth, false); break;
     case 9: build_table(g, depth, true); break;
-    case 10:                        /* a table that prints itself */
+    case 10:                        /* a table with a __tostring */
         lua_createtable(L, 0, 1);
         build_string(g);
         lua_setfield(L, -2, "text");
@@ -264,6 +265,23 @@ static bool is_sequence(int idx)
 
 static bool canon_value(mp_sbuf *out, int idx, int depth);
 
+/* Push what tostring() shows of the value at idx, without __tostring:
+ * the text the emitter gives what it does not print as structure. */
+static const char *plain_text(int idx, size_t *len)
+{
+    idx = lua_absindex(L, idx);
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN:
+    case LUA_TNIL:
+        return luaL_tolstring(L, idx, len);      /* no metamethod for these */
+    default:
+        lua_pushfstring(L, "%s: %p", luaL_typename(L, idx), lua_topointer(L, idx));
+        return lua_tolstring(L, -1, len);
+    }
+}
+
 /* A mapping: keys as the emitter shows them. */
 static bool canon_mapping(mp_sbuf *out, int idx, int depth)
 {
@@ -279,7 +297,7 @@ static bool canon_mapping(mp_sbuf *out, int idx, int depth)
             canon_string(&item, 'K', k, len);
         } else {
             lua_pushliteral(L, "[");
-            luaL_tolstring(L, -3, NULL);
+            plain_text(-3, NULL);
             lua_pushliteral(L, "]");
             lua_concat(L, 3);
             const char *k = lua_tolstring(L, -1, &len);
@@ -325,7 +343,7 @@ static bool canon_value(mp_sbuf *out, int idx, int depth)
         mp_sbuf_adds(out, "N");
         return true;
     case LUA_TTABLE:
-        if (depth < MAX_DEPTH && !luaL_getmetafield(L, idx, "__tostring")) {
+        if (depth < MAX_DEPTH) {
             if (is_sequence(idx)) {
                 lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
                 bool unique = true;
@@ -341,12 +359,10 @@ static bool canon_value(mp_sbuf *out, int idx, int depth)
             }
             return canon_mapping(out, idx, depth);
         }
-        if (depth < MAX_DEPTH)
-            lua_pop(L, 1);
         /* fall through: printed as its text */
     default: {
         size_t len;
-        const char *s = luaL_tolstring(L, idx, &len);
+        const char *s = plain_text(idx, &len);
         canon_string(out, 'S', s, len);
         lua_pop(L, 1);
         return true;
