@@ -277,7 +277,8 @@ function mp.cluster() end
 
 ---Runs a program without blocking the other tasks. `argv` is a list
 ---(looked up on PATH) or a string run with `/bin/sh -c`. Raises `spawn`
----when it cannot start, `timeout` past `opts.timeout`.
+---when it cannot start, `timeout` past `opts.timeout`. The program, and
+---whatever it leaves running, is killed when the scenario file ends.
 ---@param argv string[]|string
 ---@param opts? mpod.ExecOptions
 ---@return mpod.ExecResult

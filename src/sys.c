@@ -2,7 +2,8 @@
  * sys.c: the Lua module mpod.sys: the few operating-system services plain
  * Lua lacks and the engine needs: glob, stat, temporary and nested
  * folders, recursive removal, realpath, isatty, hostname, a free port,
- * the descriptors open and their limit; and for the C side, the running binary held open and a count of forks.
+ * the descriptors open and their limit, setenv; and for the C side, the
+ * running binary held open and a count of forks.
  *
  * Failures return nil plus a message (like io.open), except programmer
  * mistakes (wrong argument types), which raise.
@@ -238,11 +239,17 @@ static int l_free_port(lua_State *L)
 }
 
 static int self_exe_fd = -1;
+static unsigned long self_exe_generation;   /* the process that opened it */
 
+/* A scenario child closes the fds it inherits (child.c), this one too: a
+ * forked process opens the binary again, through /proc/self/exe, which
+ * still leads to it when the file is gone. */
 void mp_sys_hold_self_exe(void)
 {
-    if (self_exe_fd < 0)
-        self_exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (self_exe_fd >= 0 && self_exe_generation == mp_fork_generation())
+        return;
+    self_exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    self_exe_generation = mp_fork_generation();
 }
 
 /* sys.self_exe() -> the path of the running mpod-lua binary to start it
@@ -260,6 +267,8 @@ static int l_self_exe(lua_State *L)
     static const char deleted[] = " (deleted)";
     size_t tail = sizeof deleted - 1;
     bool gone = (size_t)n > tail && memcmp(buf + n - tail, deleted, tail) == 0;
+    if (gone)
+        mp_sys_hold_self_exe();
     if (gone && self_exe_fd >= 0)
         lua_pushfstring(L, "/proc/self/fd/%d", self_exe_fd);
     else
@@ -298,7 +307,21 @@ static int l_fd_usage(lua_State *L)
     return 2;
 }
 
+/* sys.setenv(name, value): set a variable of this process's environment,
+ * which every program it starts from then on inherits */
+static int l_setenv(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *value = luaL_checkstring(L, 2);
+    luaL_argcheck(L, *name && !strchr(name, '='), 1, "not a variable name");
+    if (setenv(name, value, 1) < 0)
+        return push_failure(L, "setenv");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg sys_functions[] = {
+    { "setenv", l_setenv },
     { "fd_usage", l_fd_usage },
     { "getuid", l_getuid },
     { "self_exe", l_self_exe },

@@ -8,13 +8,15 @@
 --                    {ev="done"}; requests {id=, op=} for pod control
 -- print() and mp.note become notes (TAP comments); os.exit tells the runner
 -- where it was called before the process ends; coroutine.yield refuses
--- values where nothing would receive them (core.yield).
+-- values where nothing would receive them (core.yield). Either way, the
+-- programs the file started end before it does (mpod.reaper).
 
 local channel = require "mpod.channel"
 local core = require "mpod.core"
 local dsl = require "mpod.dsl"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
+local reaper = require "mpod.reaper"
 local runtime = require "mpod.runtime"
 local stream = require "mpod.stream"
 local trace = require "mpod.trace"
@@ -45,6 +47,7 @@ local function install_globals(ch)
     code = exit_code(code)
     runtime.emit { ev = "exit", code = code, at = trace.user_location(2) }
     pcall(ch.flush, ch)
+    pcall(reaper.sweep)
     proc.exit_now(code)
   end
 end
@@ -98,6 +101,7 @@ function M.main(args)
   runtime.channel, runtime.file, runtime.options = ch, cfg.file, cfg
   runtime.cluster, runtime.cluster_error = cfg.cluster, cfg.cluster_error
   install_globals(ch)
+  reaper.install(cfg.scenario_id)
   math.randomseed(cfg.seed or os.time())
   set_package_path(cfg.file)
   dsl.reset()
@@ -109,6 +113,7 @@ function M.main(args)
   elseif wait_for_go(ch, gate) then
     dsl.run { emit = runtime.emit, filter = cfg.filter, test_timeout = cfg.test_timeout }
   end
+  reaper.sweep()
   ch:send { ev = "done" }
   -- No time limit: the runner reads until the end, however slowly (an
   -- 8 MB diagnostic under valgrind took it more than the 2 s this once

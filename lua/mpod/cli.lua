@@ -231,6 +231,7 @@ function M.main(argv)
   if argv[1] == "--watchdog" and argv[2] then
     return require("mpod.session").watchdog(argv[2])
   end
+  if argv[1] == "--reaper" and argv[2] then return require("mpod.reaper").main(argv[2]) end
   local opts, positional = M.parse(argv)
   if not opts then return usage_error(positional) end
   if opts.help then io.stdout:write(USAGE); return 0 end

@@ -1,7 +1,9 @@
 -- mpod/exec.lua: mp.exec, running a program from a scenario without
 -- blocking the other tasks: output captured, a timeout on the whole run
 -- (the program's process group is killed when it passes), and the exit
--- status as data.
+-- status as data. The program dies with the scenario process
+-- (PR_SET_PDEATHSIG), and whatever it leaves running ends with the file
+-- (mpod.reaper).
 
 local core = require "mpod.core"
 local errors = require "mpod.error"
@@ -42,6 +44,7 @@ function M.exec(argv, opts)
   local p, stdin, stdout, stderr = proc.spawn {
     argv = argv, env = opts.env, cwd = opts.cwd,
     stdin = opts.stdin and "pipe" or "null", stdout = "pipe", stderr = "pipe",
+    die_with_parent = true,
   }
   local out, err = {}, {}
   local readers = {

@@ -10,14 +10,17 @@
 --
 -- Supervision: a child that runs past the file timeout is killed with its
 -- whole process group; a crash, a kill or os.exit becomes "not ok" with a
--- diagnostic naming the test that was running. Requests from children
--- (pod control) go to the `control` object; after each file the control
--- heals what the file broke before the next file is admitted.
+-- diagnostic naming the test that was running. Each child gets an id for
+-- the programs it starts (mpod.reaper); after a child that did not end
+-- cleanly, the runner kills whatever still carries it. Requests from
+-- children (pod control) go to the `control` object; after each file the
+-- control heals what the file broke before the next file is admitted.
 
 local channel = require "mpod.channel"
 local core = require "mpod.core"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
+local reaper = require "mpod.reaper"
 local redact = require "mpod.redact"
 local report = require "mpod.report"
 local sys = require "mpod.sys"
@@ -31,6 +34,7 @@ local DRAIN_TIMEOUT = 5
 local MESSAGE_MAX = 16 << 20
 
 local running = {}   -- pid -> Proc of every scenario child alive
+local unswept = {}   -- scenario ids of the files not settled yet
 local current_run    -- the run in progress, for interrupt()
 
 -- kill_all(): kill every running scenario child
@@ -223,7 +227,7 @@ local function start_child(run, st)
       file = utf8.len(st.file) and st.file or st.file:gsub("[\128-\255]", "?"),
       file_hex = not utf8.len(st.file)
         and st.file:gsub(".", function(c) return string.format("%02x", c:byte()) end) or nil,
-      seed = run.opts.seed, filter = run.opts.filter,
+      seed = run.opts.seed, filter = run.opts.filter, scenario_id = st.scenario_id,
       test_timeout = run.opts.test_timeout, verbose = run.opts.verbose,
       cluster = run.cluster_description, cluster_error = run.cluster_error,
     })
@@ -241,9 +245,12 @@ local function start_child(run, st)
   return p
 end
 
--- Wait for the child; kill its process group when it overruns.
+-- Wait for the child; kill its process group when it overruns. A child
+-- that exited by itself swept its programs (child.lua); after any other
+-- end the runner does.
 local function supervise(run, st, p)
   running[p:pid()] = p
+  unswept[st.scenario_id] = true
   local status = p:wait(run.opts.file_timeout)
   if not status then
     st.timed_out = true
@@ -253,11 +260,14 @@ local function supervise(run, st, p)
   running[p:pid()] = nil
   if not st.channel.closed then st.closed:wait(DRAIN_TIMEOUT) end
   st.channel:close()
+  if not (status.code and (st.done or st.exit)) then reaper.sweep_id(st.scenario_id) end
+  unswept[st.scenario_id] = nil
   return status
 end
 
 local function run_file(run, index, file)
-  local st = { file = file, index = run.reporter:file_begin(file) }
+  local st = { file = file, index = run.reporter:file_begin(file),
+               scenario_id = run.id .. "." .. index }
   st.entry = { index = st.index }
   local p, err = start_child(run, st)
   local status
@@ -307,6 +317,7 @@ function M.interrupt(reason)
     M.bail(current_run, reason)
   end
   M.kill_all()
+  for id in pairs(unswept) do reaper.sweep_id(id) end
 end
 
 -- While files run, the runner's collector waits until its heap has grown
@@ -326,7 +337,7 @@ local DEFAULT_GC_PAUSE = 200          -- Lua's own (LUAI_GCPAUSE)
 function M.run(opts)
   collectgarbage("incremental", RUNNER_GC_PAUSE)
   local run = {
-    opts = opts, control = opts.control,
+    id = require("mpod.state").new_run_id(), opts = opts, control = opts.control,
     cluster_description = opts.cluster_description, cluster_error = opts.cluster_error,
     gate = new_gate(jobs_within_fd_limit(opts.jobs or 1)), files_done = 0, done_cond = core.cond(),
     reporter = opts.reporter or report.new {

@@ -1,5 +1,6 @@
--- procs.lua: counting the processes a test cluster left behind, and the
--- environment that names a fresh instance of tests/clusters/procs.lua.
+-- procs.lua: counting the processes a test cluster or run left behind (by
+-- command line or environment), and the environment that names a fresh
+-- instance of tests/clusters/procs.lua.
 
 local sys = require "mpod.sys"
 
@@ -26,6 +27,30 @@ end
 
 function M.count(needle)
   return #M.list(needle)
+end
+
+local function read_all(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local text = f:read("a") or ""
+  f:close()
+  return text
+end
+
+-- with_env(name, value) -> "pid command" of the live (not zombie)
+-- processes whose environment holds name=value, this one excepted
+function M.with_env(name, value)
+  local found, me = {}, tostring(require("mpod.proc").getpid())
+  local marker = "\0" .. name .. "=" .. value .. "\0"
+  for _, dir in ipairs(sys.glob("/proc/[0-9]*")) do
+    local pid = dir:match("%d+$")
+    local state = read_all(dir .. "/stat"):match("%) (%a)")
+    if pid ~= me and state and state ~= "Z"
+       and ("\0" .. read_all(dir .. "/environ")):find(marker, 1, true) then
+      found[#found + 1] = pid .. " " .. read_all(dir .. "/cmdline"):gsub("%z", " ")
+    end
+  end
+  return found
 end
 
 local serial = 0

@@ -1,0 +1,87 @@
+-- mpod/reaper.lua: every process a scenario file starts ends with the file,
+-- however the file ends.
+--
+-- The runner gives each file's process an id (payload `scenario_id`), which
+-- the process puts in its own environment as MPOD_SCENARIO_ID, so every
+-- program it starts carries it (mp.exec, io.popen, os.execute, proc.spawn),
+-- and so does whatever those programs fork, whatever process group or
+-- session they move to. Three sweeps kill the processes that carry it:
+--
+-- - the scenario process's own, as it ends normally or calls os.exit;
+-- - the runner's, after a file that ended any other way (a timeout, a
+--   crash, a kill);
+-- - a reaper's (`mpod-lua --reaper ID`), started detached before the first
+--   program and holding a pipe from the scenario process: when the pipe
+--   ends, however the process died (even with the runner, SIGKILLed), it
+--   sweeps the id and exits. It is started only by files that start
+--   programs, so the others pay nothing.
+
+local proc = require "mpod.proc"
+
+local M = {}
+
+M.VAR = "MPOD_SCENARIO_ID"
+
+local id          -- this file's id, nil outside a scenario process
+local reaper      -- the write end of the reaper's pipe, open until the end
+local spawn = proc.spawn
+
+-- arm(): start the reaper once, before the first program; raises when it
+-- cannot start (a program started then could outlive the file)
+function M.arm()
+  if reaper or not id then return end
+  local sys = require "mpod.sys"
+  local ok, p, pipe = pcall(spawn, {
+    argv = { sys.self_exe(), "--reaper", id }, stdin = "pipe",
+    stdout = "null", stderr = "null", session = true, env = { [M.VAR] = "" },
+  })
+  if not ok then
+    error(require("mpod.error").new("spawn", "cannot start the reaper that ends this file's " ..
+      "programs with it: " .. tostring(type(p) == "table" and p.message or p)), 0)
+  end
+  reaper = pipe
+end
+
+local function armed(fn)
+  return function(...)
+    M.arm()
+    return fn(...)
+  end
+end
+
+-- install(scenario_id): tag this process's environment, and arm before
+-- every way a scenario starts a program
+function M.install(scenario_id)
+  if not scenario_id then return end
+  id = scenario_id
+  require("mpod.sys").setenv(M.VAR, id)
+  proc.spawn = armed(spawn)
+  io.popen = armed(io.popen)
+  os.execute = armed(os.execute)
+end
+
+-- sweep(): kill every process this file started (when it started any)
+function M.sweep()
+  if reaper then require("mpod.state").sweep_tagged(M.VAR, id) end
+end
+
+-- sweep_id(scenario_id): the runner's sweep after a file it could not
+-- trust to have swept itself
+function M.sweep_id(scenario_id)
+  if scenario_id then require("mpod.state").sweep_tagged(M.VAR, scenario_id) end
+end
+
+-- main(scenario_id): the reaper: wait for the end of standard input, then
+-- sweep. INT, TERM and HUP (a terminal's ^C reaches the whole session it
+-- came from) do not stop it.
+function M.main(scenario_id)
+  local stream = require "mpod.stream"
+  local signals = stream.new(proc.catch_signals { "INT", "TERM", "HUP" })
+  local input = stream.new(0)
+  while input:read() do end
+  signals:close()
+  M.sweep_id(scenario_id)
+  return 0
+end
+
+return M
