@@ -531,8 +531,9 @@ function Pod:sse(path, opts) end
 ---@return true
 function Pod:kill(signal) end
 
----`stop_signal` (default TERM), then KILL after `grace` seconds (default the
----service's `stop_timeout`, 10).
+---`stop_signal` (default TERM) to the service's process group, then KILL to
+---what is left of it after `grace` seconds (default the service's
+---`stop_timeout`, 10).
 ---@param grace? number seconds
 ---@return true
 function Pod:stop(grace) end

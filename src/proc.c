@@ -18,6 +18,7 @@
 #include "host.h"
 #include "mpod.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -351,40 +352,84 @@ static int l_kill(lua_State *L)
                                                    : (pid_t)pid, sig);
 }
 
-/* Read /proc/<pid>/stat; returns the state letter and start time. */
-static bool read_stat(pid_t pid, char *state, unsigned long long *start)
+typedef struct {
+    char state;                   /* R, S, D, T, Z, X, ... */
+    int pgid;
+    unsigned long long start;     /* clock ticks after boot */
+} proc_stat;
+
+/* Read /proc/<pid>/stat (by its path); false for a pid that is gone. */
+static bool read_stat_at(const char *path, proc_stat *st)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char buf[1024];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
     buf[n] = '\0';
     char *p = strrchr(buf, ')');     /* the command may hold spaces */
-    if (!p || sscanf(p + 2, "%c", state) != 1)
+    if (!p || sscanf(p + 2, "%c %*d %d", &st->state, &st->pgid) != 2)
         return false;
     /* field 22 (starttime): p is at ')', the space after it opens field 3
      * (the state), so the 20th space from p opens field 22 */
     for (int field = 0; field < 20 && p; field++)
         p = strchr(p + 1, ' ');
-    return p && sscanf(p + 1, "%llu", start) == 1;
+    return p && sscanf(p + 1, "%llu", &st->start) == 1;
 }
 
-/* proc.info(pid) -> {state=, start=} | nil for a pid that is gone */
+static bool read_stat(pid_t pid, proc_stat *st)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    return read_stat_at(path, st);
+}
+
+/* A zombie (Z) or a process its parent is reaping (X, x) has ended. */
+static bool stat_ended(const proc_stat *st)
+{
+    return st->state == 'Z' || st->state == 'X' || st->state == 'x';
+}
+
+/* proc.info(pid) -> {state=, start=, pgid=} | nil for a pid that is gone */
 static int l_info(lua_State *L)
 {
     lua_Integer pid = luaL_checkinteger(L, 1);
-    char state;
-    unsigned long long start;
-    if (pid <= 0 || !read_stat((pid_t)pid, &state, &start))
+    proc_stat st;
+    if (pid <= 0 || !read_stat((pid_t)pid, &st))
         return 0;
-    lua_createtable(L, 0, 2);
-    lua_pushlstring(L, &state, 1);
+    lua_createtable(L, 0, 3);
+    lua_pushlstring(L, &st.state, 1);
     lua_setfield(L, -2, "state");
-    lua_pushinteger(L, (lua_Integer)start);
+    lua_pushinteger(L, (lua_Integer)st.start);
     lua_setfield(L, -2, "start");
+    lua_pushinteger(L, st.pgid);
+    lua_setfield(L, -2, "pgid");
+    return 1;
+}
+
+/* proc.group_alive(pgid) -> true while a process of the group runs; its
+ * zombies do not count (kill(-pgid, 0) would: a group whose processes
+ * were left to an init that does not reap them would never end) */
+static int l_group_alive(lua_State *L)
+{
+    lua_Integer pgid = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, pgid > 0, 1, "process group must be positive");
+    bool alive = false;
+    DIR *d = kill(-(pid_t)pgid, 0) == 0 || errno != ESRCH ? opendir("/proc") : NULL;
+    for (struct dirent *e; d && !alive && (e = readdir(d));) {
+        char path[300];
+        proc_stat st;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        alive = read_stat_at(path, &st) && st.pgid == pgid && !stat_ended(&st);
+    }
+    if (d)
+        closedir(d);
+    lua_pushboolean(L, alive);
     return 1;
 }
 
@@ -499,6 +544,7 @@ static const luaL_Reg proc_functions[] = {
     { "fork_child", l_fork_child },
     { "kill", l_kill },
     { "info", l_info },
+    { "group_alive", l_group_alive },
     { "signum", l_signum },
     { "signame", l_signame },
     { "getpid", l_getpid },

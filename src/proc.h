@@ -12,8 +12,10 @@
 /* Start the program described by the options table at idx: argv (or the
  * array part), env, env_clear, cwd, stdin/stdout/stderr ("null", "pipe",
  * "inherit", a file path, an fd number; stderr also "stdout"), group (own
- * process group, default true), session (setsid), die_with_parent. Pushes three values:
- * the parent's streams for stdin, stdout and stderr, nil where not piped.
+ * process group, default true), session (setsid), die_with_parent (true
+ * for SIGKILL, or the number of the signal it gets when its parent dies).
+ * Pushes three values: the parent's streams for stdin, stdout and stderr,
+ * nil where not piped.
  * Returns the pid; raises on a bad option or when the program cannot run. */
 pid_t mp_spawn_from_table(lua_State *L, int idx);
 

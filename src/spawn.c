@@ -31,8 +31,8 @@ typedef struct {
     const char *cwd;
     int child_fd[3];      /* what becomes fd 0..2 in the child, -1 inherit */
     int parent_fd[3];     /* the parent's ends of pipes, -1 none */
-    bool new_group, new_session, die_with_parent;
-    bool stderr_to_stdout;
+    bool new_group, new_session, stderr_to_stdout;
+    int death_signal;     /* sent to it when this process dies, 0 none */
 } spawn_plan;
 
 static void close_plan(spawn_plan *p)
@@ -183,8 +183,8 @@ static void child_exec(const spawn_plan *p, int errfd, pid_t parent)
         setsid();
     else if (p->new_group)
         setpgid(0, 0);
-    if (p->die_with_parent) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (p->death_signal) {
+        prctl(PR_SET_PDEATHSIG, p->death_signal);
         if (getppid() != parent)
             exit_unexecuted();
     }
@@ -204,6 +204,22 @@ fail:;
     exit_unexecuted();
 }
 
+/* opts.die_with_parent: true (SIGKILL) or the number of the signal the
+ * program gets when the process that started it dies */
+static void read_death_signal(lua_State *L, spawn_plan *p, int opts)
+{
+    lua_getfield(L, opts, "die_with_parent");
+    if (lua_isinteger(L, -1)) {
+        lua_Integer sig = lua_tointeger(L, -1);
+        if (sig < 1 || sig > 64)
+            mp_raise(L, "usage", "die_with_parent: %d is not a signal", (int)sig);
+        p->death_signal = (int)sig;
+    } else {
+        p->death_signal = lua_toboolean(L, -1) ? SIGKILL : 0;
+    }
+    lua_pop(L, 1);
+}
+
 static void read_plan(lua_State *L, spawn_plan *p, int opts)
 {
     plan_argv(L, p, opts);
@@ -214,9 +230,8 @@ static void read_plan(lua_State *L, spawn_plan *p, int opts)
     p->new_group = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_getfield(L, opts, "session");
     p->new_session = lua_toboolean(L, -1);
-    lua_getfield(L, opts, "die_with_parent");
-    p->die_with_parent = lua_toboolean(L, -1);
-    lua_pop(L, 4);
+    lua_pop(L, 3);
+    read_death_signal(L, p, opts);
     plan_stdio(L, p, opts, 0, "stdin", "null");
     plan_stdio(L, p, opts, 1, "stdout", "inherit");
     plan_stdio(L, p, opts, 2, "stderr", "inherit");

@@ -12,9 +12,12 @@
 # traverse the folder above it, and re-execs itself as postgres with
 # setpriv, which execs instead of forking: the pid the runner signals is
 # postgres itself, so the cluster file's stop_signal INT is a fast
-# shutdown. Run as anyone else, it runs as that user. A start killed during
-# initdb leaves no half-made cluster: initdb writes DATADIR.initdb, which is
-# renamed into place once complete.
+# shutdown. setpriv keeps the signal the runner's death sends (a change of
+# user would clear it). Run as anyone else, it runs as that user. A start
+# killed during initdb leaves no half-made cluster: initdb writes
+# DATADIR.initdb, which is renamed into place once complete. A stop
+# signals the script's whole process group, so initdb (which removes
+# DATADIR.initdb) and the postgres it runs get it too.
 set -eu
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
@@ -30,7 +33,8 @@ if [ "$(id -u)" = 0 ]; then
     command -v setpriv >/dev/null 2>&1 || die "run as root, this needs setpriv (util-linux)"
     chown -R postgres: "$home"
     chmod o+x "$(dirname "$home")"       # traverse only, to reach $home
-    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$datadir" "$port" "$@"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups --pdeathsig keep \
+        "$0" "$datadir" "$port" "$@"
 fi
 
 if [ ! -s "$datadir/PG_VERSION" ]; then

@@ -55,24 +55,21 @@ end
 
 -- Teardown from a state record alone (no cluster file needed) ---------------
 
-local GRACE = 3
-
+-- Stop every service the state records as `stop` does, all at once: its
+-- stop signal to its whole process group, a wait up to its stop timeout,
+-- then KILL. A group is known to be the service's by its first process
+-- (pid and start time) or, once that is gone (a wrapper that died first),
+-- by a process of the run (MPOD_RUN_ID) still in it.
 local function stop_recorded_processes(st)
+  local run_groups = state.run_groups(st.run_id)
+  local list = {}
   for _, rec in pairs(st.services or {}) do
-    if state.alive(rec.pid, rec.start) then
-      proc.kill(rec.pid, "CONT", true)
-      proc.kill(rec.pid, "TERM")
+    if state.alive(rec.pid, rec.start) or run_groups[rec.pid] then
+      list[#list + 1] = { pid = rec.pid, start = rec.start, signal = rec.stop_signal,
+                          timeout = rec.stop_timeout }
     end
   end
-  local deadline = core.now() + GRACE
-  while core.now() < deadline do
-    local any = false
-    for _, rec in pairs(st.services or {}) do
-      if state.alive(rec.pid, rec.start) then any = true end
-    end
-    if not any then break end
-    core.sleep(0.05)
-  end
+  state.stop_services(list)
 end
 
 -- teardown(st [, backend]): stop everything the state lists, sweep the run's

@@ -169,4 +169,65 @@ function M.sweep(run_id)
   return M.sweep_tagged("MPOD_RUN_ID", run_id)
 end
 
+-- run_groups(run_id) -> set of the process groups the run's live
+-- processes are in
+function M.run_groups(run_id)
+  local groups = {}
+  if not run_id or run_id == "" then return groups end
+  for _, pid in ipairs(M.run_processes(run_id)) do
+    local info = proc.info(pid)
+    if not M.ended(info) then groups[info.pgid] = true end
+  end
+  return groups
+end
+
+-- Stopping services ---------------------------------------------------------
+--
+-- A service runs in a process group named after its first process, which
+-- the processes a wrapper starts share (`sh -c`, initdb and the postgres
+-- it runs): a stop signals the whole group, and waits for all of it, so a
+-- server behind a wrapper shuts down as it means to (Postgres removes its
+-- shared memory) instead of being killed when the wrapper is gone.
+
+local DEFAULT_STOP_TIMEOUT = 10
+local STOP_POLL = 0.05
+
+-- signal_service(s, sig): sig to s's group, and to s itself when it left it
+local function signal_service(s, sig)
+  proc.kill(s.pid, sig, true)
+  local info = M.alive(s.pid, s.start) and proc.info(s.pid)
+  if info and info.pgid ~= s.pid then proc.kill(s.pid, sig) end
+end
+
+local function service_gone(s)
+  return not proc.group_alive(s.pid) and not M.alive(s.pid, s.start)
+end
+
+-- stop_services(list) -> true when each stopped within its time: list of
+-- {pid=, start=, signal=, timeout=}; CONT, then each one's signal
+-- (default TERM) to its group; waits until nothing of a group runs, up to
+-- its timeout (default 10 s), then KILLs what is left of it. The caller
+-- vouches that each group is its service's.
+function M.stop_services(list)
+  for _, s in ipairs(list) do
+    signal_service(s, "CONT")
+    signal_service(s, s.signal or "TERM")
+  end
+  local t0, pending, clean = core.now(), table.move(list, 1, #list, 1, {}), true
+  while #pending > 0 do
+    for i = #pending, 1, -1 do
+      local s = pending[i]
+      if service_gone(s) then
+        table.remove(pending, i)
+      elseif core.now() - t0 >= (s.timeout or DEFAULT_STOP_TIMEOUT) then
+        signal_service(s, "KILL")
+        table.remove(pending, i)
+        clean = false
+      end
+    end
+    if #pending > 0 then core.sleep(STOP_POLL) end
+  end
+  return clean
+end
+
 return M

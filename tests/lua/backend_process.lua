@@ -192,6 +192,56 @@ mp.test("SIGKILL of the runner leaves nothing behind (watchdog)", function()
   mp.expect(sys.stat(state_dir .. "/selftest-" .. e.TAG .. ".json")):is_nil()
 end)
 
+-- A service whose process is a wrapper shell (tests/clusters/stopsig.lua):
+-- a stop that signalled only the wrapper, or sent TERM, left the program
+-- behind it to the final KILL, which it never saw coming (a Postgres so
+-- killed leaves its shared memory).
+local function stop_mark(e)
+  local f = io.open(e.MARK)
+  local text = f and f:read("a")
+  if f then f:close() end
+  return text
+end
+
+local function stopsig_env()
+  local e = env()
+  e.MARK = state_dir .. "/mark-" .. e.TAG
+  return e
+end
+
+mp.test("a teardown sends a service's stop signal to its whole group", function()
+  local e = stopsig_env()
+  local r = mpod({ "--up", "-C", "tests/clusters/stopsig.lua", st.case("passing") }, e)
+  st.expect_code(r, 0)
+  mp.expect(stop_mark(e)):eq("INT\n")
+  gone(e.TAG)
+end)
+
+mp.test("pod:stop() stops what a dead wrapper left in the group", function()
+  local e = stopsig_env()
+  local r = mpod({ "--up", "-C", "tests/clusters/stopsig.lua", st.case("stopsig_wrapper") }, e)
+  st.expect_code(r, 0)
+  gone(e.TAG)
+end)
+
+mp.test("the watchdog sends a service's stop signal to its whole group", function()
+  local e = stopsig_env()
+  local argv = { st.MPOD, "--up", "-C", "tests/clusters/stopsig.lua", st.case("cluster_wait") }
+  local p, _, out = proc.spawn { argv = argv, env = e, stdout = "pipe", stderr = "null" }
+  local seen = ""
+  local reached = pcall(mp.poll_until, function()
+    local chunk = out:read(0.2)
+    if chunk then seen = seen .. chunk end
+    return seen:find("cluster is up", 1, true)
+  end, { timeout = st.slow(20) })
+  if not reached then mp.fail("the run did not reach its test; its output:\n" .. seen) end
+  p:kill("KILL")
+  p:wait(st.slow(10))
+  pcall(mp.poll_until, function() return stop_mark(e) end, { timeout = st.slow(10) })
+  mp.expect(stop_mark(e)):eq("INT\n")
+  gone(e.TAG)
+end)
+
 -- with_info(records, fn): run fn with proc.info answering records in turn
 -- (then nil, a pid that is gone); -> how many records were not asked for
 local function with_info(records, fn)

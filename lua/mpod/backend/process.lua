@@ -3,13 +3,17 @@
 -- Each service runs in its own process group with its output going through
 -- a log pump (`mpod-lua --log-pump`, logpump.c) into <run dir>/logs/, one
 -- timestamped line at a time, size-capped. A cluster brought up for a
--- single run dies with the runner (PR_SET_PDEATHSIG, plus the watchdog and
--- the MPOD_RUN_ID sweep for their children); a cluster from `mpod-lua up`
--- or --keep is detached (its own session) and outlives the command.
+-- single run dies with the runner: each service gets its stop_signal when
+-- the runner dies (PR_SET_PDEATHSIG), and the watchdog stops their groups
+-- as `stop` does, from what the state file records, then sweeps the run's
+-- processes (MPOD_RUN_ID); a cluster from `mpod-lua up` or --keep is
+-- detached (its own session) and outlives the command.
 --
 -- Control: kill sends the signal to the service (KILL to its whole group,
--- like a container dying), stop sends stop_signal (TERM) and then KILL
--- after the grace period, pause and unpause are STOP and CONT to the group.
+-- like a container dying), stop sends stop_signal (TERM) to its whole
+-- group, waits for the group to end and KILLs what is left after the grace
+-- period (state.stop_services), pause and unpause are STOP and CONT to the
+-- group.
 -- Processes started by another mpod-lua process (the `up` before a run)
 -- are found again through the state file and checked by pid and start
 -- time, so a recycled pid is never mistaken for a pod.
@@ -149,10 +153,13 @@ function Backend:spawn(name)
   local marker = { MPOD_RUN_ID = self.st.run_id }
   local env = { MPOD_RUN_ID = self.st.run_id }
   for k, v in pairs(svc.env or {}) do env[k] = v end
+  -- The pump does not die with the runner: it ends when the service has
+  -- closed its output, so a service stopping after the runner died can
+  -- still write (a write to a pipe nobody reads kills most programs with
+  -- SIGPIPE); the watchdog's sweep ends it otherwise.
   local pump, pump_in = proc.spawn {
     argv = { sys.self_exe(), "--log-pump", log, tostring(self.cluster.log_limit or DEFAULT_LOG_LIMIT) },
-    stdin = "pipe", stdout = "null", stderr = "null", env = marker,
-    session = detached, die_with_parent = not detached,
+    stdin = "pipe", stdout = "null", stderr = "null", env = marker, session = detached,
   }
   -- The pump stamps a line with the millisecond it read it (truncated), and
   -- the service may print before spawn returns: its start time is taken
@@ -161,7 +168,7 @@ function Backend:spawn(name)
   local ok, p = pcall(proc.spawn, {
     argv = svc.cmd, env = env, cwd = svc.cwd or self.cluster.root, stdin = "null",
     stdout = pump_in:fileno(), stderr = "stdout", session = detached,
-    die_with_parent = not detached,
+    die_with_parent = not detached and proc.signum(svc.stop_signal or "TERM"),
   })
   if not ok then pump_in:write("mpod-lua: " .. tostring(p.message or p) .. "\n") end
   pump_in:close()
@@ -170,7 +177,8 @@ function Backend:spawn(name)
   self.procs[name] = p
   self.pumps[name] = pump
   self.st.services[name] = { pid = p:pid(), start = info.start, log = log,
-                             started_at = started_at }
+                             started_at = started_at, stop_signal = svc.stop_signal,
+                             stop_timeout = svc.stop_timeout }
   state.save(self.st)
 end
 
@@ -210,19 +218,19 @@ function Backend:kill(name, signal)
   return true
 end
 
+-- stop(name [, grace]): also stops what is left of the group of a service
+-- whose own process has exited (a wrapper that died before the program it
+-- started)
 function Backend:stop(name, grace)
   local svc = self:service(name)
   local s = self:state(name)
-  if s == "exited" or s == "created" then return true end
-  local pid = self:running_pid(name, "stop")
-  grace = grace or svc.stop_timeout or DEFAULT_STOP_TIMEOUT
-  proc.kill(pid, "CONT", true)
-  proc.kill(pid, svc.stop_signal or "TERM")
-  if not self:wait_exit(name, grace) then
-    proc.kill(pid, "KILL", true)
-    self:wait_exit(name, KILL_WAIT)
-  end
-  proc.kill(pid, "KILL", true)          -- what is left of its group
+  if s == "created" then return true end
+  if s ~= "exited" then self:running_pid(name, "stop") end    -- raises when it cannot
+  local rec = self:record(name)
+  if s == "exited" and not state.run_groups(self.st.run_id)[rec.pid] then return true end
+  state.stop_services { { pid = rec.pid, start = rec.start, signal = svc.stop_signal,
+                          timeout = grace or svc.stop_timeout or DEFAULT_STOP_TIMEOUT } }
+  self:wait_exit(name, KILL_WAIT)
   return true
 end
 
