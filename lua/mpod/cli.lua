@@ -229,7 +229,7 @@ local COMMANDS = { up = true, down = true, status = true, logs = true }
 
 function M.main(argv)
   if argv[1] == "--watchdog" and argv[2] then
-    return require("mpod.session").watchdog(argv[2])
+    return require("mpod.session").watchdog(argv[2], argv[3])
   end
   if argv[1] == "--reaper" and argv[2] then return require("mpod.reaper").main(argv[2]) end
   local opts, positional = M.parse(argv)

@@ -129,7 +129,7 @@ end
 -- pipe from the runner ends while the runner's state file still exists.
 local function start_watchdog(st)
   local _, pipe = proc.spawn {
-    argv = { sys.self_exe(), "--watchdog", st.path }, stdin = "pipe",
+    argv = { sys.self_exe(), "--watchdog", st.path, tostring(st.runner_pid) }, stdin = "pipe",
     stdout = "null", stderr = "null", session = true,
   }
   return pipe
@@ -144,12 +144,15 @@ end
 -- look once saw it in the state X of its parent's reaping, as if running.
 local RUNNER_EXIT_WAIT = 10
 
-function M.watchdog(path)
+-- watchdog(path, runner_pid): a runner killed while it saved its first
+-- state leaves no state, only the copy it was writing: that is removed.
+function M.watchdog(path, runner_pid)
   local signals = stream.new(proc.catch_signals { "INT", "TERM", "HUP" })
   local input = stream.new(0)
   while input:read() do end
   signals:close()
   local st = state.load(path)
+  if not st and runner_pid then os.remove(state.tmp_path(path, runner_pid)) end
   if not st or st.persistent then return 0 end
   if not state.wait_gone(st.runner_pid, st.runner_start, RUNNER_EXIT_WAIT) then return 0 end
   st = state.load(path)               -- its own teardown may have finished

@@ -46,12 +46,19 @@ function M.load(name_or_path)
   return st
 end
 
+-- tmp_path(path, pid) -> the file process pid writes a new version of the
+-- state at path to before renaming it into place: one per writer, so the
+-- one a killed writer left can be removed without touching another's
+function M.tmp_path(path, pid)
+  return path .. ".tmp." .. tostring(pid)
+end
+
 -- save(state): write atomically (state.path, else by state.cluster)
 function M.save(st)
   local ok, err = sys.mkdir_p(M.dir(), 448)
   if not ok then error("cannot create the state folder: " .. err, 0) end
   st.path = st.path or M.path(st.cluster)
-  local tmp = st.path .. ".tmp"
+  local tmp = M.tmp_path(st.path, proc.getpid())
   local f = assert(io.open(tmp, "w"))
   local copy = {}
   for k, v in pairs(st) do if k ~= "path" then copy[k] = v end end
@@ -60,11 +67,12 @@ function M.save(st)
   assert(os.rename(tmp, st.path))
 end
 
--- remove(state): the file, and the copy a save killed halfway left
+-- remove(state): the file, and the copy a save of its runner killed
+-- halfway left
 function M.remove(st)
   if st and st.path then
     os.remove(st.path)
-    os.remove(st.path .. ".tmp")
+    if st.runner_pid then os.remove(M.tmp_path(st.path, st.runner_pid)) end
   end
 end
 
