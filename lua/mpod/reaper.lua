@@ -24,12 +24,22 @@ M.VAR = "MPOD_SCENARIO_ID"
 
 local id          -- this file's id, nil outside a scenario process
 local reaper      -- the write end of the reaper's pipe, open until the end
-local spawn = proc.spawn
+local owner       -- the process that started the reaper
+local inherited = {}   -- a forked process's copy of its parent's: never closed
+local spawn, popen, execute = proc.spawn, io.popen, os.execute
+
+-- A process forked from a scenario process (an engine test forks one to
+-- run a file) inherits its Lua state, so this module's values too: it
+-- must neither sweep its parent's programs nor close the parent's pipe,
+-- whose fd number it no longer has.
+local function mine()
+  return owner == proc.getpid()
+end
 
 -- arm(): start the reaper once, before the first program; raises when it
 -- cannot start (a program started then could outlive the file)
 function M.arm()
-  if reaper or not id then return end
+  if not id or mine() then return end
   local sys = require "mpod.sys"
   local ok, p, pipe = pcall(spawn, {
     argv = { sys.self_exe(), "--reaper", id }, stdin = "pipe",
@@ -39,7 +49,8 @@ function M.arm()
     error(require("mpod.error").new("spawn", "cannot start the reaper that ends this file's " ..
       "programs with it: " .. tostring(type(p) == "table" and p.message or p)), 0)
   end
-  reaper = pipe
+  inherited[#inherited + 1] = reaper
+  reaper, owner = pipe, proc.getpid()
 end
 
 local function armed(fn)
@@ -50,19 +61,20 @@ local function armed(fn)
 end
 
 -- install(scenario_id): tag this process's environment, and arm before
--- every way a scenario starts a program
+-- every way a scenario starts a program (nil: a process with no id of its
+-- own, which sweeps nothing)
 function M.install(scenario_id)
-  if not scenario_id then return end
   id = scenario_id
+  if not id then return end
   require("mpod.sys").setenv(M.VAR, id)
   proc.spawn = armed(spawn)
-  io.popen = armed(io.popen)
-  os.execute = armed(os.execute)
+  io.popen = armed(popen)
+  os.execute = armed(execute)
 end
 
 -- sweep(): kill every process this file started (when it started any)
 function M.sweep()
-  if reaper then require("mpod.state").sweep_tagged(M.VAR, id) end
+  if mine() then require("mpod.state").sweep_tagged(M.VAR, id) end
 end
 
 -- sweep_id(scenario_id): the runner's sweep after a file it could not
