@@ -23,6 +23,8 @@ local trace = require "mpod.trace"
 
 local M = {}
 
+reaper.hook()             -- once, in the template every file's process copies
+
 local function join_args(...)
   local parts = {}
   for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end

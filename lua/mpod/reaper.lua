@@ -2,10 +2,11 @@
 -- however the file ends.
 --
 -- The runner gives each file's process an id (payload `scenario_id`), which
--- the process puts in its own environment as MPOD_SCENARIO_ID, so every
--- program it starts carries it (mp.exec, io.popen, os.execute, proc.spawn),
--- and so does whatever those programs fork, whatever process group or
--- session they move to. Three sweeps kill the processes that carry it:
+-- the process puts in its own environment as MPOD_SCENARIO_ID before its
+-- first program, so every program it starts carries it (mp.exec, io.popen,
+-- os.execute, proc.spawn), and so does whatever those programs fork,
+-- whatever process group or session they move to. Three sweeps kill the
+-- processes that carry it:
 --
 -- - the scenario process's own, as it ends normally or calls os.exit;
 -- - the runner's, after a file that ended any other way (a timeout, a
@@ -13,8 +14,11 @@
 -- - a reaper's (`mpod-lua --reaper ID`), started detached before the first
 --   program and holding a pipe from the scenario process: when the pipe
 --   ends, however the process died (even with the runner, SIGKILLed), it
---   sweeps the id and exits. It is started only by files that start
---   programs, so the others pay nothing.
+--   sweeps the id and exits.
+--
+-- The ways to start a program are hooked once, in the template state the
+-- runner forks every file's process with (hook(), from child.lua); a file
+-- that starts no program only records its id, and pays nothing more.
 
 local proc = require "mpod.proc"
 
@@ -41,6 +45,7 @@ end
 function M.arm()
   if not id or mine() then return end
   local sys = require "mpod.sys"
+  sys.setenv(M.VAR, id)
   local ok, p, pipe = pcall(spawn, {
     argv = { sys.self_exe(), "--reaper", id }, stdin = "pipe",
     stdout = "null", stderr = "null", session = true, env = { [M.VAR] = "" },
@@ -60,16 +65,17 @@ local function armed(fn)
   end
 end
 
--- install(scenario_id): tag this process's environment, and arm before
--- every way a scenario starts a program (nil: a process with no id of its
--- own, which sweeps nothing)
-function M.install(scenario_id)
-  id = scenario_id
-  if not id then return end
-  require("mpod.sys").setenv(M.VAR, id)
+-- hook(): arm before every way a scenario starts a program
+function M.hook()
   proc.spawn = armed(spawn)
   io.popen = armed(popen)
   os.execute = armed(execute)
+end
+
+-- install(scenario_id): this process's id (nil: a process with no id of
+-- its own, which sweeps nothing)
+function M.install(scenario_id)
+  id = scenario_id
 end
 
 -- sweep(): kill every process this file started (when it started any)
