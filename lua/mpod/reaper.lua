@@ -19,8 +19,13 @@
 -- The ways to start a program are hooked once, in the template state the
 -- runner forks every file's process with (hook(), from child.lua); a file
 -- that starts no program only records its id, and pays nothing more.
+--
+-- The sweep itself (tagged, sweep_tagged: scan /proc/*/environ, kill, scan
+-- again) also ends a whole run's processes, by MPOD_RUN_ID
+-- (mpod.state); both processes load this module.
 
 local proc = require "mpod.proc"
+local sys = require "mpod.sys"
 
 local M = {}
 
@@ -44,7 +49,6 @@ end
 -- cannot start (a program started then could outlive the file)
 function M.arm()
   if not id or mine() then return end
-  local sys = require "mpod.sys"
   sys.setenv(M.VAR, id)
   local ok, p, pipe = pcall(spawn, {
     argv = { sys.self_exe(), "--reaper", id }, stdin = "pipe",
@@ -78,15 +82,66 @@ function M.install(scenario_id)
   id = scenario_id
 end
 
+-- tagged(name, value) -> pids of every process whose environment holds
+-- name=value (the caller excepted)
+function M.tagged(name, value)
+  local marker = "\0" .. name .. "=" .. value .. "\0"
+  local me = proc.getpid()
+  local pids = {}
+  for _, dir in ipairs(sys.glob("/proc/[0-9]*")) do
+    local pid = tonumber(dir:match("(%d+)$"))
+    local f = pid ~= me and io.open(dir .. "/environ", "rb")
+    if f then
+      local env = f:read("a") or ""
+      f:close()
+      if ("\0" .. env):find(marker, 1, true) then pids[#pids + 1] = pid end
+    end
+  end
+  return pids
+end
+
+local SWEEP_PASSES = 5
+
+-- kill_new(pids, killed) -> how many of pids were not in killed; each is
+-- killed and added to it
+local function kill_new(pids, killed)
+  local n = 0
+  for _, pid in ipairs(pids) do
+    if not killed[pid] then
+      killed[pid] = true
+      n = n + 1
+      proc.kill(pid, "CONT")
+      proc.kill(pid, "KILL")
+    end
+  end
+  return n
+end
+
+-- sweep_tagged(name, value) -> how many processes were killed: every
+-- process whose environment holds name=value. A process can fork between
+-- the scan that finds it and its kill, and its child carries the variable
+-- too: the scan is repeated until one finds no process it has not killed
+-- yet (at most SWEEP_PASSES times).
+function M.sweep_tagged(name, value)
+  if not value or value == "" then return 0 end
+  local killed, total = {}, 0
+  for _ = 1, SWEEP_PASSES do
+    local n = kill_new(M.tagged(name, value), killed)
+    if n == 0 then break end
+    total = total + n
+  end
+  return total
+end
+
 -- sweep(): kill every process this file started (when it started any)
 function M.sweep()
-  if mine() then require("mpod.state").sweep_tagged(M.VAR, id) end
+  if mine() then M.sweep_tagged(M.VAR, id) end
 end
 
 -- sweep_id(scenario_id): the runner's sweep after a file it could not
 -- trust to have swept itself
 function M.sweep_id(scenario_id)
-  if scenario_id then require("mpod.state").sweep_tagged(M.VAR, scenario_id) end
+  if scenario_id then M.sweep_tagged(M.VAR, scenario_id) end
 end
 
 -- main(scenario_id): the reaper: wait for the end of standard input, then

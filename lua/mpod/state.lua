@@ -9,12 +9,13 @@
 -- compose project. Every process the engine starts carries the environment
 -- variable MPOD_RUN_ID=<run id>, so a sweep finds all of them, children of
 -- children included, whatever process group or session they moved to.
--- The same sweep by another variable ends a scenario file's programs
--- (MPOD_SCENARIO_ID, mpod.reaper).
+-- The sweep is mpod.reaper's, which ends a scenario file's programs the
+-- same way by another variable (MPOD_SCENARIO_ID).
 
 local core = require "mpod.core"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
+local reaper = require "mpod.reaper"
 local sys = require "mpod.sys"
 
 local M = {}
@@ -116,65 +117,14 @@ function M.wait_gone(pid, start, timeout)
   return true
 end
 
--- tagged(name, value) -> pids of every process whose environment holds
--- name=value (the caller excepted)
-function M.tagged(name, value)
-  local marker = "\0" .. name .. "=" .. value .. "\0"
-  local me = proc.getpid()
-  local pids = {}
-  for _, dir in ipairs(sys.glob("/proc/[0-9]*")) do
-    local pid = tonumber(dir:match("(%d+)$"))
-    local f = pid ~= me and io.open(dir .. "/environ", "rb")
-    if f then
-      local env = f:read("a") or ""
-      f:close()
-      if ("\0" .. env):find(marker, 1, true) then pids[#pids + 1] = pid end
-    end
-  end
-  return pids
-end
-
 -- run_processes(run_id) -> pids of every process carrying MPOD_RUN_ID=run_id
 function M.run_processes(run_id)
-  return M.tagged("MPOD_RUN_ID", run_id)
-end
-
-local SWEEP_PASSES = 5
-
--- kill_new(pids, killed) -> how many of pids were not in killed; each is
--- killed and added to it
-local function kill_new(pids, killed)
-  local n = 0
-  for _, pid in ipairs(pids) do
-    if not killed[pid] then
-      killed[pid] = true
-      n = n + 1
-      proc.kill(pid, "CONT")
-      proc.kill(pid, "KILL")
-    end
-  end
-  return n
-end
-
--- sweep_tagged(name, value) -> how many processes were killed: every
--- process whose environment holds name=value. A process can fork between
--- the scan that finds it and its kill, and its child carries the variable
--- too: the scan is repeated until one finds no process it has not killed
--- yet (at most SWEEP_PASSES times).
-function M.sweep_tagged(name, value)
-  if not value or value == "" then return 0 end
-  local killed, total = {}, 0
-  for _ = 1, SWEEP_PASSES do
-    local n = kill_new(M.tagged(name, value), killed)
-    if n == 0 then break end
-    total = total + n
-  end
-  return total
+  return reaper.tagged("MPOD_RUN_ID", run_id)
 end
 
 -- sweep(run_id) -> how many processes carrying MPOD_RUN_ID=run_id were killed
 function M.sweep(run_id)
-  return M.sweep_tagged("MPOD_RUN_ID", run_id)
+  return reaper.sweep_tagged("MPOD_RUN_ID", run_id)
 end
 
 -- run_groups(run_id) -> set of the process groups the run's live
