@@ -7,12 +7,12 @@
  * runner (PR_SET_PDEATHSIG), default signal
  * handling, stdout pointed at stderr (stdout belongs to the runner's TAP),
  * every inherited fd closed but the channel to the runner, and the loop,
- * scheduler and process table forgotten. It then runs mpod.child's main
- * with {channel = fd, payload = text}.
+ * scheduler and process table forgotten. It then runs mpod.scenario.child's
+ * main with {channel = fd, payload = text}.
  *
  * The Lua state a child runs in is the template: a state the runner built
- * once, with mpod.child and the scenario API's modules already loaded, and
- * never runs anything in. Every child gets its own copy of it through
+ * once, with mpod.scenario.child and the scenario API's modules already
+ * loaded, and never runs anything in. Every child gets its own copy of it through
  * fork, pristine, so files stay isolated while none pays for building a
  * state and loading the engine's modules again.
  *
@@ -85,7 +85,7 @@ static lua_State *template_state;
  * of the API on first use: mp.http, mp.pg, mp.cluster, mp.exec. Loading
  * those here too made every child's fork and exit dearer by more than
  * loading them in the files that use them.) */
-static const char *const template_modules[] = { "mpod.child", "mpod", NULL };
+static const char *const template_modules[] = { "mpod.scenario.child", "mpod", NULL };
 
 /* The template state, built on first use; NULL if it cannot be (children
  * then build their own). */
@@ -143,7 +143,7 @@ static void child_main(int channel, pid_t parent, const char *payload,
     lua_setfield(L, -2, "channel");
     lua_pushlstring(L, payload, len);
     lua_setfield(L, -2, "payload");
-    int rc = mp_host_run(L, "mpod.child", -1);
+    int rc = mp_host_run(L, "mpod.scenario.child", -1);
     close_child_state(L);
     fflush(stderr);
 #ifdef LEAK_CHECKED

@@ -1,7 +1,7 @@
 /*
  * main.c: the mpod-lua executable. Process set-up, then the Lua CLI
- * (lua/mpod/cli.lua) runs as the root task with the command-line arguments;
- * its result is the exit code. `--log-pump` is the process backend's log
+ * (lua/mpod/runner/cli.lua) runs as the root task with the command-line
+ * arguments; its result is the exit code. `--log-pump` is the process backend's log
  * capture helper (logpump.c), which needs no Lua.
  */
 #include "host.h"
@@ -30,7 +30,7 @@ int main(int argc, char **argv)
         lua_pushstring(L, argv[i]);
         lua_rawseti(L, -2, i);
     }
-    int rc = mp_host_run(L, "mpod.cli", -1);
+    int rc = mp_host_run(L, "mpod.runner.cli", -1);
     lua_close(L);
     mp_child_template_close();
     curl_global_cleanup();     /* a no-op unless http.c set libcurl up */

@@ -19,9 +19,9 @@
  * Returns the pid; raises on a bad option or when the program cannot run. */
 pid_t mp_spawn_from_table(lua_State *L, int idx);
 
-/* Fork a child that runs the Lua module mpod.child with `payload`, talking
- * to the parent over a socketpair; *channel gets the parent's end. Returns
- * the pid, or -1 with errno. */
+/* Fork a child that runs the Lua module mpod.scenario.child with `payload`,
+ * talking to the parent over a socketpair; *channel gets the parent's end.
+ * Returns the pid, or -1 with errno. */
 pid_t mp_fork_child(const char *payload, size_t len, int *channel);
 
 /* Release the pristine Lua state children are forked with (at exit). */

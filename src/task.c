@@ -1,5 +1,5 @@
 /*
- * task.c: the coroutine scheduler and the Lua module mpod.core.
+ * task.c: the coroutine scheduler and the Lua module mpod.sched.
  *
  * A task is a full userdata ("mpod.Task") whose first user value is its
  * coroutine and whose second is its outcome once finished. An unfinished
@@ -491,7 +491,7 @@ void mp_sched_forget(void)
     memset(&sched, 0, sizeof sched);
 }
 
-/* ---- Lua API: mpod.core ---- */
+/* ---- Lua API: mpod.sched ---- */
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx)
 {
@@ -751,7 +751,7 @@ static const luaL_Reg core_functions[] = {
     { NULL, NULL }
 };
 
-int luaopen_mpod_core(lua_State *L)
+int luaopen_mpod_sched(lua_State *L)
 {
     mp_new_class(L, TASK_MT, task_methods, task_meta);
     lua_getfield(L, -1, "__index");        /* Lua adds wait() and friends */

@@ -12,9 +12,9 @@
 -- once and tells on_close what broke it, rather than leaving the reader
 -- dead and the peer writing into the void.
 
-local core = require "mpod.core"
 local errors = require "mpod.error"
 local json = require "mpod.json"
+local sched = require "mpod.sched"
 
 local M = {}
 local Channel = {}
@@ -29,7 +29,7 @@ function M.new(stream, handler, on_close, max_line)
     stream = stream, handler = handler, on_close = on_close, max_line = max_line,
     next_id = 0, pending = {}, closed = false,
   }, Channel)
-  self.reader = core.spawn(function() self:read_loop() end)
+  self.reader = sched.spawn(function() self:read_loop() end)
   self.reader:name("channel reader")
   return self
 end
@@ -93,7 +93,7 @@ function Channel:request(msg, timeout)
   end
   self.next_id = self.next_id + 1
   local id = self.next_id
-  local slot = { cond = core.cond() }
+  local slot = { cond = sched.cond() }
   self.pending[id] = slot
   msg.id = id
   self:send(msg)

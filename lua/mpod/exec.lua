@@ -5,9 +5,9 @@
 -- (PR_SET_PDEATHSIG), and whatever it leaves running ends with the file
 -- (mpod.reaper).
 
-local core = require "mpod.core"
 local errors = require "mpod.error"
 local proc = require "mpod.proc"
+local sched = require "mpod.sched"
 
 local M = {}
 
@@ -40,7 +40,7 @@ function M.exec(argv, opts)
     error("mp.exec expects a list of arguments or a command string", 2)
   end
   local timeout = opts.timeout or DEFAULT_TIMEOUT
-  local start = core.now()
+  local start = sched.now()
   local p, stdin, stdout, stderr = proc.spawn {
     argv = argv, env = opts.env, cwd = opts.cwd,
     stdin = opts.stdin and "pipe" or "null", stdout = "pipe", stderr = "pipe",
@@ -48,8 +48,8 @@ function M.exec(argv, opts)
   }
   local out, err = {}, {}
   local readers = {
-    core.spawn(collect, stdout, out), core.spawn(collect, stderr, err),
-    core.spawn(feed, stdin, opts.stdin),
+    sched.spawn(collect, stdout, out), sched.spawn(collect, stderr, err),
+    sched.spawn(feed, stdin, opts.stdin),
   }
   local waited, status = pcall(p.wait, p, timeout)
   if not waited then                      -- the caller was cancelled
@@ -67,7 +67,7 @@ function M.exec(argv, opts)
   end
   local result = {
     code = status.code, signal = status.signame, stdout = table.concat(out),
-    stderr = table.concat(err), time = core.now() - start,
+    stderr = table.concat(err), time = sched.now() - start,
   }
   result.ok = result.code == 0
   if timed_out then

@@ -17,7 +17,7 @@ local core = require "mpod.http.core"
 local errors = require "mpod.error"
 local json = require "mpod.json"
 local redact = require "mpod.redact"
-local sched = require "mpod.core"
+local sched = require "mpod.sched"
 local trace = require "mpod.trace"
 
 local M = {}

@@ -4,11 +4,11 @@
 -- bigger bindings (http, pg, cluster) load on first use, so a scenario pays
 -- only for what it touches. docs/api.md documents every name here.
 
-local dsl = require "mpod.dsl"
-local expect = require "mpod.expect"
+local dsl = require "mpod.scenario.dsl"
+local expect = require "mpod.scenario.expect"
 local json = require "mpod.json"
-local runtime = require "mpod.runtime"
-local sync = require "mpod.sync"
+local runtime = require "mpod.scenario.runtime"
+local sync = require "mpod.scenario.sync"
 
 local mp = {
   version = "0.1.0",
@@ -48,7 +48,7 @@ end
 local lazy = {
   http = function() return require "mpod.http" end,
   pg = function() return require "mpod.pg" end,
-  cluster = function() return require("mpod.cluster").get end,
+  cluster = function() return require("mpod.scenario.cluster").get end,
   exec = function() return require("mpod.exec").exec end,
 }
 

@@ -17,12 +17,13 @@
 --   sweeps the id and exits.
 --
 -- The ways to start a program are hooked once, in the template state the
--- runner forks every file's process with (hook(), from child.lua); a file
--- that starts no program only records its id, and pays nothing more.
+-- runner forks every file's process with (hook(), from
+-- mpod.scenario.child); a file that starts no program only records its
+-- id, and pays nothing more.
 --
 -- The sweep itself (tagged, sweep_tagged: scan /proc/*/environ, kill, scan
 -- again) also ends a whole run's processes, by MPOD_RUN_ID
--- (mpod.state); both processes load this module.
+-- (mpod.runner.state); both processes load this module.
 
 local proc = require "mpod.proc"
 local sys = require "mpod.sys"

@@ -4,7 +4,7 @@
 -- object). The runner must fail the file at once, naming what broke,
 -- instead of waiting for the file's timeout.
 local mp = require "mpod"
-local runtime = require "mpod.runtime"
+local runtime = require "mpod.scenario.runtime"
 local lines = {
   long = string.rep("x", (16 << 20) + 1) .. "\n",
   garbage = "not json at all\n",

@@ -1,6 +1,6 @@
 /*
  * fuzz_clusterfile.c: libFuzzer target for cluster-file loading and
- * validation (lua/mpod/clusterfile.lua), driven from C.
+ * validation (lua/mpod/runner/clusterfile.lua), driven from C.
  *
  * An input that starts with a byte below 0x80 is Lua source as it is;
  * otherwise its bytes drive a generator that writes a table constructor
@@ -8,8 +8,8 @@
  * strings that pass or fail the field checks, numbers, booleans, lists,
  * nested tables), so validation is reached past the Lua parser. The text is
  * written as a cluster file and loaded by
- * require("mpod.clusterfile").load(path, run_dir) in a fresh Lua state made
- * as the engine makes its own (mp_host_new: standard libraries, every
+ * require("mpod.runner.clusterfile").load(path, run_dir) in a fresh Lua
+ * state made as the engine makes its own (mp_host_new: standard libraries, every
  * engine module in package.preload). Loading must either return a table
  * whose name, backend and services validation promised, or raise an mpod
  * error of kind "cluster" whose message names the file. Anything else, a
@@ -242,7 +242,7 @@ static void setup(void)
 static int load(lua_State *L)
 {
     lua_getglobal(L, "require");
-    lua_pushstring(L, "mpod.clusterfile");
+    lua_pushstring(L, "mpod.runner.clusterfile");
     lua_call(L, 1, 1);
     lua_pushnumber(L, TIME_LIMIT);
     lua_setfield(L, -2, "time_limit");

@@ -257,7 +257,7 @@ end
 -- turns it from Z to X in /proc for a moment: a watchdog that saw Z, then X
 -- as running, once quit and left a killed run's cluster behind.
 mp.test("a zombie or a process being reaped counts as ended; the first sighting decides", function()
-  local state = require "mpod.state"
+  local state = require "mpod.runner.state"
   for _, letter in ipairs { "Z", "X", "x" } do
     with_info({ { state = letter, start = 7 } }, function()
       mp.expect(state.alive(4242, 7)):eq(false)
@@ -279,7 +279,7 @@ end)
 -- sleep behind: what is forked between a scan and its kill is found by the
 -- next scan.
 mp.test("a sweep also kills what the run's processes fork while it runs", function()
-  local state = require "mpod.state"
+  local state = require "mpod.runner.state"
   local run_id = state.new_run_id()
   local shell = proc.spawn { argv = { "sh", "-c", "while :; do (sleep 30 &); done" },
     env = { MPOD_RUN_ID = run_id }, stdout = "null", stderr = "null" }
@@ -329,7 +329,7 @@ mp.test("logs since a time keep the lines of that millisecond; windows that meet
   f:write("999.998 before\n1000.000 same millisecond\n1000.001 after\n")
   f:close()
   local svc = { name = "w" }
-  local backend = require("mpod.backend.process").new(
+  local backend = require("mpod.runner.backend.process").new(
     { by_name = { w = svc }, services = { svc } }, { run_dir = dir })
   local text = backend:logs("w", { since = 1000.0004 })
   local all = backend:logs("w", {})

@@ -33,14 +33,14 @@ mp.test("a syntax error in lua/ fails the build, naming file and line", function
 end)
 
 mp.test("bundled modules are bytecode with their debug information", function()
-  local dsl = require "mpod.dsl"
+  local dsl = require "mpod.scenario.dsl"
   local info = debug.getinfo(dsl.test, "S")
-  mp.expect(info.short_src):eq("mpod/dsl.lua")
+  mp.expect(info.short_src):eq("mpod/scenario/dsl.lua")
   mp.expect(info.linedefined):gt(0)
   mp.expect(debug.getlocal(dsl.test, 1)):eq("name")
   -- a stack through an engine module names its lines
   local ok, stack = xpcall(mp.poll_until, function() return debug.traceback("", 2) end,
     function() return false end, { timeout = 0.01 })
   mp.expect(ok):falsy()
-  mp.expect(stack):matches("mpod/sync%.lua:%d+: in ")
+  mp.expect(stack):matches("mpod/scenario/sync%.lua:%d+: in ")
 end)

@@ -1,11 +1,11 @@
--- cli.lua: the command line. mpod.cli's parse and check, called directly
--- (every option, --opt=value, --, missing values, bad numbers, unknown
--- options, --keep without --up), then the usage errors as a user meets
+-- cli.lua: the command line. mpod.runner.cli's parse and check, called
+-- directly (every option, --opt=value, --, missing values, bad numbers,
+-- unknown options, --keep without --up), then the usage errors as a user meets
 -- them through the binary: exit status 2, the message on stderr, nothing
 -- on stdout.
 
 local mp = require "mpod"
-local cli = require "mpod.cli"
+local cli = require "mpod.runner.cli"
 local st = require "selftest"
 local sys = require "mpod.sys"
 

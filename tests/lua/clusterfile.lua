@@ -2,7 +2,7 @@
 -- and every mistake names the file, the service and the field.
 
 local mp = require "mpod"
-local clusterfile = require "mpod.clusterfile"
+local clusterfile = require "mpod.runner.clusterfile"
 local sys = require "mpod.sys"
 
 local dir
@@ -162,7 +162,7 @@ mp.test("ready.log: an invalid Lua pattern is a cluster-file error", function()
 end)
 
 mp.test("pattern_error agrees with string.find on valid and invalid patterns", function()
-  local ready = require "mpod.ready"
+  local ready = require "mpod.runner.ready"
   local valid = { "", "^listening on 1$", "a$b", "x^y", "[]]", "[^]a]", "[%]]", "%bxy", "%f[%w]go",
     "(a)%1", "()x", "((a)(b))%3", "[a-z]+%.?%d*", "*a", "a-$", "%%", "(a*(.)%w(%s*))",
     "a)", "a]" }                               -- no special character: plain text
@@ -188,7 +188,7 @@ mp.test("pattern_error agrees with string.find on valid and invalid patterns", f
 end)
 
 mp.test("pattern_error: no pattern it accepts makes string.find raise (random patterns)", function()
-  local ready = require "mpod.ready"
+  local ready = require "mpod.runner.ready"
   local alphabet = { "a", "b", "1", "(", ")", "%", "[", "]", "^", "$", "*", "+", "-", "?", ".", "f", "0" }
   local subjects = { "", "a", "ab", "a(b)a", "]a[", "ba1ab", "%f" }
   local rng, accepted = 12345, 0
@@ -211,7 +211,7 @@ mp.test("pattern_error: no pattern it accepts makes string.find raise (random pa
 end)
 
 mp.test("a log check matches each line on its own: ^ and $ anchor at a line's ends", function()
-  local ready = require "mpod.ready"
+  local ready = require "mpod.runner.ready"
   local log = "booting\nlistening on 1\r\nlistening on 10\npartial"
   mp.expect(ready.matching_line(log, "^listening")):eq("listening on 1")
   mp.expect(ready.matching_line(log, "on 1$")):eq("listening on 1")

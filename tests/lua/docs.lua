@@ -80,7 +80,7 @@ mp.test("the man page names every option of --help and every variable the engine
   end
   mp.expect(n):ge(15)
   local sources = sys.glob("lua/mpod/*.lua")
-  for _, pattern in ipairs { "lua/mpod/*/*.lua", "src/*.c" } do
+  for _, pattern in ipairs { "lua/mpod/*/*.lua", "lua/mpod/*/*/*.lua", "src/*.c" } do
     local more = sys.glob(pattern)
     table.move(more, 1, #more, #sources + 1, sources)
   end

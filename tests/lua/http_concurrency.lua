@@ -5,7 +5,7 @@
 
 local mp = require "mpod"
 local channel = require "mpod.channel"
-local core = require "mpod.core"
+local sched = require "mpod.sched"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local sys = require "mpod.sys"
@@ -101,7 +101,7 @@ end)
 -- Fork this engine to run file (as the runner does); returns the test
 -- events the child reported.
 local function run_forked(file)
-  local tests, closed = {}, core.cond()
+  local tests, closed = {}, sched.cond()
   local p, stream = proc.fork_child(json.encode { file = file })
   local ch = channel.new(stream, function(msg, chan)
     if msg.ev == "load" then chan:send { go = true } end

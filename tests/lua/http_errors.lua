@@ -36,7 +36,7 @@ mp.test("a request accepted and never answered times out within its timeout", fu
 end)
 
 mp.test("the silent port times out with the cluster file's http.timeout", function()
-  local c = require("mpod.cluster").build { name = "silent", http = { timeout = 0.4 },
+  local c = require("mpod.scenario.cluster").build { name = "silent", http = { timeout = 0.4 },
     pods = { { name = "quiet", url = fix.silent_url } } }
   local err, took = failure(function() c:pod("quiet"):get("/json") end)
   mp.expect(err.kind):eq("timeout")
@@ -53,7 +53,7 @@ mp.test("a connection reset raises kind reset", function()
 end)
 
 mp.test("a refused connection raises kind connect with the pod and path", function()
-  local c = require("mpod.cluster").build { name = "dead",
+  local c = require("mpod.scenario.cluster").build { name = "dead",
     pods = { { name = "gone", url = "http://127.0.0.1:" .. sys.free_port() } } }
   local err, took = failure(function() c:pod("gone"):post("/runs", { n = 1 }) end)
   mp.expect(err.kind):eq("connect")
@@ -146,7 +146,7 @@ mp.test("TAP diagnostics show a transport error whole, secrets redacted", functi
   local f = assert(io.open(case, "w"))
   f:write(string.format([[
 local mp = require "mpod"
-local c = require("mpod.cluster").build { name = "t", pods = { { name = "a", url = %q } } }
+local c = require("mpod.scenario.cluster").build { name = "t", pods = { { name = "a", url = %q } } }
 mp.test("refused", function() c:pod("a"):get("/json", { bearer = "tap-secret-77" }) end)
 mp.test("leaky", function()
   mp.http.request { url = %q, bearer = "tap-secret-77" }

@@ -13,8 +13,8 @@
 -- docs/reference.md must name every function, option and error kind.
 
 local mp = require "mpod"
-local cluster = require "mpod.cluster"
-local core = require "mpod.core"
+local cluster = require "mpod.scenario.cluster"
+local sched = require "mpod.sched"
 local errors = require "mpod.error"
 local httpfix = require "httpfix"
 local sys = require "mpod.sys"
@@ -286,13 +286,13 @@ mp.test("Cluster, Pod, Proxy, Task and Expectation", function()
   local proxy = c:proxy("db")
   local task = mp.spawn(function() end)
   task:wait()
-  mp.expect(getmetatable(task).__index == core.Task):truthy()
+  mp.expect(getmetatable(task).__index == sched.Task):truthy()
   local problems = {}
   local function add(list) table.move(list, 1, #list, #problems + 1, problems) end
   add(compare("mpod.Cluster", real_class(getmetatable(c), c), { fields = "exact" }))
   add(compare("mpod.Pod", real_class(cluster.Pod, pod), { fields = "exact" }))
   add(compare("mpod.Proxy", real_class(getmetatable(proxy), proxy), { fields = "exact" }))
-  add(compare("mpod.Task", real_class(core.Task)))
+  add(compare("mpod.Task", real_class(sched.Task)))
   local e = mp.expect(1)
   add(compare("mpod.Expectation", real_class(getmetatable(e).__index, e), { fields = "exact" }))
   expect_no_problems(problems)
@@ -343,7 +343,7 @@ mp.test("PgConn, mp.exec results and error values", function()
   end
   -- every other declared field is set somewhere by the engine
   local text = {}
-  for _, pattern in ipairs { "lua/mpod/*.lua", "lua/mpod/*/*.lua", "src/*.c" } do
+  for _, pattern in ipairs { "lua/mpod/*.lua", "lua/mpod/*/*.lua", "lua/mpod/*/*/*.lua", "src/*.c" } do
     for _, path in ipairs(sys.glob(pattern)) do text[#text + 1] = read(path) end
   end
   text = table.concat(text, "\n")
@@ -357,7 +357,7 @@ end)
 -- Every source file of the engine, as one text per file.
 local function sources()
   local files = {}
-  for _, pattern in ipairs { "lua/mpod/*.lua", "lua/mpod/*/*.lua", "src/*.c" } do
+  for _, pattern in ipairs { "lua/mpod/*.lua", "lua/mpod/*/*.lua", "lua/mpod/*/*/*.lua", "src/*.c" } do
     for _, path in ipairs(sys.glob(pattern)) do files[path] = read(path) end
   end
   return files
@@ -414,22 +414,22 @@ end)
 
 -- Option classes and the files whose code reads their fields.
 local OPTION_READERS = {
-  ["mpod.TestOptions"] = { "lua/mpod/dsl.lua" },
-  ["mpod.PollOptions"] = { "lua/mpod/sync.lua" },
-  ["mpod.ConsistentlyOptions"] = { "lua/mpod/sync.lua" },
+  ["mpod.TestOptions"] = { "lua/mpod/scenario/dsl.lua" },
+  ["mpod.PollOptions"] = { "lua/mpod/scenario/sync.lua" },
+  ["mpod.ConsistentlyOptions"] = { "lua/mpod/scenario/sync.lua" },
   ["mpod.ExecOptions"] = { "lua/mpod/exec.lua" },
-  ["mpod.LogsOptions"] = { "lua/mpod/cluster.lua" },
-  ["mpod.LogsContainOptions"] = { "lua/mpod/cluster.lua" },
-  ["mpod.RequestOptions"] = { "lua/mpod/http.lua", "lua/mpod/cluster.lua" },
-  ["mpod.SseOptions"] = { "lua/mpod/http.lua", "lua/mpod/cluster.lua" },
+  ["mpod.LogsOptions"] = { "lua/mpod/scenario/cluster.lua" },
+  ["mpod.LogsContainOptions"] = { "lua/mpod/scenario/cluster.lua" },
+  ["mpod.RequestOptions"] = { "lua/mpod/http.lua", "lua/mpod/scenario/cluster.lua" },
+  ["mpod.SseOptions"] = { "lua/mpod/http.lua", "lua/mpod/scenario/cluster.lua" },
   ["mpod.PgConnectOptions"] = { "lua/mpod/pg.lua" },
   ["mpod.JsonEncodeOptions"] = { "src/json.c" },
-  ["mpod.LatencyFault"] = { "lua/mpod/proxies.lua" },
-  ["mpod.TimeoutFault"] = { "lua/mpod/proxies.lua" },
-  ["mpod.BandwidthFault"] = { "lua/mpod/proxies.lua" },
-  ["mpod.ResetPeerFault"] = { "lua/mpod/proxies.lua" },
-  ["mpod.DownFault"] = { "lua/mpod/proxies.lua" },
-  ["mpod.PodInfo"] = { "lua/mpod/backend/process.lua", "lua/mpod/backend/compose.lua" },
+  ["mpod.LatencyFault"] = { "lua/mpod/runner/proxies.lua" },
+  ["mpod.TimeoutFault"] = { "lua/mpod/runner/proxies.lua" },
+  ["mpod.BandwidthFault"] = { "lua/mpod/runner/proxies.lua" },
+  ["mpod.ResetPeerFault"] = { "lua/mpod/runner/proxies.lua" },
+  ["mpod.DownFault"] = { "lua/mpod/runner/proxies.lua" },
+  ["mpod.PodInfo"] = { "lua/mpod/runner/backend/process.lua", "lua/mpod/runner/backend/compose.lua" },
   ["mpod.PgNotification"] = { "src/pg.c" },
   ["mpod.PgRows"] = { "src/pg.c" },
   ["mpod.SetCookie"] = { "lua/mpod/http.lua" },

@@ -133,9 +133,9 @@ mp.test("yaml: tables are read raw; no metamethod runs, __tostring included", fu
 end)
 
 -- What a scenario process sends is cut to these sizes before the report
--- sees it (mpod.limits); the report must then show it as it is.
+-- sees it (mpod.scenario.limits); the report must then show it as it is.
 mp.test("limits: a cut string fits its limit with its suffix, between UTF-8 characters; N is what was left out", function()
-  local limits = require "mpod.limits"
+  local limits = require "mpod.scenario.limits"
   mp.expect(limits.cut("short", 16)):eq("short")
   mp.expect(limits.cut(string.rep("a", 16), 16)):eq(string.rep("a", 16))
   local cut = limits.cut(string.rep("a", 100), 30)

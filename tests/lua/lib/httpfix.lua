@@ -2,7 +2,7 @@
 -- tests of mpod.http. start() spawns it and reads the ports it prints; it
 -- exits when its stdin closes, so it never outlives the test file.
 
-local cluster = require "mpod.cluster"
+local cluster = require "mpod.scenario.cluster"
 local proc = require "mpod.proc"
 
 local M = {}

@@ -1,4 +1,5 @@
--- mpod/cluster.lua: mp.cluster() and pod objects, as scenarios see them.
+-- mpod/scenario/cluster.lua: mp.cluster() and pod objects, as scenarios
+-- see them.
 --
 -- A pod talks HTTP and SSE straight from the scenario process (mpod.http,
 -- with the cluster file's http.headers and http.timeout applied), and asks
@@ -7,7 +8,7 @@
 -- can be healed before the next file starts.
 
 local errors = require "mpod.error"
-local runtime = require "mpod.runtime"
+local runtime = require "mpod.scenario.runtime"
 
 local M = {}
 
@@ -142,7 +143,7 @@ function Pod:info() return control(self, "info") end
 -- pod:logs([{since=, tail=}]) -> text; `since` is an mp.now() value
 function Pod:logs(opts)
   opts = opts or {}
-  local since = opts.since and require("mpod.core").wallclock() - (require("mpod.core").now() - opts.since)
+  local since = opts.since and require("mpod.sched").wallclock() - (require("mpod.sched").now() - opts.since)
   return control(self, "logs", { since = since, tail = opts.tail })
 end
 

@@ -1,4 +1,4 @@
--- mpod/runner.lua: runs scenario files, each in a forked child, and turns
+-- mpod/runner/run.lua: runs scenario files, each in a forked child, and turns
 -- what the children report into TAP, JUnit and an exit status.
 --
 -- Scheduling: up to `jobs` children at once (fewer when the open-file
@@ -17,20 +17,20 @@
 -- control heals what the file broke before the next file is admitted.
 
 local channel = require "mpod.channel"
-local core = require "mpod.core"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local reaper = require "mpod.reaper"
 local redact = require "mpod.redact"
 local report = require "mpod.report"
+local sched = require "mpod.sched"
 local sys = require "mpod.sys"
 
 local M = {}
 
 local DRAIN_TIMEOUT = 5
 -- The longest message a scenario process may send: what it sends is cut to
--- the report's sizes first (mpod.limits), so only a broken process or a
--- bug reaches this; the file then fails at once.
+-- the report's sizes first (mpod.scenario.limits), so only a broken process
+-- or a bug reaches this; the file then fails at once.
 local MESSAGE_MAX = 16 << 20
 
 local running = {}   -- pid -> Proc of every scenario child alive
@@ -49,7 +49,7 @@ Gate.__index = Gate
 
 local function new_gate(jobs)
   return setmetatable({ jobs = jobs, alive = 0, active = 0, exclusive_active = false,
-                        waiting = {}, cond = core.cond() }, Gate)
+                        waiting = {}, cond = sched.cond() }, Gate)
 end
 
 function Gate:exclusive_waiting()
@@ -146,11 +146,11 @@ end
 local function on_message(run, st, msg)
   local ev = msg.ev
   if msg.op then
-    core.spawn(handle_request, run, st, msg):name("request " .. tostring(msg.op))
+    sched.spawn(handle_request, run, st, msg):name("request " .. tostring(msg.op))
   elseif ev == "load" then
     st.entry.exclusive = msg.exclusive == true
     st.loaded, st.ntests = msg.ok, msg.tests
-    core.spawn(function()
+    sched.spawn(function()
       run.gate:wait_turn(st.entry)
       st.channel:send { go = true }
     end):name("gate")
@@ -233,7 +233,7 @@ local function start_child(run, st)
     })
   end)
   if not ok then return nil, type(p) == "table" and p.message or p end
-  st.closed = core.cond()
+  st.closed = sched.cond()
   st.channel = channel.new(stream, function(msg) on_message(run, st, msg) end,
     function(problem)
       if problem then                    -- nothing more can be read: stop it
@@ -246,8 +246,8 @@ local function start_child(run, st)
 end
 
 -- Wait for the child; kill its process group when it overruns. A child
--- that exited by itself swept its programs (child.lua); after any other
--- end the runner does.
+-- that exited by itself swept its programs (mpod.scenario.child); after
+-- any other end the runner does.
 local function supervise(run, st, p)
   running[p:pid()] = p
   unswept[st.scenario_id] = true
@@ -337,9 +337,9 @@ local DEFAULT_GC_PAUSE = 200          -- Lua's own (LUAI_GCPAUSE)
 function M.run(opts)
   collectgarbage("incremental", RUNNER_GC_PAUSE)
   local run = {
-    id = require("mpod.state").new_run_id(), opts = opts, control = opts.control,
+    id = require("mpod.runner.state").new_run_id(), opts = opts, control = opts.control,
     cluster_description = opts.cluster_description, cluster_error = opts.cluster_error,
-    gate = new_gate(jobs_within_fd_limit(opts.jobs or 1)), files_done = 0, done_cond = core.cond(),
+    gate = new_gate(jobs_within_fd_limit(opts.jobs or 1)), files_done = 0, done_cond = sched.cond(),
     reporter = opts.reporter or report.new {
       tap_version = opts.tap_version, junit = opts.junit,
       progress = opts.progress, total = #opts.files,
@@ -352,7 +352,7 @@ function M.run(opts)
     run.gate:admit()
     if run.bailed then break end
     started = started + 1
-    core.spawn(run_file, run, index, file):name("file " .. file)
+    sched.spawn(run_file, run, index, file):name("file " .. file)
   end
   while run.files_done < started do run.done_cond:wait() end
   current_run = nil

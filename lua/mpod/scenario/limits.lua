@@ -1,4 +1,4 @@
--- mpod/limits.lua: how much of its output a scenario process sends the
+-- mpod/scenario/limits.lua: how much of its output a scenario process sends the
 -- runner. Every string of an event it emits is cut to the size the report
 -- shows of it (docs/output.md, "Limits"), so a note or an error message of
 -- gigabytes costs the channel no more than one that fits.

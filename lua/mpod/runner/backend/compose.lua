@@ -1,23 +1,23 @@
--- mpod/backend/compose.lua: pods that are containers of a Docker Compose
+-- mpod/runner/backend/compose.lua: pods that are containers of a Docker Compose
 -- project.
 --
 -- `up` and `down` run the compose CLI (v2 `docker compose` when present,
 -- else v1 `docker-compose`): `up -d --build` (never --wait, which misreads a
 -- one-shot migrate service), then the cluster file's readiness checks;
 -- `down -v`. Everything else goes straight to the Docker Engine API
--- (mpod.docker): a pod's container is found by the compose labels of the
+-- (mpod.runner.docker): a pod's container is found by the compose labels of the
 -- project and service, which v1 and v2 both set, so container naming
 -- schemes do not matter. isolate() disconnects a container from every
 -- network it is on and remembers them (in the state file too), so rejoin()
 -- and healing can connect it back with the same aliases.
 
-local common = require "mpod.backend.common"
-local core = require "mpod.core"
-local docker = require "mpod.docker"
+local common = require "mpod.runner.backend.common"
+local docker = require "mpod.runner.docker"
 local errors = require "mpod.error"
 local proc = require "mpod.proc"
-local ready = require "mpod.ready"
-local state = require "mpod.state"
+local ready = require "mpod.runner.ready"
+local sched = require "mpod.sched"
+local state = require "mpod.runner.state"
 
 local M = {}
 local Backend = {}
@@ -108,10 +108,10 @@ end
 local function take_down(st, engine)
   state.sweep(st.run_id)
   local ok, err = pcall(run_compose, st, { "down", "-v", "--remove-orphans" }, DOWN_TIMEOUT)
-  local deadline = core.now() + TAKE_DOWN_TIME
+  local deadline = sched.now() + TAKE_DOWN_TIME
   local left = project_objects(engine, st.compose.project)
-  while left > 0 and core.now() < deadline do
-    core.sleep(1)
+  while left > 0 and sched.now() < deadline do
+    sched.sleep(1)
     left = project_objects(engine, st.compose.project, true)
   end
   if left > 0 then
@@ -409,8 +409,8 @@ end
 -- Bringing up and down ----------------------------------------------------
 
 function Backend:wait_oneshot(svc)
-  local deadline = core.now() + ((svc.ready and svc.ready.timeout) or ONESHOT_TIMEOUT)
-  while core.now() < deadline do
+  local deadline = sched.now() + ((svc.ready and svc.ready.timeout) or ONESHOT_TIMEOUT)
+  while sched.now() < deadline do
     local s = self:state(svc.name)
     if s == "exited" then
       local code = self:inspect(svc.name).State.ExitCode
@@ -418,7 +418,7 @@ function Backend:wait_oneshot(svc)
       fail("ready", string.format("%s (oneshot) failed: exit code %d", svc.name, code),
         { log = self:logs(svc.name, { tail = 20 }) })
     end
-    core.sleep(0.2)
+    sched.sleep(0.2)
   end
   fail("ready", svc.name .. " (oneshot) did not finish in time", { log = self:logs(svc.name, { tail = 20 }) })
 end

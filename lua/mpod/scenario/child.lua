@@ -1,4 +1,4 @@
--- mpod/child.lua: the main function of a forked scenario child.
+-- mpod/scenario/child.lua: the main function of a forked scenario child.
 --
 -- Protocol with the runner (one JSON object per line, see mpod.channel):
 --   child -> runner  {ev="load", ok=, exclusive=, tests=}  after loading
@@ -8,16 +8,21 @@
 --                    {ev="done"}; requests {id=, op=} for pod control
 -- print() and mp.note become notes (TAP comments); os.exit tells the runner
 -- where it was called before the process ends; coroutine.yield refuses
--- values where nothing would receive them (core.yield). Either way, the
+-- values where nothing would receive them (sched.yield). Either way, the
 -- programs the file started end before it does (mpod.reaper).
+--
+-- lua/mpod/scenario/ is that forked process, one per scenario file, and this
+-- is its entry (child.c runs main). It loads the scenario API (mpod,
+-- init.lua), this folder and the shared modules at the top of lua/mpod/,
+-- never the runner's (lua/mpod/runner/).
 
 local channel = require "mpod.channel"
-local core = require "mpod.core"
-local dsl = require "mpod.dsl"
+local dsl = require "mpod.scenario.dsl"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local reaper = require "mpod.reaper"
-local runtime = require "mpod.runtime"
+local runtime = require "mpod.scenario.runtime"
+local sched = require "mpod.sched"
 local stream = require "mpod.stream"
 local trace = require "mpod.trace"
 
@@ -44,7 +49,7 @@ end
 
 local function install_globals(ch)
   _G.print = function(...) runtime.emit { ev = "note", text = join_args(...) } end
-  coroutine.yield = core.yield
+  coroutine.yield = sched.yield
   os.exit = function(code, _)
     code = exit_code(code)
     runtime.emit { ev = "exit", code = code, at = trace.user_location(2) }
@@ -96,7 +101,7 @@ function M.main(args)
   if cfg.file_hex then    -- a path that is not UTF-8, byte for byte
     cfg.file = cfg.file_hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
   end
-  local gate = { go = false, cond = core.cond() }
+  local gate = { go = false, cond = sched.cond() }
   local ch = channel.new(stream.new(args.channel), function(msg)
     if msg.go then gate.go = true; gate.cond:broadcast() end
   end)

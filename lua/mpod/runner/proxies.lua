@@ -1,4 +1,5 @@
--- mpod/proxies.lua: network faults through Toxiproxy, on the runner's side.
+-- mpod/runner/proxies.lua: network faults through Toxiproxy, on the
+-- runner's side.
 --
 -- The cluster file declares the Toxiproxy API (`toxiproxy = { url = ... }`)
 -- and the proxies (`proxies = { postgres = { listen =, upstream = } }`);
@@ -11,10 +12,10 @@
 -- attaching to a cluster that is up, so a runner killed mid-fault leaves
 -- no fault behind for the next run.
 
-local core = require "mpod.core"
 local errors = require "mpod.error"
 local http = require "mpod.http"
 local json = require "mpod.json"
+local sched = require "mpod.sched"
 
 local M = {}
 local Proxies = {}
@@ -96,8 +97,8 @@ local FAULTS = {
 -- the scenario process is gone.
 function Proxies:revert_after(seconds, key, undo)
   if self.timers[key] then self.timers[key]:cancel("replaced") end
-  self.timers[key] = core.spawn(function()
-    core.sleep(seconds)
+  self.timers[key] = sched.spawn(function()
+    sched.sleep(seconds)
     self.timers[key] = nil
     pcall(undo)
   end)

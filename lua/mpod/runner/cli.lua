@@ -1,9 +1,14 @@
--- mpod/cli.lua: the mpod-lua command line (docs/cli.md).
+-- mpod/runner/cli.lua: the mpod-lua command line (docs/cli.md).
 --
 -- Parses options, picks the files and the cluster file, and hands over to
 -- the runner or to a cluster command (up, down, status, logs). Returns the
 -- process exit code: 0 all passed, 1 a test failed, 2 usage or cluster-file
 -- error, 3 the cluster could not be brought up or reached, 4 internal error.
+--
+-- lua/mpod/runner/ is the runner process, the mpod-lua command, and this is
+-- its entry (main.c runs main(argv)). Each scenario file runs in a forked
+-- process of its own (lua/mpod/scenario/); the modules at the top of
+-- lua/mpod/ are loaded by both.
 
 local errors = require "mpod.error"
 local redact = require "mpod.redact"
@@ -202,7 +207,7 @@ local function run_files(opts, positional)
     tap_version = opts.tap_version, junit = opts.junit, total = #files,
     progress = report.stderr_is_tty and not opts.verbose,
   }
-  local session = require("mpod.session")
+  local session = require("mpod.runner.session")
   local s, code = session.open(path, explicit, opts, reporter)
   if not s then
     reporter:finish()
@@ -210,7 +215,7 @@ local function run_files(opts, positional)
   end
   local header = { string.format("mpod-lua %s, seed %d%s", VERSION, opts.seed,
     s.cluster and string.format(", cluster %s (%s)", s.cluster.name, s.cluster.backend) or "") }
-  local totals = require("mpod.runner").run {
+  local totals = require("mpod.runner.run").run {
     files = files, jobs = opts.jobs or 1, file_timeout = opts.timeout or 300,
     test_timeout = opts.test_timeout or 60, filter = opts.filter, seed = opts.seed,
     verbose = opts.verbose, header = header, reporter = reporter,
@@ -229,7 +234,7 @@ local COMMANDS = { up = true, down = true, status = true, logs = true }
 
 function M.main(argv)
   if argv[1] == "--watchdog" and argv[2] then
-    return require("mpod.session").watchdog(argv[2], argv[3])
+    return require("mpod.runner.session").watchdog(argv[2], argv[3])
   end
   if argv[1] == "--reaper" and argv[2] then return require("mpod.reaper").main(argv[2]) end
   local opts, positional = M.parse(argv)
@@ -242,7 +247,7 @@ function M.main(argv)
   if command and COMMANDS[command] and not command:match("%.lua$") then
     table.remove(positional, 1)
     local path, explicit = cluster_path(opts)
-    return require("mpod.session").command(command, positional, path, explicit, opts)
+    return require("mpod.runner.session").command(command, positional, path, explicit, opts)
   end
   local code
   ok, err = pcall(function() code = run_files(opts, positional) end)

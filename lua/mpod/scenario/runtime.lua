@@ -1,7 +1,7 @@
--- mpod/runtime.lua: what a scenario child knows about its run: the
+-- mpod/scenario/runtime.lua: what a scenario child knows about its run: the
 -- channel to the runner, the file being run, the cluster description and
--- the options. Set once by mpod.child; read by the public API (mp.note,
--- mp.cluster, pod control).
+-- the options. Set once by mpod.scenario.child; read by the public API
+-- (mp.note, mp.cluster, pod control).
 
 local M = {
   channel = nil,     -- mpod.channel to the runner
@@ -14,23 +14,25 @@ local M = {
 -- The pods the current test talked to or controlled (names as keys): a
 -- failed test's diagnostics quote their last log lines.
 M.touched = {}
-M.failure_context = nil   -- function(diag), installed by mpod.cluster
+M.failure_context = nil   -- function(diag), installed by mpod.scenario.cluster
 
 function M.begin_test()
   M.touched = {}
 end
 
--- add_failure_context(diag): let mpod.cluster add the touched pods' logs
+-- add_failure_context(diag): let mpod.scenario.cluster add the touched
+-- pods' logs
 function M.add_failure_context(diag)
   if M.failure_context and next(M.touched) then pcall(M.failure_context, diag) end
 end
 
 -- emit(event): send an event to the runner (dropped without a runner),
--- its strings cut to the report's sizes (mpod.limits) and secrets redacted
+-- its strings cut to the report's sizes (mpod.scenario.limits) and
+-- secrets redacted
 function M.emit(event)
   if M.channel then
     local redact = require("mpod.redact")
-    M.channel:send(redact.redact_all(require("mpod.limits").event(event, redact.redact)))
+    M.channel:send(redact.redact_all(require("mpod.scenario.limits").event(event, redact.redact)))
   end
 end
 

@@ -1,4 +1,4 @@
--- mpod/backend/process.lua: pods that are local processes.
+-- mpod/runner/backend/process.lua: pods that are local processes.
 --
 -- Each service runs in its own process group with its output going through
 -- a log pump (`mpod-lua --log-pump`, logpump.c) into <run dir>/logs/, one
@@ -18,12 +18,12 @@
 -- are found again through the state file and checked by pid and start
 -- time, so a recycled pid is never mistaken for a pod.
 
-local common = require "mpod.backend.common"
-local core = require "mpod.core"
+local common = require "mpod.runner.backend.common"
 local errors = require "mpod.error"
 local proc = require "mpod.proc"
-local ready = require "mpod.ready"
-local state = require "mpod.state"
+local ready = require "mpod.runner.ready"
+local sched = require "mpod.sched"
+local state = require "mpod.runner.state"
 local sys = require "mpod.sys"
 
 local M = {}
@@ -39,7 +39,7 @@ local function fail(kind, message, fields)
   error(errors.new(kind, message, fields), 0)
 end
 
--- new(cluster, st) -> backend; st is the state record (mpod.state)
+-- new(cluster, st) -> backend; st is the state record (mpod.runner.state)
 function M.new(cluster, st)
   local b = setmetatable({ cluster = cluster, st = st, procs = {}, pumps = {} }, Backend)
   st.services = st.services or {}
@@ -122,7 +122,7 @@ function Backend:logs(name, opts)
   self:service(name)
   opts = opts or {}
   local pump, p = self.pumps[name], self.procs[name]
-  if pump and p and p:poll() and core.current() then pump:wait(PUMP_DRAIN) end
+  if pump and p and p:poll() and sched.current() then pump:wait(PUMP_DRAIN) end
   local path = self:log_path(name)
   local text = read_file(path .. ".1") .. read_file(path)
   local since, till = common.log_time(opts.since), common.log_time(opts["until"])
@@ -164,7 +164,7 @@ function Backend:spawn(name)
   -- The pump stamps a line with the millisecond it read it (truncated), and
   -- the service may print before spawn returns: its start time is taken
   -- first, at that resolution, so its first lines count as since its start
-  local started_at = common.log_time(core.wallclock())
+  local started_at = common.log_time(sched.wallclock())
   local ok, p = pcall(proc.spawn, {
     argv = svc.cmd, env = env, cwd = svc.cwd or self.cluster.root, stdin = "null",
     stdout = pump_in:fileno(), stderr = "stdout", session = detached,
@@ -186,10 +186,10 @@ end
 function Backend:wait_exit(name, timeout)
   local p = self.procs[name]
   if p then return p:wait(timeout) ~= nil end
-  local deadline = core.now() + timeout
+  local deadline = sched.now() + timeout
   while self:state(name) ~= "exited" do
-    if core.now() >= deadline then return false end
-    core.sleep(0.05)
+    if sched.now() >= deadline then return false end
+    sched.sleep(0.05)
   end
   return true
 end
@@ -244,8 +244,8 @@ end
 function Backend:pause(name)
   local pid = self:running_pid(name, "pause")
   proc.kill(pid, "STOP", true)
-  local deadline = core.now() + KILL_WAIT
-  while self:state(name) ~= "paused" and core.now() < deadline do core.sleep(0.01) end
+  local deadline = sched.now() + KILL_WAIT
+  while self:state(name) ~= "paused" and sched.now() < deadline do sched.sleep(0.01) end
   return true
 end
 
@@ -293,10 +293,10 @@ end
 -- up(): start every service in dependency order, each when what it comes
 -- after is ready; raises the first failure.
 function Backend:up()
-  local status, changed = {}, core.cond()
+  local status, changed = {}, sched.cond()
   local tasks = {}
   for _, svc in ipairs(self.cluster.services) do
-    tasks[#tasks + 1] = core.spawn(function() self:bring_up(svc, status, changed) end)
+    tasks[#tasks + 1] = sched.spawn(function() self:bring_up(svc, status, changed) end)
   end
   for _, t in ipairs(tasks) do t:join() end
   for _, svc in ipairs(self.cluster.services) do

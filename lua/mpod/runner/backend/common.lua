@@ -1,14 +1,14 @@
--- mpod/backend/common.lua: what every backend does the same way: finding a
--- service by name, dispatching a scenario's control request to the
--- backend's methods, bringing stopped and paused pods back, and the rows of
--- `mpod-lua status`.
+-- mpod/runner/backend/common.lua: what every backend does the same way:
+-- finding a service by name, dispatching a scenario's control request to
+-- the backend's methods, bringing stopped and paused pods back, and the
+-- rows of `mpod-lua status`.
 --
 -- A backend provides service-level methods: state, kill, stop, start,
 -- restart, pause, unpause, isolate, rejoin, info, logs (and may raise
 -- "unsupported" from any of them); these helpers do the rest.
 
 local errors = require "mpod.error"
-local ready = require "mpod.ready"
+local ready = require "mpod.runner.ready"
 
 local M = {}
 

@@ -1,30 +1,30 @@
--- mpod/sync.lua: time and concurrency for scenarios: spawn, task:wait,
+-- mpod/scenario/sync.lua: time and concurrency for scenarios: spawn, task:wait,
 -- task:cancel, wait_all, poll_until / eventually, consistently, sleep, now.
 --
--- Built on mpod.core's tasks. Every attempt of poll_until and consistently
+-- Built on mpod.sched's tasks. Every attempt of poll_until and consistently
 -- runs as its own task, so an attempt still in flight at the deadline is
 -- cancelled (its HTTP transfer or query released) instead of overrunning.
 -- A task whose waiter is cancelled cancels what it waits on, so nothing is
 -- left running behind a cancelled test.
 
-local core = require "mpod.core"
 local errors = require "mpod.error"
 local inspect = require "mpod.inspect"
+local sched = require "mpod.sched"
 local trace = require "mpod.trace"
 
 local M = {}
 
 local UNWIND_GRACE = 1
 
-local Task = core.Task
+local Task = sched.Task
 local observed = setmetatable({}, { __mode = "k" })
 local failure_context = setmetatable({}, { __mode = "k" })
 
 -- Called with every task mp.spawn creates (the DSL tracks them per test).
 M.on_spawn = nil
 
-M.now = core.now
-M.sleep = core.sleep
+M.now = sched.now
+M.sleep = sched.sleep
 
 local function fail(kind, message, fields)
   local err = errors.new(kind, message, fields)
@@ -50,7 +50,7 @@ local function guarded(fn, ...)
   local captured = packed[2]
   local err = captured.err
   if errors.is(err) and err.at == nil then err.at = captured.at end
-  failure_context[core.current()] = captured
+  failure_context[sched.current()] = captured
   error(err, 0)
 end
 
@@ -67,7 +67,7 @@ function M.spawn(fn, ...)
   if type(fn) ~= "function" then
     error("mp.spawn expects a function, got " .. type(fn), 2)
   end
-  local t = core.spawn(guarded, fn, ...)
+  local t = sched.spawn(guarded, fn, ...)
   if M.on_spawn then M.on_spawn(t) end
   return t
 end
@@ -107,9 +107,9 @@ end
 -- mp.wait_all(tasks [, timeout]) -> list of each task's first result;
 -- raises the first failure (in list order) once all have finished.
 function M.wait_all(tasks, timeout)
-  local deadline = timeout and core.now() + timeout
+  local deadline = timeout and sched.now() + timeout
   for _, t in ipairs(tasks) do
-    local remaining = deadline and math.max(deadline - core.now(), 0)
+    local remaining = deadline and math.max(deadline - sched.now(), 0)
     if join_or_cancel(t, remaining) == "timeout" then
       fail("timeout", string.format("wait_all timed out after %g s; still running: %s",
         timeout, unfinished_names(tasks)), { timeout = timeout })
@@ -151,9 +151,9 @@ end
 -- One attempt of fn with a deadline: "ok", values... | "error", err |
 -- "overrun".
 local function attempt(fn, deadline)
-  local t = core.spawn(fn)
+  local t = sched.spawn(fn)
   t:name("poll attempt")
-  local r = table.pack(join_or_cancel(t, math.max(deadline - core.now(), 0)))
+  local r = table.pack(join_or_cancel(t, math.max(deadline - sched.now(), 0)))
   if r[1] == "timeout" then
     t:cancel("the deadline passed")
     t:join(UNWIND_GRACE)                  -- let it close what it holds
@@ -167,7 +167,7 @@ local function poll(what, fn, opts)
   opts = opts or {}
   local timeout = opts.timeout or 10
   local interval = opts.interval or 0.1
-  local start = core.now()
+  local start = sched.now()
   local deadline = start + timeout
   local attempts, last, last_error = 0, nil, nil
   repeat
@@ -177,12 +177,12 @@ local function poll(what, fn, opts)
     if r[1] == "ok" then last = r[2]
     elseif r[1] == "error" then last_error = describe_error(r[2])
     else last_error = "an attempt was still running at the deadline and was cancelled" end
-    local pause = math.min(interval, deadline - core.now())
-    if pause > 0 then core.sleep(pause) end
-  until core.now() >= deadline
+    local pause = math.min(interval, deadline - sched.now())
+    if pause > 0 then sched.sleep(pause) end
+  until sched.now() >= deadline
   fail("timeout", string.format("%s timed out: %s", what, label_of(fn, opts)), {
     label = opts.label,
-    elapsed = math.floor((core.now() - start) * 1000 + 0.5) / 1000,
+    elapsed = math.floor((sched.now() - start) * 1000 + 0.5) / 1000,
     attempts = attempts,
     last = inspect.inspect(last, 300),
     last_error = last_error,
@@ -200,14 +200,14 @@ function M.consistently(fn, opts)
   opts = opts or {}
   local duration = opts.duration or 1
   local interval = opts.interval or 0.1
-  local start = core.now()
+  local start = sched.now()
   local window_end = start + duration
   local attempts, last = 0, nil
   repeat
     attempts = attempts + 1
-    local r = table.pack(attempt(fn, math.max(window_end, core.now()) + interval))
+    local r = table.pack(attempt(fn, math.max(window_end, sched.now()) + interval))
     local at = string.format("attempt %d, %.3f s into the window", attempts,
-      core.now() - start)
+      sched.now() - start)
     if r[1] ~= "ok" or not r[2] then
       local why = r[1] == "error" and ("raised: " .. describe_error(r[2]))
         or r[1] == "overrun" and "did not finish in time"
@@ -215,13 +215,13 @@ function M.consistently(fn, opts)
       fail("consistently", string.format("consistently failed: %s %s (%s)",
         label_of(fn, opts), why, at), {
           label = opts.label, attempts = attempts,
-          elapsed = math.floor((core.now() - start) * 1000 + 0.5) / 1000,
+          elapsed = math.floor((sched.now() - start) * 1000 + 0.5) / 1000,
         })
     end
     last = r[2]
-    local pause = math.min(interval, window_end - core.now())
-    if pause > 0 then core.sleep(pause) end
-  until core.now() >= window_end
+    local pause = math.min(interval, window_end - sched.now())
+    if pause > 0 then sched.sleep(pause) end
+  until sched.now() >= window_end
   return last
 end
 

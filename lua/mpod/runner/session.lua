@@ -1,4 +1,4 @@
--- mpod/session.lua: the cluster side of a run and the cluster commands
+-- mpod/runner/session.lua: the cluster side of a run and the cluster commands
 -- (up, down, status, logs): finding the cluster file, bringing the cluster
 -- up or attaching to one that is up, the control object the runner serves
 -- pod requests with, and guaranteed teardown.
@@ -12,13 +12,13 @@
 -- a dead runner's state file still lists (every process carries
 -- MPOD_RUN_ID, so even grandchildren are found).
 
-local clusterfile = require "mpod.clusterfile"
-local control = require "mpod.control"
-local core = require "mpod.core"
+local clusterfile = require "mpod.runner.clusterfile"
+local control = require "mpod.runner.control"
 local errors = require "mpod.error"
 local proc = require "mpod.proc"
 local redact = require "mpod.redact"
-local state = require "mpod.state"
+local sched = require "mpod.sched"
+local state = require "mpod.runner.state"
 local stream = require "mpod.stream"
 local sys = require "mpod.sys"
 
@@ -33,7 +33,7 @@ local function message_of(err)
 end
 
 local function backend_for(c, st)
-  return require("mpod.backend." .. c.backend).new(c, st)
+  return require("mpod.runner.backend." .. c.backend).new(c, st)
 end
 
 -- Load the cluster file (twice when needed: its name first, to find the
@@ -78,13 +78,13 @@ function M.teardown(st, backend)
   if backend then
     pcall(backend.down, backend)
   elseif st.backend == "compose" then
-    pcall(function() require("mpod.backend.compose").down_from_state(st) end)
+    pcall(function() require("mpod.runner.backend.compose").down_from_state(st) end)
   else
     stop_recorded_processes(st)
   end
   state.sweep(st.run_id)
   if st.proxies_state then
-    pcall(function() require("mpod.proxies").reset_from_state(st) end)
+    pcall(function() require("mpod.runner.proxies").reset_from_state(st) end)
   end
   if st.run_dir and st.run_dir:match("/mpod%-") then sys.rmtree(st.run_dir) end
   state.remove(st)
@@ -163,11 +163,11 @@ end
 -- Interrupts: SIGINT and SIGTERM end the run cleanly.
 local function watch_signals(s, reporter)
   local signals = stream.new(proc.catch_signals { "INT", "TERM" })
-  core.spawn(function()
+  sched.spawn(function()
     local byte = signals:read()
     if not byte then return end
     local name = proc.signame(byte:byte()) or "?"
-    local runner = require("mpod.runner")
+    local runner = require("mpod.runner.run")
     if runner.running() then
       runner.interrupt("interrupted by SIG" .. name)
     elseif reporter then
@@ -251,7 +251,7 @@ function M.open(path, explicit, opts, reporter)
   require("mpod.http.core").prepare()
   s.dump_logs = opts.dump_logs
   watch_signals(s, reporter)
-  s.proxies = require("mpod.proxies").new(s.cluster)
+  s.proxies = require("mpod.runner.proxies").new(s.cluster)
   s.control = control.new(s.backend, { proxies = s.proxies })
   if s.proxies and s.st.run_id ~= "" then
     s.st.proxies_state = { url = s.proxies.url }
@@ -299,7 +299,7 @@ function M.close(s, totals)
     while not s.closed do s.close_cond:wait() end
     return 0
   end
-  s.closing, s.close_cond = true, core.cond()
+  s.closing, s.close_cond = true, sched.cond()
   local failed = totals and (totals.failed > 0 or totals.bailed)
   if s.dump_logs and (failed or not totals) then dump_logs(s, s.dump_logs) end
   if s.owns and not s.keep then
@@ -336,14 +336,14 @@ end
 local function follow_logs(s, name)
   local signals = stream.new(proc.catch_signals { "INT", "TERM" })
   local stop = false
-  core.spawn(function() signals:read(); stop = true end)
+  sched.spawn(function() signals:read(); stop = true end)
   local since
   while not stop do
-    local now = core.wallclock()
+    local now = sched.wallclock()
     io.stdout:write(s.backend:logs(name, { since = since, ["until"] = now }))
     io.stdout:flush()
     since = now
-    core.sleep(0.2)
+    sched.sleep(0.2)
   end
 end
 

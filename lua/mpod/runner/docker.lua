@@ -1,4 +1,4 @@
--- mpod/docker.lua: a small client of the Docker Engine API over libcurl
+-- mpod/runner/docker.lua: a small client of the Docker Engine API over libcurl
 -- (mpod.http): the socket from DOCKER_HOST (unix:// or tcp://, default
 -- unix:///var/run/docker.sock), the API version negotiated with the engine,
 -- and errors that say what to check when the engine cannot be reached.

@@ -1,4 +1,4 @@
--- mpod/dsl.lua: the test structure of a scenario file and how it runs:
+-- mpod/scenario/dsl.lua: the test structure of a scenario file and how it runs:
 -- mp.test, mp.describe, the four hooks, mp.skip, mp.todo, mp.exclusive.
 --
 -- Loading a file only registers tests; run() then executes them in order,
@@ -10,9 +10,9 @@
 -- its block without running them; an after_all failure is a failing point
 -- of its own. Results go out through the emit function given to run().
 
-local core = require "mpod.core"
-local runtime = require "mpod.runtime"
-local sync = require "mpod.sync"
+local runtime = require "mpod.scenario.runtime"
+local sched = require "mpod.sched"
+local sync = require "mpod.scenario.sync"
 local trace = require "mpod.trace"
 
 local M = {}
@@ -135,9 +135,9 @@ local function round_ms(s) return math.floor(s * 1000 + 0.5) / 1000 end
 
 -- Run fn in a task with a time limit; returns true or false, diag.
 local function run_limited(fn, timeout, what)
-  local t = core.spawn(function() return xpcall(fn, trace.capture) end)
+  local t = sched.spawn(function() return xpcall(fn, trace.capture) end)
   t:name(what)
-  t:set_deadline(core.now() + timeout)
+  t:set_deadline(sched.now() + timeout)
   local status, ok, captured = t:join(timeout)
   if status == "timeout" then
     local where = t:traceback()             -- where it was waiting
@@ -233,7 +233,7 @@ local function run_test(test, ctx, setup_failure)
   end
   ctx.emit { ev = "test_start", name = test.name }
   runtime.begin_test()
-  local start = core.now()
+  local start = sched.now()
   local ok, diag
   if setup_failure then
     ok, diag = false, setup_failure
@@ -242,7 +242,7 @@ local function run_test(test, ctx, setup_failure)
   else
     ok, diag = execute(test, ctx)
   end
-  local elapsed = round_ms(core.now() - start)
+  local elapsed = round_ms(sched.now() - start)
   if diag then diag.elapsed = diag.elapsed or elapsed end
   if not ok then runtime.add_failure_context(diag) end
   ctx.emit { ev = "test", name = test.name, ok = ok, diag = (not ok) and diag or nil,

@@ -1,5 +1,5 @@
--- mpod/ready.lua: the readiness checks of the cluster file (http, tcp, log,
--- cmd), shared by the backends.
+-- mpod/runner/ready.lua: the readiness checks of the cluster file (http,
+-- tcp, log, cmd), shared by the backends.
 --
 -- wait() polls one check until it passes or the time is up; a service that
 -- exits meanwhile fails at once. The failure is an error of kind "ready"
@@ -8,8 +8,8 @@
 -- A log check matches each line on its own (matching_line, for both
 -- backends); pattern_error lets the cluster file check its pattern on load.
 
-local core = require "mpod.core"
 local errors = require "mpod.error"
+local sched = require "mpod.sched"
 
 local M = {}
 
@@ -178,7 +178,7 @@ function M.wait(svc, backend, timeout)
   local ready = svc.ready or {}
   timeout = timeout or ready.timeout or backend.cluster.ready_timeout or M.DEFAULT_TIMEOUT
   local interval = ready.interval or DEFAULT_INTERVAL
-  local deadline = core.now() + timeout
+  local deadline = sched.now() + timeout
   local last = "not checked yet"
   repeat
     local state = backend:state(svc.name)
@@ -189,8 +189,8 @@ function M.wait(svc, backend, timeout)
     local ok, detail = M.check(svc, backend)
     if ok then return true end
     last = detail or last
-    core.sleep(math.min(interval, math.max(deadline - core.now(), 0)))
-  until core.now() >= deadline
+    sched.sleep(math.min(interval, math.max(deadline - sched.now(), 0)))
+  until sched.now() >= deadline
   not_ready(svc, backend, string.format("%s not ready after %g s: %s", svc.name, timeout, last))
 end
 

@@ -1,4 +1,4 @@
--- mpod/clusterfile.lua: loading and validating a cluster file.
+-- mpod/runner/clusterfile.lua: loading and validating a cluster file.
 --
 -- A cluster file is Lua returning a table (docs/cluster-file.md). It runs
 -- in a sandbox with the safe standard functions and os.getenv (copies of
@@ -12,9 +12,9 @@
 -- Whatever the file does, loading it returns or raises an error of kind
 -- "cluster".
 
-local core = require "mpod.core"
 local errors = require "mpod.error"
-local ready_checks = require "mpod.ready"
+local ready_checks = require "mpod.runner.ready"
+local sched = require "mpod.sched"
 local sys = require "mpod.sys"
 
 local M = {}
@@ -343,12 +343,12 @@ end
 -- raises on every instruction, so a pcall in the file cannot swallow it.
 local function run(chunk, path)
   local co = coroutine.create(chunk)
-  local deadline = core.now() + M.time_limit
+  local deadline = sched.now() + M.time_limit
   local base = collectgarbage("count")
   local stop
   local function hook()
     if not stop then
-      if core.now() > deadline then
+      if sched.now() > deadline then
         stop = string.format("did not finish within %g s (an endless loop?)", M.time_limit)
       elseif collectgarbage("count") - base > MEMORY_LIMIT * 1024 then
         stop = string.format("allocated more than %d MiB", MEMORY_LIMIT)

@@ -1,4 +1,4 @@
--- mpod/state.lua: the record of a cluster that is up, shared by every
+-- mpod/runner/state.lua: the record of a cluster that is up, shared by every
 -- mpod-lua process that touches it (the runner, `up`, `down`, `status`,
 -- the watchdog), and the sweep that reaps what a killed runner left.
 --
@@ -12,10 +12,10 @@
 -- The sweep is mpod.reaper's, which ends a scenario file's programs the
 -- same way by another variable (MPOD_SCENARIO_ID).
 
-local core = require "mpod.core"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local reaper = require "mpod.reaper"
+local sched = require "mpod.sched"
 local sys = require "mpod.sys"
 
 local M = {}
@@ -109,10 +109,10 @@ end
 -- false when it still runs after timeout seconds. The first sighting
 -- decides: a process that has ended never runs again.
 function M.wait_gone(pid, start, timeout)
-  local deadline = core.now() + timeout
+  local deadline = sched.now() + timeout
   while M.alive(pid, start) do
-    if core.now() >= deadline then return false end
-    core.sleep(0.05)
+    if sched.now() >= deadline then return false end
+    sched.sleep(0.05)
   end
   return true
 end
@@ -171,19 +171,19 @@ function M.stop_services(list)
     signal_service(s, "CONT")
     signal_service(s, s.signal or "TERM")
   end
-  local t0, pending, clean = core.now(), table.move(list, 1, #list, 1, {}), true
+  local t0, pending, clean = sched.now(), table.move(list, 1, #list, 1, {}), true
   while #pending > 0 do
     for i = #pending, 1, -1 do
       local s = pending[i]
       if service_gone(s) then
         table.remove(pending, i)
-      elseif core.now() - t0 >= (s.timeout or DEFAULT_STOP_TIMEOUT) then
+      elseif sched.now() - t0 >= (s.timeout or DEFAULT_STOP_TIMEOUT) then
         signal_service(s, "KILL")
         table.remove(pending, i)
         clean = false
       end
     end
-    if #pending > 0 then core.sleep(STOP_POLL) end
+    if #pending > 0 then sched.sleep(STOP_POLL) end
   end
   return clean
 end

@@ -1,4 +1,4 @@
--- mpod/expect.lua: mp.expect(value) and its matchers.
+-- mpod/scenario/expect.lua: mp.expect(value) and its matchers.
 --
 -- A failed matcher raises an mpod error of kind "expect" carrying got,
 -- expected (both printable), the scenario line (at) and, for :eq on

@@ -1,4 +1,4 @@
--- mpod/control.lua: the runner's side of pod control: it serves the
+-- mpod/runner/control.lua: the runner's side of pod control: it serves the
 -- requests scenario children send (kill, stop, logs, heal, ...), remembers
 -- which pods each file touched, and heals the cluster after every file.
 --
