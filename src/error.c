@@ -6,6 +6,13 @@
  * "usage", "cancelled"), `message` (one line for humans) and any fields the
  * raiser adds (pod, method, path, sqlstate, ...). tostring() gives the
  * message, so an error printed by plain Lua code still reads well.
+ *
+ * Lua code raises them with error.raise, or error.usage for a misuse of
+ * the API: both name the scenario line responsible in `at`, the innermost
+ * frame that runs a scenario file (never an engine chunk), as Lua's
+ * error() names a position in a string. No level is needed: engine frames
+ * are skipped, and the innermost scenario frame is the line that called in.
+ * A usage error gets `at` however it is made, from C too.
  */
 #include "mpod.h"
 
@@ -41,6 +48,22 @@ static const luaL_Reg error_meta[] = {
 
 #define MESSAGE_MAX 2048
 
+/* Push "file:line" of the innermost frame whose chunk was loaded from a
+ * file (source "@...": a scenario, its helpers; the engine's chunks are
+ * "=mpod/..."); returns 0 (nothing pushed) when there is none. */
+static int push_user_location(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sl", &ar);
+        if (ar.source[0] == '@' && ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The message is formatted by vsnprintf (the full printf language the
  * format attribute promises, unlike lua_pushvfstring), cut at MESSAGE_MAX. */
 static void push_error_v(lua_State *L, const char *kind, const char *fmt,
@@ -55,6 +78,8 @@ static void push_error_v(lua_State *L, const char *kind, const char *fmt,
     lua_setfield(L, -2, "kind");
     lua_pushstring(L, n < 0 ? fmt : message);
     lua_setfield(L, -2, "message");
+    if (strcmp(kind, "usage") == 0 && push_user_location(L))
+        lua_setfield(L, -2, "at");
     mp_new_class(L, ERROR_MT, NULL, error_meta);
     lua_setmetatable(L, -2);
 }
@@ -125,6 +150,39 @@ static int l_error_new(lua_State *L)
     return 1;
 }
 
+/* error.location() -> "file:line" of the innermost scenario frame, or nil */
+static int l_error_location(lua_State *L)
+{
+    if (!push_user_location(L))
+        lua_pushnil(L);
+    return 1;
+}
+
+/* error.raise(kind, message [, fields]): raises error.new(kind, message,
+ * fields) with `at` (unless fields give one) the innermost scenario line:
+ * the one that called into the engine. (A usage error has it from
+ * push_error_v, wherever it is raised.) */
+static int l_error_raise(lua_State *L)
+{
+    lua_settop(L, 3);
+    l_error_new(L);
+    if (lua_getfield(L, -1, "at") == LUA_TNIL && push_user_location(L))
+        lua_setfield(L, -3, "at");
+    lua_settop(L, 4);
+    return lua_error(L);
+}
+
+/* error.usage(message): error.raise("usage", message), for a misuse of the
+ * API */
+static int l_error_usage(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    lua_pushliteral(L, "usage");
+    lua_insert(L, 1);
+    return l_error_raise(L);
+}
+
 /* error.is(v [, kind]) -> true when v is an mpod error (of that kind) */
 static int l_error_is(lua_State *L)
 {
@@ -146,6 +204,9 @@ static int l_error_is(lua_State *L)
 static const luaL_Reg error_functions[] = {
     { "new", l_error_new },
     { "is", l_error_is },
+    { "raise", l_error_raise },
+    { "usage", l_error_usage },
+    { "location", l_error_location },
     { NULL, NULL }
 };
 

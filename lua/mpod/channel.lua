@@ -89,7 +89,7 @@ end
 -- request(msg [, timeout]) -> the reply's result; raises its error.
 function Channel:request(msg, timeout)
   if self.closed then
-    error(errors.new("closed", "the runner is no longer reachable"), 0)
+    errors.raise("closed", "the runner is no longer reachable")
   end
   self.next_id = self.next_id + 1
   local id = self.next_id
@@ -100,19 +100,19 @@ function Channel:request(msg, timeout)
   while not slot.reply and not self.closed do
     if not slot.cond:wait(timeout) then
       self.pending[id] = nil
-      error(errors.new("timeout", string.format("no answer to '%s' within %g s",
-        tostring(msg.op), timeout)), 0)
+      errors.raise("timeout", string.format("no answer to '%s' within %g s",
+        tostring(msg.op), timeout))
     end
   end
   self.pending[id] = nil
   local reply = slot.reply
   if not reply then
-    error(errors.new("closed", string.format("the runner went away during '%s'%s",
-      tostring(msg.op), self.problem and (" (the channel broke: " .. self.problem .. ")") or "")), 0)
+    errors.raise("closed", string.format("the runner went away during '%s'%s",
+      tostring(msg.op), self.problem and (" (the channel broke: " .. self.problem .. ")") or ""))
   end
   if reply.ok then return reply.result end
   local e = reply.error or {}
-  error(errors.new(e.kind or "error", e.message or "request failed", e), 0)
+  errors.raise(e.kind or "error", e.message or "request failed", e)
 end
 
 function Channel:reply(id, ok, value)

@@ -37,7 +37,7 @@ function M.exec(argv, opts)
   opts = opts or {}
   if type(argv) == "string" then argv = { "/bin/sh", "-c", argv } end
   if type(argv) ~= "table" or #argv == 0 then
-    error("mp.exec expects a list of arguments or a command string", 2)
+    errors.usage("mp.exec expects a list of arguments or a command string")
   end
   local timeout = opts.timeout or DEFAULT_TIMEOUT
   local start = sched.now()
@@ -71,9 +71,8 @@ function M.exec(argv, opts)
   }
   result.ok = result.code == 0
   if timed_out then
-    local e = errors.new("timeout", string.format("%s did not finish within %g s",
+    errors.raise("timeout", string.format("%s did not finish within %g s",
       argv[1], timeout), { stdout = result.stdout:sub(-2000), stderr = result.stderr:sub(-2000) })
-    error(e, 2)
   end
   return result
 end

@@ -18,7 +18,6 @@ local errors = require "mpod.error"
 local json = require "mpod.json"
 local redact = require "mpod.redact"
 local sched = require "mpod.sched"
-local trace = require "mpod.trace"
 
 local M = {}
 
@@ -26,10 +25,6 @@ local EXCERPT = 200           -- characters of a body shown in messages
 local LISTED_EVENTS = 10      -- events a failed wait_for lists
 local MAX_EVENTS = 10000      -- s.events keeps this many, the latest (max_events)
 local DEFAULT_WAIT = 30       -- wait_for's timeout without spec.timeout
-
-local function usage(message, level)
-  error(errors.new("usage", message), level + 1)
-end
 
 -- excerpt(text [, limit]) -> one line of at most limit characters
 local function excerpt(text, limit)
@@ -204,7 +199,7 @@ local function request_parts(spec)
     body, extra = json.encode(spec.json), JSON_EXTRA
   end
   if body ~= nil and type(body) ~= "string" then
-    usage("http: body must be a string (use json = ... for tables)", 4)
+    errors.usage("http: body must be a string (use json = ... for tables)")
   end
   local method = spec.method and spec.method:upper() or (body and "POST" or "GET")
   if body == nil and (method == "POST" or method == "PUT" or method == "PATCH") then
@@ -223,8 +218,8 @@ local function raise_failure(err, spec, method, what)
 end
 
 local function check_spec(spec, what)
-  if type(spec) ~= "table" then usage(what .. " expects a table", 3) end
-  if type(spec.url) ~= "string" then usage(what .. " needs url = \"http://...\"", 3) end
+  if type(spec) ~= "table" then errors.usage(what .. " expects a table") end
+  if type(spec.url) ~= "string" then errors.usage(what .. " needs url = \"http://...\"") end
 end
 
 -- Responses -----------------------------------------------------------------
@@ -408,12 +403,11 @@ function Response:expect(want)
   if status_matches(self.status, want) then return self end
   local wanted = want == nil and "2xx"
     or type(want) == "table" and table.concat(want, " or ") or tostring(want)
-  error(errors.new("status", string.format("%s: expected status %s, got %d: %s",
+  errors.raise("status", string.format("%s: expected status %s, got %d: %s",
     describe(self), wanted, self.status, excerpt(self.body)), {
       got = self.status, expected = wanted, body = excerpt(self.body, 300),
       pod = self.pod, method = self.method, path = self.path,
-      at = trace.user_location(2),
-    }), 0)
+    })
 end
 
 -- http.request(spec) -> Response. spec: url (full), method, query,
@@ -584,7 +578,7 @@ end
 local function matcher(want)
   if type(want) == "function" then return want, "event accepted by the predicate" end
   if type(want) ~= "string" then
-    usage("wait_for expects a function or a string, got " .. type(want), 4)
+    errors.usage("wait_for expects a function or a string, got " .. type(want))
   end
   return function(ev)
     return ev.event == want or ev.data:find(want, 1, true) ~= nil
@@ -612,12 +606,12 @@ function Stream:wait_for(want, timeout)
   while true do
     local ev, why = self:next(math.max(deadline - sched.now(), 0))
     if not ev then
-      error(errors.new(why, string.format("SSE %s%s: no %s within %g s (%s); %d other events arrived",
+      errors.raise(why, string.format("SSE %s%s: no %s within %g s (%s); %d other events arrived",
         self.path, self.pod and (" on " .. self.pod) or "", what, timeout,
         why == "closed" and "the stream closed" or "timed out", count), {
           pod = self.pod, path = self.path, timeout = timeout,
-          arrived = list_events(seen, count), at = trace.user_location(2),
-        }), 0)
+          arrived = list_events(seen, count),
+        })
     end
     if match(ev) then return ev end
     count = count + 1
@@ -627,7 +621,7 @@ end
 
 -- s:reconnect() -> s: a new connection now, resuming with Last-Event-ID
 function Stream:reconnect()
-  if self._closed then usage("attempt to use a closed stream", 2) end
+  if self._closed then errors.usage("attempt to use a closed stream") end
   self:_drain()
   self._core:reconnect()
   self:_wait_open()
@@ -667,7 +661,7 @@ function M.sse(spec)
   check_spec(spec, "http.sse")
   local max_events = spec.max_events or MAX_EVENTS
   if type(max_events) ~= "number" or max_events < 1 or max_events ~= math.floor(max_events) then
-    usage("http.sse: max_events must be a whole number of events, at least 1 (math.huge: no bound)", 2)
+    errors.usage("http.sse: max_events must be a whole number of events, at least 1 (math.huge: no bound)")
   end
   local url = with_query(spec.url, spec.query)
   local core_stream = core.sse {

@@ -14,10 +14,6 @@ local M = { null = json.null }
 
 local Conn = core.Conn
 
-local function usage(message, level)
-  error(errors.new("usage", message), level + 1)
-end
-
 -- The DSN with its password hidden, for errors.
 local function redacted_dsn(dsn, password)
   local shown = dsn
@@ -48,10 +44,10 @@ end
 -- each query (default none: the test's own timeout cancels a query).
 function M.connect(dsn, opts)
   if type(dsn) ~= "string" then
-    usage("mp.pg.connect expects a DSN string, got " .. type(dsn), 2)
+    errors.usage("mp.pg.connect expects a DSN string, got " .. type(dsn))
   end
   if opts ~= nil and type(opts) ~= "table" then
-    usage("mp.pg.connect options must be a table, got " .. type(opts), 2)
+    errors.usage("mp.pg.connect options must be a table, got " .. type(opts))
   end
   opts = opts or {}
   local password, parsed, user, dbname = core.dsn_password(dsn)
@@ -63,7 +59,7 @@ function M.connect(dsn, opts)
   if password == user or password == dbname then password = nil end
   redact.add_secret(password)
   local ok, db = pcall(core.connect, dsn, opts.timeout)
-  if not ok then error(scrub(db, dsn, password, parsed), 2) end
+  if not ok then error(scrub(db, dsn, password, parsed), 0) end
   if opts.query_timeout then db:set_timeout(opts.query_timeout) end
   return db
 end
@@ -89,7 +85,7 @@ end
 
 local function quote_ident(name, what)
   if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
-    usage(what .. " expects a channel name (a non-empty string)", 3)
+    errors.usage(what .. " expects a channel name (a non-empty string)")
   end
   return '"' .. name:gsub('"', '""') .. '"'
 end

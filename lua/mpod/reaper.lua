@@ -56,8 +56,8 @@ function M.arm()
     stdout = "null", stderr = "null", session = true, env = { [M.VAR] = "" },
   })
   if not ok then
-    error(require("mpod.error").new("spawn", "cannot start the reaper that ends this file's " ..
-      "programs with it: " .. tostring(type(p) == "table" and p.message or p)), 0)
+    require("mpod.error").raise("spawn", "cannot start the reaper that ends this file's " ..
+      "programs with it: " .. tostring(type(p) == "table" and p.message or p))
   end
   inherited[#inherited + 1] = reaper
   reaper, owner = pipe, proc.getpid()

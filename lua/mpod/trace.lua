@@ -11,28 +11,6 @@ local errors = require "mpod.error"
 
 local M = {}
 
-local function is_user_source(source)
-  return source ~= nil and source:sub(1, 1) == "@"
-end
-
--- user_location([thread,] level) -> "file:line" of the innermost frame at
--- or above `level` that belongs to a scenario file, or nil.
-function M.user_location(thread, level)
-  if type(thread) ~= "thread" then
-    thread, level = nil, thread
-  end
-  level = level or 1
-  for l = level, 200 do
-    local info
-    if thread then info = debug.getinfo(thread, l, "Sl")
-    else info = debug.getinfo(l + 1, "Sl") end
-    if not info then return nil end
-    if is_user_source(info.source) and info.currentline > 0 then
-      return info.short_src .. ":" .. info.currentline
-    end
-  end
-end
-
 -- user_stack(traceback) -> the traceback's lines from scenario files
 function M.user_stack(traceback)
   if type(traceback) ~= "string" then return nil end
@@ -157,7 +135,7 @@ function M.capture(err)
   return {
     err = err,
     traceback = debug.traceback(nil, 2),
-    at = M.user_location(2),
+    at = errors.location(2),
   }
 end
 

@@ -193,6 +193,29 @@ mp.test("mp.exclusive() inside a test or a hook is a usage error naming the line
   passing_after(r, 2, 3, 2)
 end)
 
+mp.test("every misuse of the scenario API is a usage error naming the line of the mistake", function()
+  local r = run { "bad_usage", "passing" }
+  local misuses = {
+    { "a test without a name", "a test needs a name (string)", 11 },
+    { "a test whose body is not a function", "test 'x': the body must be a function", 12 },
+    { "a test whose options are not a table", "test 'x': options must be a table", 13 },
+    { "a test without a body", "test 'x' has no body", 14 },
+    { "a block without a function", "mp.describe(name, fn) needs a name and a function", 15 },
+    { "a hook that is not a function", "mp.before_each expects a function", 16 },
+    { "a test registered inside a test", "mp.test must be called while the file loads, not inside a test", 19 },
+    { "mp.spawn without a function", "mp.spawn expects a function, got number", 23 },
+    { "mp.exec without a command", "mp.exec expects a list of arguments or a command string", 27 },
+  }
+  for i, m in ipairs(misuses) do
+    mp.expect(r.stdout):contains(table.concat({
+      string.format("    not ok %d - %s", i, m[1]), "      ---",
+      string.format("      message: %q", m[2]), [[      kind: "usage"]],
+      string.format([[      at: "tests/cases/bad_usage.lua:%d"]], m[3]),
+    }, "\n"))
+  end
+  passing_after(r, 2, 2, 9)
+end)
+
 -- Pods, Postgres, Docker -----------------------------------------------------------
 
 mp.test("pods and databases that are not there: unknown, refused, silent, a stopped Postgres", function()

@@ -146,8 +146,11 @@ mp.test("a test body that yields runs on after the yield", function()
 end)
 
 mp.test("coroutine.yield with values in a task raises: nothing would receive them", function()
+  local line = debug.getinfo(1, "l").currentline + 1
   local err = mp.expect(function() coroutine.yield("lost") end):raises("nothing receives them")
   mp.expect(err.kind):eq("usage")
+  -- raised in C, it names the scenario line as the Lua half's usage errors do
+  mp.expect(err.at):eq(debug.getinfo(1, "S").short_src .. ":" .. line)
   local t = mp.spawn(function() coroutine.yield(1, 2); return "not reached" end)
   mp.expect(function() t:wait() end):raises("coroutine.yield with values in a test, a hook or a task")
   -- in a coroutine of one's own it is Lua's yield

@@ -333,7 +333,7 @@ mp.test("PgConn, mp.exec results and error values", function()
   end
   add(compare("mpod.ExecResult", { functions = {}, fields = fields }, { fields = "exact" }))
   -- an error value is a table with kind and message; its metatable has no methods
-  local err = errors.new("usage", "x")
+  local err = errors.new("timeout", "x")
   mp.expect(sorted(real_class({}, err).fields)):eq { "kind", "message" }
   for k in pairs(getmetatable(err)) do
     if k ~= "__tostring" and k ~= "__name" then add { "mpod.Error has a metamethod " .. k } end
@@ -387,7 +387,8 @@ local function raised_kinds(files)
         end
       else
         grab('%.new%("([%l_]+)"')
-        grab('fail%("([%l_]+)",')
+        grab('%.raise%("([%l_]+)"')
+        if line:match("errors%.usage%(") then add("usage", where) end
         grab('kind or "([%l_]+)"')
         for k in line:gmatch('kind = "([%l_]+)"') do
           if k ~= "test" and k ~= "block" then add(k, where) end

@@ -45,7 +45,7 @@ local READY_FIELDS = {
 local BACKENDS = { process = true, compose = true }
 
 local function fail(path, message)
-  error(errors.new("cluster", path .. ": " .. message), 0)
+  errors.raise("cluster", path .. ": " .. message)
 end
 
 local function sorted_names(t)

@@ -40,15 +40,15 @@ function Control:handle(msg, file_state)
     return self.extras.proxies:handle(msg)
   elseif msg.op == "partition" then
     if not self.backend.partition then
-      error(errors.new("unsupported", "c:partition() is not supported by the " ..
+      errors.raise("unsupported", "c:partition() is not supported by the " ..
         (self.backend.name or "process") .. " backend (its pods share the host's network); " ..
-        "use the compose backend"), 0)
+        "use the compose backend")
     end
     return self.backend:partition(msg.a, msg.b, self.extras.proxies)
   elseif msg.op == "proxy" then
-    error(errors.new("usage", "this cluster declares no proxies (proxies = {...} in its cluster file)"), 0)
+    errors.usage("this cluster declares no proxies (proxies = {...} in its cluster file)")
   end
-  error(errors.new("usage", "unknown request '" .. tostring(msg.op) .. "'"), 0)
+  errors.usage("unknown request '" .. tostring(msg.op) .. "'")
 end
 
 -- heal() -> list of what was done

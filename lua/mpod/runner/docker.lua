@@ -16,10 +16,6 @@ Client.__index = Client
 local NEWEST_API = "1.43"     -- the newest API version this client speaks
 local TIMEOUT = 30
 
-local function fail(message, fields)
-  error(errors.new("docker", message, fields), 0)
-end
-
 -- endpoint() -> {host=, base=, unix_socket=}
 function M.endpoint()
   local host = os.getenv("DOCKER_HOST")
@@ -28,7 +24,7 @@ function M.endpoint()
   if socket then return { host = host, base = "http://docker", unix_socket = socket } end
   local addr = host:match("^tcp://(.+)$")
   if addr then return { host = host, base = "http://" .. addr:gsub("/+$", "") } end
-  fail("DOCKER_HOST=" .. host .. " is not supported (use unix:// or tcp://)")
+  errors.raise("docker", "DOCKER_HOST=" .. host .. " is not supported (use unix:// or tcp://)")
 end
 
 local function version_number(v)
@@ -48,7 +44,7 @@ function M.connect()
       why = not sys.stat(ep.unix_socket) and "no such socket"
         or "cannot connect to its socket" .. (why:match("( %([^()]+%))$") or "")
     end
-    fail(string.format("cannot reach the Docker Engine at %s: %s (is Docker running? " ..
+    errors.raise("docker", string.format("cannot reach the Docker Engine at %s: %s (is Docker running? " ..
       "DOCKER_HOST chooses another engine)", ep.host, why))
   end
   local api = res.json and res.json.ApiVersion or "1.24"
@@ -74,8 +70,8 @@ function Client:call(method, path, opts)
   if (res.status >= 200 and res.status < 300) or res.status == 304 then return res end
   local ok, body = pcall(function() return res.json end)
   local message = ok and type(body) == "table" and body.message or http.excerpt(res.body)
-  fail(string.format("Docker Engine: %s %s: %d %s", method, path, res.status, tostring(message)),
-    { status = res.status })
+  errors.raise("docker", string.format("Docker Engine: %s %s: %d %s", method, path, res.status,
+    tostring(message)), { status = res.status })
 end
 
 -- containers(labels) -> list of containers (all states) with every label

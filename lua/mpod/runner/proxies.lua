@@ -23,10 +23,6 @@ Proxies.__index = Proxies
 
 local TIMEOUT = 10
 
-local function fail(kind, message)
-  error(errors.new(kind, message), 0)
-end
-
 -- new(cluster) -> proxies object, or nil when the cluster declares none
 function M.new(cluster)
   if not cluster.proxies or next(cluster.proxies) == nil then return nil end
@@ -39,11 +35,11 @@ function Proxies:call(method, path, body)
   local ok, res = pcall(http.request, { url = self.url .. path, method = method,
                                        json = body, timeout = TIMEOUT })
   if not ok then
-    fail("toxiproxy", string.format("cannot reach Toxiproxy at %s: %s", self.url,
+    errors.raise("toxiproxy", string.format("cannot reach Toxiproxy at %s: %s", self.url,
       tostring(errors.is(res) and res.message or res)))
   end
   if res.status >= 300 and res.status ~= 404 then
-    fail("toxiproxy", string.format("Toxiproxy %s %s: %d %s", method, path, res.status,
+    errors.raise("toxiproxy", string.format("Toxiproxy %s %s: %d %s", method, path, res.status,
       http.excerpt(res.body)))
   end
   return res
@@ -64,14 +60,14 @@ function Proxies:check_name(name)
   local names = {}
   for n in pairs(self.proxies) do names[#names + 1] = n end
   table.sort(names)
-  fail("usage", string.format("no proxy named '%s' (known: %s)", tostring(name), table.concat(names, ", ")))
+  errors.usage(string.format("no proxy named '%s' (known: %s)", tostring(name), table.concat(names, ", ")))
 end
 
 local function number(args, key, default)
   local v = args[key]
   if v == nil then return default end
   if type(v) ~= "number" or v < 0 then
-    fail("usage", string.format("%s must be a non-negative number, not %s", key, tostring(v)))
+    errors.usage(string.format("%s must be a non-negative number, not %s", key, tostring(v)))
   end
   return v
 end
@@ -150,7 +146,7 @@ function Proxies:handle(msg)
   if msg.action == "up" then return self:set_enabled(msg.proxy, true) end
   if msg.action == "clear" then return self:clear(msg.proxy) end
   if msg.action == "info" then return self:call("GET", "/proxies/" .. msg.proxy).json end
-  fail("usage", "unknown proxy action '" .. tostring(msg.action) .. "'")
+  errors.usage("unknown proxy action '" .. tostring(msg.action) .. "'")
 end
 
 -- heal() -> list of what was done: every toxic removed, every proxy on

@@ -169,7 +169,7 @@ local function log_tail(backend, name)
 end
 
 local function not_ready(svc, backend, message)
-  error(errors.new("ready", message, { service = svc.name, log = log_tail(backend, svc.name) }), 0)
+  errors.raise("ready", message, { service = svc.name, log = log_tail(backend, svc.name) })
 end
 
 -- wait(svc, backend [, timeout]): returns once the check passes; raises an

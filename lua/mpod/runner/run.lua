@@ -136,7 +136,7 @@ end
 local function handle_request(run, st, msg)
   local ok, result = pcall(function()
     if not run.control then
-      error(require("mpod.error").new("usage", "this run has no cluster to control"), 0)
+      require("mpod.error").usage("this run has no cluster to control")
     end
     return run.control:handle(msg, st)
   end)

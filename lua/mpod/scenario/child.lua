@@ -18,6 +18,7 @@
 
 local channel = require "mpod.channel"
 local dsl = require "mpod.scenario.dsl"
+local errors = require "mpod.error"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local reaper = require "mpod.reaper"
@@ -52,7 +53,7 @@ local function install_globals(ch)
   coroutine.yield = sched.yield
   os.exit = function(code, _)
     code = exit_code(code)
-    runtime.emit { ev = "exit", code = code, at = trace.user_location(2) }
+    runtime.emit { ev = "exit", code = code, at = errors.location() }
     pcall(ch.flush, ch)
     pcall(reaper.sweep)
     proc.exit_now(code)

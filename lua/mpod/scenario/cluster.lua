@@ -23,10 +23,6 @@ local CONTEXT_LINES = 15      -- log lines of each touched pod in a failure
 local CONTEXT_PODS = 5
 local CONTEXT_TIMEOUT = 5
 
-local function usage(message)
-  error(errors.new("usage", message), 3)
-end
-
 -- HTTP --------------------------------------------------------------------
 
 -- Header names are case-insensitive: a per-call header replaces a
@@ -61,7 +57,7 @@ end
 -- headers and timeout, the pod's name.
 local function complete_spec(pod, spec, path)
   if not pod.url then
-    usage(string.format("pod %s has no url in the cluster file", pod.name))
+    errors.usage(string.format("pod %s has no url in the cluster file", pod.name))
   end
   path = path or spec.path or "/"
   if path:byte(1) ~= SLASH then path = "/" .. path end
@@ -164,8 +160,8 @@ function Cluster:pod(name)
   if pod then return pod end
   local known = {}
   for _, p in ipairs(self.all) do known[#known + 1] = p.name end
-  error(errors.new("usage", string.format("no pod named '%s' in cluster %s (known: %s)",
-    tostring(name), self.name, table.concat(known, ", "))), 2)
+  errors.usage(string.format("no pod named '%s' in cluster %s (known: %s)",
+    tostring(name), self.name, table.concat(known, ", ")))
 end
 
 -- c:pods([group]) -> pods (of that group), sorted by name; one-shot
@@ -176,8 +172,7 @@ function Cluster:pods(group)
     if not p.oneshot and (group == nil or p.group == group) then list[#list + 1] = p end
   end
   if group and #list == 0 then
-    error(errors.new("usage", string.format("no pods in group '%s' of cluster %s",
-      group, self.name)), 2)
+    errors.usage(string.format("no pods in group '%s' of cluster %s", group, self.name))
   end
   return list
 end
@@ -213,14 +208,14 @@ end
 -- c:proxy(name) -> the proxy of that name (see docs/faults.md)
 function Cluster:proxy(name)
   if #(self.proxies or {}) == 0 then
-    error(errors.new("usage", string.format("cluster %s declares no proxies " ..
-      "(proxies = {...} in its cluster file, see docs/faults.md)", self.name)), 2)
+    errors.usage(string.format("cluster %s declares no proxies " ..
+      "(proxies = {...} in its cluster file, see docs/faults.md)", self.name))
   end
   for _, n in ipairs(self.proxies) do
     if n == name then return setmetatable({ name = name, cluster = self }, Proxy) end
   end
-  error(errors.new("usage", string.format("no proxy named '%s' in cluster %s (known: %s)",
-    tostring(name), self.name, table.concat(self.proxies or {}, ", "))), 2)
+  errors.usage(string.format("no proxy named '%s' in cluster %s (known: %s)",
+    tostring(name), self.name, table.concat(self.proxies or {}, ", ")))
 end
 
 -- Pod names from a list of pods, names, or a group name.
@@ -247,7 +242,7 @@ end
 
 function Cluster:db()
   if not self.postgres then
-    usage("cluster " .. self.name .. " has no postgres DSN in its cluster file")
+    errors.usage("cluster " .. self.name .. " has no postgres DSN in its cluster file")
   end
   return require("mpod.pg").connect(self.postgres)
 end
@@ -286,7 +281,7 @@ local current
 function M.get()
   if current then return current end
   if not runtime.cluster then
-    error(errors.new("usage", runtime.cluster_error or "this run has no cluster"), 2)
+    errors.usage(runtime.cluster_error or "this run has no cluster")
   end
   current = build(runtime.cluster)
   runtime.failure_context = failure_context

@@ -10,6 +10,7 @@
 -- its block without running them; an after_all failure is a failing point
 -- of its own. Results go out through the emit function given to run().
 
+local errors = require "mpod.error"
 local runtime = require "mpod.scenario.runtime"
 local sched = require "mpod.sched"
 local sync = require "mpod.scenario.sync"
@@ -35,7 +36,7 @@ end
 
 local function check_registering(what)
   if state.running then
-    error(what .. " must be called while the file loads, not inside a test", 3)
+    errors.usage(what .. " must be called while the file loads, not inside a test")
   end
 end
 
@@ -50,19 +51,19 @@ end
 
 local function add_test(name, fn, opts, defaults)
   check_registering("mp.test")
-  if type(name) ~= "string" then error("a test needs a name (string)", 3) end
+  if type(name) ~= "string" then errors.usage("a test needs a name (string)") end
   if fn ~= nil and type(fn) ~= "function" then
-    error("test '" .. name .. "': the body must be a function", 3)
+    errors.usage("test '" .. name .. "': the body must be a function")
   end
   opts = opts or {}
-  if type(opts) ~= "table" then error("test '" .. name .. "': options must be a table", 3) end
+  if type(opts) ~= "table" then errors.usage("test '" .. name .. "': options must be a table") end
   local test = {
     kind = "test", fn = fn, timeout = opts.timeout,
     skip = opts.skip or defaults.skip, todo = opts.todo or defaults.todo,
     name = full_name(state.current, name), block = state.current,
   }
   if not fn and not test.skip and not test.todo then
-    error("test '" .. name .. "' has no body", 3)
+    errors.usage("test '" .. name .. "' has no body")
   end
   table.insert(state.current.items, test)
 end
@@ -82,7 +83,7 @@ end
 function M.describe(name, fn)
   check_registering("mp.describe")
   if type(name) ~= "string" or type(fn) ~= "function" then
-    error("mp.describe(name, fn) needs a name and a function", 2)
+    errors.usage("mp.describe(name, fn) needs a name and a function")
   end
   local block = new_block(name, state.current)
   table.insert(state.current.items, { kind = "block", block = block })
@@ -95,7 +96,7 @@ end
 local function add_hook(kind)
   return function(fn)
     check_registering("mp." .. kind)
-    if type(fn) ~= "function" then error("mp." .. kind .. " expects a function", 2) end
+    if type(fn) ~= "function" then errors.usage("mp." .. kind .. " expects a function") end
     table.insert(state.current[kind], fn)
   end
 end

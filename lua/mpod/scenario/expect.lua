@@ -7,7 +7,6 @@
 
 local errors = require "mpod.error"
 local inspect = require "mpod.inspect"
-local trace = require "mpod.trace"
 
 local M = {}
 
@@ -18,14 +17,8 @@ local function show(v)
   return inspect.inspect(v, 300)
 end
 
-local function fail(message, fields)
-  local err = errors.new("expect", message, fields)
-  err.at = trace.user_location(3)
-  error(err, 0)
-end
-
 local function check(self, cond, message, fields)
-  if not cond then fail(message, fields) end
+  if not cond then errors.raise("expect", message, fields) end
   return self
 end
 
@@ -36,7 +29,7 @@ function Expectation:eq(expected)
   if type(self.value) == "table" and type(expected) == "table" then
     fields.diff = table.concat(diffs, "\n")
   end
-  fail("expected values to be equal", fields)
+  errors.raise("expect", "expected values to be equal", fields)
 end
 
 function Expectation:ne(other)
@@ -61,7 +54,7 @@ local function comparable(self, other, op)
   local a, b = self.value, other
   local same = type(a) == type(b) and (type(a) == "number" or type(a) == "string")
   if not same then
-    fail(string.format("cannot compare %s %s %s", type(a), op, type(b)),
+    errors.raise("expect", string.format("cannot compare %s %s %s", type(a), op, type(b)),
       { got = show(a), expected = op .. " " .. show(b) })
   end
 end
@@ -87,7 +80,7 @@ function Expectation:near(target, epsilon)
   epsilon = epsilon or 1e-9
   local v = self.value
   if type(v) ~= "number" then
-    fail("expected a number near " .. show(target), { got = show(v) })
+    errors.raise("expect", "expected a number near " .. show(target), { got = show(v) })
   end
   return check(self, math.abs(v - target) <= epsilon,
     string.format("expected %s to be within %s of %s", show(v), show(epsilon), show(target)),
@@ -129,7 +122,7 @@ function Expectation:len(n)
   local v = self.value
   local ok, len = pcall(function() return #v end)
   if not ok then
-    fail("expected something with a length, got a " .. type(v), { got = show(v) })
+    errors.raise("expect", "expected something with a length, got a " .. type(v), { got = show(v) })
   end
   return check(self, len == n,
     string.format("expected length %d, got %d", n, len),
@@ -146,11 +139,11 @@ end
 function Expectation:status(code)
   local res = self.value
   if type(res) ~= "table" or res.status == nil then
-    fail("expected a response with a status", { got = show(res) })
+    errors.raise("expect", "expected a response with a status", { got = show(res) })
   end
   if res.status == code then return self end
   local body = type(res.body) == "string" and res.body:sub(1, 300) or nil
-  fail(string.format("expected status %d, got %d", code, res.status),
+  errors.raise("expect", string.format("expected status %d, got %d", code, res.status),
     { got = res.status, expected = code, body = body })
 end
 
@@ -159,14 +152,14 @@ end
 function Expectation:raises(pattern)
   local fn = self.value
   if type(fn) ~= "function" then
-    fail("expected a function to call", { got = show(fn) })
+    errors.raise("expect", "expected a function to call", { got = show(fn) })
   end
   local ok, err = pcall(fn)
-  if ok then fail("expected an error, but the function returned normally") end
+  if ok then errors.raise("expect", "expected an error, but the function returned normally") end
   if pattern then
     local text = errors.is(err) and tostring(err.message) or tostring(err)
     if not text:find(pattern, 1, true) then
-      fail("the error did not contain " .. show(pattern), { got = show(text) })
+      errors.raise("expect", "the error did not contain " .. show(pattern), { got = show(text) })
     end
   end
   return err
@@ -181,8 +174,8 @@ setmetatable(Expectation, { __index = function(_, name)
     if type(v) == "function" and k:sub(1, 2) ~= "__" then known[#known + 1] = k end
   end
   table.sort(known)
-  error(errors.new("usage", string.format("mp.expect(...) has no matcher '%s' (known: %s)",
-    tostring(name), table.concat(known, ", "))), 2)
+  errors.usage(string.format("mp.expect(...) has no matcher '%s' (known: %s)",
+    tostring(name), table.concat(known, ", ")))
 end })
 
 function M.expect(value)
@@ -191,9 +184,7 @@ end
 
 -- mp.fail(message): fails the test here.
 function M.fail(message)
-  local err = errors.new("fail", tostring(message or "failed"))
-  err.at = trace.user_location(2)
-  error(err, 0)
+  errors.raise("fail", tostring(message or "failed"))
 end
 
 return M

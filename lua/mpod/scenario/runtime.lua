@@ -39,7 +39,7 @@ end
 -- request(msg [, timeout]) -> result: ask the runner and wait
 function M.request(msg, timeout)
   if not M.channel then
-    error(require("mpod.error").new("usage", "no runner: this needs mpod-lua to run the file"), 0)
+    require("mpod.error").usage("no runner: this needs mpod-lua to run the file")
   end
   return M.channel:request(msg, timeout)
 end

@@ -26,12 +26,6 @@ M.on_spawn = nil
 M.now = sched.now
 M.sleep = sched.sleep
 
-local function fail(kind, message, fields)
-  local err = errors.new(kind, message, fields)
-  err.at = err.at or trace.user_location(3)
-  error(err, 0)
-end
-
 -- Wait for t; if the waiting task is cancelled, cancel t too.
 local function join_or_cancel(t, timeout)
   local result = table.pack(pcall(t.join, t, timeout))
@@ -65,7 +59,7 @@ end
 -- mp.spawn(fn, ...) -> task
 function M.spawn(fn, ...)
   if type(fn) ~= "function" then
-    error("mp.spawn expects a function, got " .. type(fn), 2)
+    errors.usage("mp.spawn expects a function, got " .. type(fn))
   end
   local t = sched.spawn(guarded, fn, ...)
   if M.on_spawn then M.on_spawn(t) end
@@ -79,11 +73,11 @@ function Task:wait(timeout)
   local status = r[1]
   if status == "done" then return table.unpack(r, 2, r.n) end
   if status == "timeout" then
-    fail("timeout", string.format("%s did not finish within %g s",
+    errors.raise("timeout", string.format("%s did not finish within %g s",
       self:name(), timeout), { task = self:name(), timeout = timeout })
   end
   if r[2] == nil then
-    fail("cancelled", self:name() .. " was cancelled")
+    errors.raise("cancelled", self:name() .. " was cancelled")
   end
   error(r[2], 0)
 end
@@ -111,7 +105,7 @@ function M.wait_all(tasks, timeout)
   for _, t in ipairs(tasks) do
     local remaining = deadline and math.max(deadline - sched.now(), 0)
     if join_or_cancel(t, remaining) == "timeout" then
-      fail("timeout", string.format("wait_all timed out after %g s; still running: %s",
+      errors.raise("timeout", string.format("wait_all timed out after %g s; still running: %s",
         timeout, unfinished_names(tasks)), { timeout = timeout })
     end
   end
@@ -180,7 +174,7 @@ local function poll(what, fn, opts)
     local pause = math.min(interval, deadline - sched.now())
     if pause > 0 then sched.sleep(pause) end
   until sched.now() >= deadline
-  fail("timeout", string.format("%s timed out: %s", what, label_of(fn, opts)), {
+  errors.raise("timeout", string.format("%s timed out: %s", what, label_of(fn, opts)), {
     label = opts.label,
     elapsed = math.floor((sched.now() - start) * 1000 + 0.5) / 1000,
     attempts = attempts,
@@ -212,7 +206,7 @@ function M.consistently(fn, opts)
       local why = r[1] == "error" and ("raised: " .. describe_error(r[2]))
         or r[1] == "overrun" and "did not finish in time"
         or ("returned " .. inspect.inspect(r[2], 300))
-      fail("consistently", string.format("consistently failed: %s %s (%s)",
+      errors.raise("consistently", string.format("consistently failed: %s %s (%s)",
         label_of(fn, opts), why, at), {
           label = opts.label, attempts = attempts,
           elapsed = math.floor((sched.now() - start) * 1000 + 0.5) / 1000,

@@ -12,10 +12,6 @@ local ready = require "mpod.runner.ready"
 
 local M = {}
 
-local function fail(kind, message)
-  error(errors.new(kind, message), 0)
-end
-
 -- service(backend, name) -> the cluster file's entry; raises listing the
 -- known names
 function M.service(b, name)
@@ -23,7 +19,7 @@ function M.service(b, name)
   if svc then return svc end
   local names = {}
   for _, s in ipairs(b.cluster.services) do names[#names + 1] = s.name end
-  fail("usage", string.format("no pod named '%s' (known: %s)", tostring(name),
+  errors.usage(string.format("no pod named '%s' (known: %s)", tostring(name),
     table.concat(names, ", ")))
 end
 
@@ -55,7 +51,7 @@ local ACTIONS = {
 function M.act(b, name, action, args)
   b:service(name)
   local fn = ACTIONS[action]
-  if not fn then fail("usage", "unknown pod action '" .. tostring(action) .. "'") end
+  if not fn then errors.usage("unknown pod action '" .. tostring(action) .. "'") end
   return fn(b, name, args or {})
 end
 
@@ -96,7 +92,7 @@ function M.status(b, health)
 end
 
 function M.unsupported(backend_name, what, why)
-  fail("unsupported", string.format("%s is not supported by the %s backend (%s)",
+  errors.raise("unsupported", string.format("%s is not supported by the %s backend (%s)",
     what, backend_name, why))
 end
 

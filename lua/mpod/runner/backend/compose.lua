@@ -30,10 +30,6 @@ local KILL_WAIT = 10
 local DEFAULT_STOP = 10
 local ONESHOT_TIMEOUT = 300
 
-local function fail(kind, message, fields)
-  error(errors.new(kind, message, fields), 0)
-end
-
 -- The compose command line: {"docker", "compose"} or {"docker-compose"}.
 local cli_cache
 function M.cli()
@@ -63,14 +59,16 @@ local function run_compose(st, args, timeout)
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   local ok, p = pcall(proc.spawn, { argv = argv, stdout = 2, stderr = "inherit",
     env = { MPOD_RUN_ID = st.run_id }, die_with_parent = not st.persistent })
-  if not ok then fail("compose", "cannot run " .. argv[1] .. ": " .. tostring(p.message or p)) end
+  if not ok then
+    errors.raise("compose", "cannot run " .. argv[1] .. ": " .. tostring(p.message or p))
+  end
   local status = p:wait(timeout)
   if not status then
     proc.kill(p:pid(), "KILL", true)
-    fail("compose", table.concat(argv, " ") .. " did not finish within " .. timeout .. " s")
+    errors.raise("compose", table.concat(argv, " ") .. " did not finish within " .. timeout .. " s")
   end
   if status.code ~= 0 then
-    fail("compose", table.concat(argv, " ") .. " failed (" ..
+    errors.raise("compose", table.concat(argv, " ") .. " failed (" ..
       (status.code and ("exit code " .. status.code) or ("SIG" .. status.signame)) .. ")")
   end
 end
@@ -115,8 +113,8 @@ local function take_down(st, engine)
     left = project_objects(engine, st.compose.project, true)
   end
   if left > 0 then
-    fail("compose", string.format("project %s still has %d containers, networks or volumes " ..
-      "after down%s", st.compose.project, left, ok and "" or (": " .. tostring(err.message or err))))
+    errors.raise("compose", string.format("project %s still has %d containers, networks or " ..
+      "volumes after down%s", st.compose.project, left, ok and "" or (": " .. tostring(err.message or err))))
   end
 end
 
@@ -156,7 +154,7 @@ function Backend:container(name)
     "com.docker.compose.service=" .. (svc.service or name),
   }
   if #list == 0 then
-    fail("state", string.format("pod %s has no container in compose project %s (is the cluster up?)",
+    errors.raise("state", string.format("pod %s has no container in compose project %s (is the cluster up?)",
       name, self.st.compose.project))
   end
   return list[1].Id
@@ -338,7 +336,7 @@ function Backend:run_rules(name, rules)
   elseif code == 127 or out:find("not found") or out:find("no such file") then
     hint = " (its image needs sh and iptables)"
   end
-  fail("partition", string.format("cannot set iptables rules in pod %s%s: exit %s: %s",
+  errors.raise("partition", string.format("cannot set iptables rules in pod %s%s: exit %s: %s",
     name, hint, tostring(code), (out:sub(1, 300):gsub("%s+$", ""))))
 end
 
@@ -372,7 +370,7 @@ end
 -- partition(a, b [, proxies]) -> true
 function Backend:partition(a, b, proxies)
   for _, side in ipairs { a, b } do
-    if #side == 0 then fail("usage", "c:partition(a, b) needs pods on both sides") end
+    if #side == 0 then errors.usage("c:partition(a, b) needs pods on both sides") end
     for _, name in ipairs(side) do self:service(name) end
   end
   self.st.partitioned = self.st.partitioned or {}
@@ -415,12 +413,13 @@ function Backend:wait_oneshot(svc)
     if s == "exited" then
       local code = self:inspect(svc.name).State.ExitCode
       if code == 0 then return end
-      fail("ready", string.format("%s (oneshot) failed: exit code %d", svc.name, code),
+      errors.raise("ready", string.format("%s (oneshot) failed: exit code %d", svc.name, code),
         { log = self:logs(svc.name, { tail = 20 }) })
     end
     sched.sleep(0.2)
   end
-  fail("ready", svc.name .. " (oneshot) did not finish in time", { log = self:logs(svc.name, { tail = 20 }) })
+  errors.raise("ready", svc.name .. " (oneshot) did not finish in time",
+    { log = self:logs(svc.name, { tail = 20 }) })
 end
 
 function Backend:up()

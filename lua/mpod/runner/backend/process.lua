@@ -35,10 +35,6 @@ local DEFAULT_STOP_TIMEOUT = 10
 local KILL_WAIT = 5
 local ONESHOT_TIMEOUT = 300
 
-local function fail(kind, message, fields)
-  error(errors.new(kind, message, fields), 0)
-end
-
 -- new(cluster, st) -> backend; st is the state record (mpod.runner.state)
 function M.new(cluster, st)
   local b = setmetatable({ cluster = cluster, st = st, procs = {}, pumps = {} }, Backend)
@@ -145,7 +141,7 @@ end
 function Backend:spawn(name)
   local svc = self:service(name)
   if not managed(svc) then
-    fail("usage", string.format("pod %s is not managed by mpod-lua (no cmd in the cluster file)", name))
+    errors.usage(string.format("pod %s is not managed by mpod-lua (no cmd in the cluster file)", name))
   end
   assert(sys.mkdir_p(self.st.run_dir .. "/logs"))
   local log = self:log_path(name)
@@ -172,7 +168,9 @@ function Backend:spawn(name)
   })
   if not ok then pump_in:write("mpod-lua: " .. tostring(p.message or p) .. "\n") end
   pump_in:close()
-  if not ok then fail("start", string.format("cannot start %s: %s", name, tostring(p.message or p))) end
+  if not ok then
+    errors.raise("start", string.format("cannot start %s: %s", name, tostring(p.message or p)))
+  end
   local info = proc.info(p:pid()) or {}
   self.procs[name] = p
   self.pumps[name] = pump
@@ -197,10 +195,11 @@ end
 function Backend:running_pid(name, action)
   local s = self:state(name)
   if s == "external" then
-    fail("usage", string.format("cannot %s pod %s: it is not managed by mpod-lua (no cmd in the cluster file)", action, name))
+    errors.usage(string.format("cannot %s pod %s: it is not managed by mpod-lua " ..
+      "(no cmd in the cluster file)", action, name))
   end
   if s ~= "running" and s ~= "paused" then
-    fail("state", string.format("cannot %s pod %s: it is %s", action, name, s))
+    errors.raise("state", string.format("cannot %s pod %s: it is %s", action, name, s))
   end
   return self:record(name).pid
 end
@@ -282,10 +281,11 @@ function Backend:wait_oneshot(svc)
   local status = self.procs[svc.name]:wait(timeout)
   local log = self:logs(svc.name, { tail = 20 })
   if not status then
-    fail("ready", string.format("%s (oneshot) did not finish within %g s", svc.name, timeout), { log = log })
+    errors.raise("ready", string.format("%s (oneshot) did not finish within %g s", svc.name, timeout),
+      { log = log })
   end
   if status.code ~= 0 then
-    fail("ready", string.format("%s (oneshot) failed: %s", svc.name,
+    errors.raise("ready", string.format("%s (oneshot) failed: %s", svc.name,
       status.code and ("exit code " .. status.code) or ("killed by SIG" .. status.signame)), { log = log })
   end
 end
