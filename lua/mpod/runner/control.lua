@@ -1,42 +1,56 @@
 -- mpod/runner/control.lua: the runner's side of pod control: it serves the
--- requests scenario children send (kill, stop, logs, heal, ...), remembers
--- which pods each file touched, and heals the cluster after every file.
+-- requests scenario children send (kill, stop, logs, heal, ...) and heals
+-- the cluster after every file.
 --
--- Requests run in the runner's own tasks, so a `start` that waits for
--- readiness never holds up events from other files. Healing takes the
--- backend's view of every pod, not only the ones a file touched: a pod that
--- crashed on its own is brought back too.
+-- A pod request carries the call as the scenario made it: {op="pod",
+-- pod=, action=, args={named arguments}}; POD_ACTIONS turns it into the
+-- backend's method call. Requests run in the runner's own tasks, so a
+-- `start` that waits for readiness never holds up events from other files.
+-- Healing takes the backend's view of every pod, not only the ones a file
+-- touched: a pod that crashed on its own is brought back too.
 
 local errors = require "mpod.error"
-local json = require "mpod.json"
+local ready = require "mpod.runner.ready"
 
 local M = {}
 local Control = {}
 Control.__index = Control
 
-local MUTATING = { kill = true, stop = true, start = true, restart = true,
-                   pause = true, unpause = true, isolate = true, rejoin = true }
+-- action -> function(backend, pod name, args) -> the call's result
+local POD_ACTIONS = {
+  kill = function(b, name, a) return b:kill(name, a.signal) end,
+  stop = function(b, name, a) return b:stop(name, a.grace) end,
+  start = function(b, name) return b:start(name) end,
+  restart = function(b, name, a) return b:restart(name, a.grace) end,
+  pause = function(b, name) return b:pause(name) end,
+  unpause = function(b, name) return b:unpause(name) end,
+  isolate = function(b, name) return b:isolate(name) end,
+  rejoin = function(b, name) return b:rejoin(name) end,
+  state = function(b, name) return b:state(name) end,
+  info = function(b, name) return b:info(name) end,
+  logs = function(b, name, a) return b:logs(name, { since = a.since, tail = a.tail }) end,
+  wait_ready = function(b, name, a) return ready.wait(b:service(name), b, a.timeout) end,
+}
 
 -- new(backend [, extras]) -> control; extras.proxies handles fault requests
 function M.new(backend, extras)
   return setmetatable({ backend = backend, extras = extras or {} }, Control)
 end
 
-function Control:handle(msg, file_state)
+local function pod_request(backend, msg)
+  backend:service(msg.pod)                -- raises naming the known pods
+  local act = POD_ACTIONS[msg.action]
+  if not act then errors.usage("unknown pod action '" .. tostring(msg.action) .. "'") end
+  return act(backend, msg.pod, msg.args or {})
+end
+
+-- handle(msg) -> the request's result; raises what the backend raised
+function Control:handle(msg)
   if msg.op == "pod" then
-    if MUTATING[msg.action] then
-      file_state.touched = file_state.touched or {}
-      file_state.touched[msg.pod] = msg.action
-    end
-    local args = {}
-    for i, v in ipairs(msg.args or {}) do
-      if v ~= json.null then args[i] = v end
-    end
-    return self.backend:act(msg.pod, msg.action, args)
+    return pod_request(self.backend, msg)
   elseif msg.op == "heal" then
     return self:heal()
   elseif msg.op == "proxy" and self.extras.proxies then
-    file_state.touched_proxies = true
     return self.extras.proxies:handle(msg)
   elseif msg.op == "partition" then
     if not self.backend.partition then
@@ -61,9 +75,9 @@ function Control:heal()
   return actions
 end
 
--- after_file(file_state) -> comment text or nil; raises when the cluster
--- cannot be healed (the run must stop).
-function Control:after_file(_)
+-- after_file() -> comment text or nil; raises when the cluster cannot be
+-- healed (the run must stop).
+function Control:after_file()
   local actions = self:heal()
   if #actions == 0 then return nil end
   return "healed: " .. table.concat(actions, ", ")

@@ -111,35 +111,31 @@ end
 
 -- Control -----------------------------------------------------------------
 
--- Arguments travel as a JSON array; nil becomes null on the way.
-local function control(pod, action, ...)
+-- The call goes to the runner as it was made: the action and its
+-- arguments by name (mpod.runner.control); an argument left out is absent.
+local function control(pod, action, args)
   runtime.touched[pod.name] = true
-  local null = require("mpod.json").null
-  local args = {}
-  for i = 1, select("#", ...) do
-    local v = select(i, ...)
-    args[i] = v == nil and null or v
-  end
-  return runtime.request({ op = "pod", pod = pod.name, action = action,
-                           args = require("mpod.json").array(args) }, CONTROL_TIMEOUT)
+  return runtime.request({ op = "pod", pod = pod.name, action = action, args = args },
+    CONTROL_TIMEOUT)
 end
 
-function Pod:kill(signal) return control(self, "kill", signal or "KILL") end
-function Pod:stop(grace) return control(self, "stop", grace) end
+function Pod:kill(signal) return control(self, "kill", { signal = signal }) end
+function Pod:stop(grace) return control(self, "stop", { grace = grace }) end
 function Pod:start() return control(self, "start") end
-function Pod:restart(grace) return control(self, "restart", grace) end
+function Pod:restart(grace) return control(self, "restart", { grace = grace }) end
 function Pod:pause() return control(self, "pause") end
 function Pod:unpause() return control(self, "unpause") end
 function Pod:state() return control(self, "state") end
 function Pod:isolate() return control(self, "isolate") end
 function Pod:rejoin() return control(self, "rejoin") end
-function Pod:wait_ready(timeout) return control(self, "wait_ready", timeout) end
+function Pod:wait_ready(timeout) return control(self, "wait_ready", { timeout = timeout }) end
 function Pod:info() return control(self, "info") end
 
 -- pod:logs([{since=, tail=}]) -> text; `since` is an mp.now() value
 function Pod:logs(opts)
   opts = opts or {}
-  local since = opts.since and require("mpod.sched").wallclock() - (require("mpod.sched").now() - opts.since)
+  local sched = require "mpod.sched"
+  local since = opts.since and sched.wallclock() - (sched.now() - opts.since)
   return control(self, "logs", { since = since, tail = opts.tail })
 end
 
@@ -269,7 +265,7 @@ local function failure_context(diag)
   local logs = {}
   for i = 1, math.min(#names, CONTEXT_PODS) do
     local ok, text = pcall(runtime.request, { op = "pod", pod = names[i], action = "logs",
-      args = require("mpod.json").array { { tail = CONTEXT_LINES } } }, CONTEXT_TIMEOUT)
+      args = { tail = CONTEXT_LINES } }, CONTEXT_TIMEOUT)
     if ok and text ~= "" then logs[names[i]] = text end
   end
   if next(logs) then diag.logs = logs end

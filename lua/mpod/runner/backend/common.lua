@@ -1,11 +1,11 @@
 -- mpod/runner/backend/common.lua: what every backend does the same way:
--- finding a service by name, dispatching a scenario's control request to
--- the backend's methods, bringing stopped and paused pods back, and the
--- rows of `mpod-lua status`.
+-- finding a service by name, bringing stopped and paused pods back, and
+-- the rows of `mpod-lua status`.
 --
 -- A backend provides service-level methods: state, kill, stop, start,
 -- restart, pause, unpause, isolate, rejoin, info, logs (and may raise
--- "unsupported" from any of them); these helpers do the rest.
+-- "unsupported" from any of them), which mpod.runner.control calls for a
+-- scenario's requests; these helpers do the rest.
 
 local errors = require "mpod.error"
 local ready = require "mpod.runner.ready"
@@ -30,29 +30,6 @@ end
 -- counts, and consecutive windows [a, b), [b, c) never share a line.
 function M.log_time(t)
   return t and math.floor(t * 1000) / 1000
-end
-
-local ACTIONS = {
-  kill = function(b, name, args) return b:kill(name, args[1]) end,
-  stop = function(b, name, args) return b:stop(name, args[1]) end,
-  start = function(b, name) return b:start(name) end,
-  restart = function(b, name, args) return b:restart(name, args[1]) end,
-  pause = function(b, name) return b:pause(name) end,
-  unpause = function(b, name) return b:unpause(name) end,
-  isolate = function(b, name) return b:isolate(name) end,
-  rejoin = function(b, name) return b:rejoin(name) end,
-  state = function(b, name) return b:state(name) end,
-  info = function(b, name) return b:info(name) end,
-  logs = function(b, name, args) return b:logs(name, args[1]) end,
-  wait_ready = function(b, name, args) return ready.wait(b:service(name), b, args[1]) end,
-}
-
--- act(backend, name, action, args) -> the action's result
-function M.act(b, name, action, args)
-  b:service(name)
-  local fn = ACTIONS[action]
-  if not fn then errors.usage("unknown pod action '" .. tostring(action) .. "'") end
-  return fn(b, name, args or {})
 end
 
 -- restore(backend, running_states) -> list of "name (started|unpaused)":

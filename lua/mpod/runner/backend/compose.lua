@@ -464,10 +464,6 @@ function Backend:info(name)
            isolated = self.st.isolated[name] ~= nil, started_at = parse_time(i.State.StartedAt) }
 end
 
-function Backend:act(name, action, args)
-  return common.act(self, name, action, args)
-end
-
 function Backend:status()
   return common.status(self, function(svc, s)
     if s ~= "running" then return nil end

@@ -353,10 +353,6 @@ function Backend:heal()
   return common.restore(self, { running = true })
 end
 
-function Backend:act(name, action, args)
-  return common.act(self, name, action, args)
-end
-
 -- The pods `status` shows, in file order: {name, state, health, url}.
 function Backend:status()
   return common.status(self, function(svc, s)
