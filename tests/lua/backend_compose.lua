@@ -92,6 +92,42 @@ mp.test("up, a run against it, status, down", function()
   mp.expect(leftovers(e.TAG)):eq(0)
 end)
 
+mp.test("a pod's container is looked up once: a SIGKILL then costs two Engine API calls", function()
+  need_docker()
+  local e = env()
+  st.expect_code(st.run({ "up", "-C", CLUSTER }, { env = e, timeout = 600 }), 0)
+  local ok, err = pcall(function()
+    for _, k in ipairs { "TAG", "PORT_A", "PORT_B" } do sys.setenv(k, e[k]) end
+    local compose = require "mpod.runner.backend.compose"
+    local b = compose.new(require("mpod.runner.clusterfile").load(CLUSTER), {})
+    local engine = b:engine()
+    local function calls(fn)
+      local before = engine.requests
+      fn()
+      return engine.requests - before
+    end
+    mp.expect(calls(function() mp.expect(b:state("b")):eq("running") end)):eq(2) -- lookup, inspect
+    mp.expect(calls(function() b:kill("b") end)):eq(2)                            -- kill, wait
+    mp.expect(calls(function() mp.expect(b:state("b")):eq("exited") end)):eq(1)
+    mp.expect(calls(function() b:start("b") end)):eq(1)
+    -- compose recreates the container behind the backend's back: the id it
+    -- remembered answers 404, and the service is looked up again, once
+    local old = b.ids.b
+    local argv = { table.unpack(compose.cli()) }
+    for _, a in ipairs { "-p", b.st.compose.project, "-f", b.st.compose.file,
+                         "up", "-d", "--force-recreate", "--no-deps", "b" } do
+      argv[#argv + 1] = a
+    end
+    local r = mp.exec(argv, { env = e, timeout = 300 })
+    if r.code ~= 0 then error("compose up --force-recreate b failed: " .. r.stderr) end
+    mp.expect(calls(function() mp.expect(b:state("b")):eq("running") end)):eq(3) -- 404, lookup, inspect
+    mp.expect(b.ids.b):ne(old)
+  end)
+  st.expect_code(st.run({ "down", "-C", CLUSTER }, { env = e, timeout = 300 }), 0)
+  if not ok then error(err, 0) end
+  all_gone(e.TAG)
+end, { timeout = 900 })
+
 -- The partition image: podsvc on the reference cluster's base image (sh,
 -- curl, iptables), built by `make images` when it is not there yet.
 local function partition_image()

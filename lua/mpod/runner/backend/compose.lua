@@ -7,9 +7,13 @@
 -- `down -v`. Everything else goes straight to the Docker Engine API
 -- (mpod.runner.docker): a pod's container is found by the compose labels of the
 -- project and service, which v1 and v2 both set, so container naming
--- schemes do not matter. isolate() disconnects a container from every
--- network it is on and remembers them (in the state file too), so rejoin()
--- and healing can connect it back with the same aliases.
+-- schemes do not matter. The id found is remembered until the engine no
+-- longer knows it (the container was recreated or removed: the next call
+-- that names it gets a 404, and the service is looked up again once), so
+-- a kill costs the kill and the wait for its end. isolate() disconnects a
+-- container from every network it is on and remembers them (in the state
+-- file too), so rejoin() and healing can connect it back with the same
+-- aliases.
 
 local common = require "mpod.runner.backend.common"
 local docker = require "mpod.runner.docker"
@@ -146,22 +150,47 @@ function Backend:manages()
   return true
 end
 
--- The container of a service (looked up by the compose labels).
+-- The container of a service: looked up by the compose labels, then
+-- remembered.
 function Backend:container(name)
+  if self.ids[name] then return self.ids[name] end
   local svc = self:service(name)
   local list = self:engine():containers {
     "com.docker.compose.project=" .. self.st.compose.project,
     "com.docker.compose.service=" .. (svc.service or name),
   }
   if #list == 0 then
-    errors.raise("state", string.format("pod %s has no container in compose project %s (is the cluster up?)",
-      name, self.st.compose.project))
+    errors.raise("state", string.format("pod %s has no container in compose project %s " ..
+      "(is the cluster up?)", name, self.st.compose.project))
   end
+  self.ids[name] = list[1].Id
   return list[1].Id
 end
 
+-- with_container(name, fn) -> what fn(id) returns, id the service's
+-- container. When the engine answers 404 for a remembered id, the
+-- container is gone: fn runs once more on a fresh lookup.
+function Backend:with_container(name, fn)
+  local remembered = self.ids[name]
+  local r = table.pack(pcall(fn, self:container(name)))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  local err = r[2]
+  if not (remembered and errors.is(err, "docker") and err.status == 404) then error(err, 0) end
+  self.ids[name] = nil
+  return fn(self:container(name))
+end
+
+-- post(name, action [, query [, timeout]]) -> the container's id, once
+-- POST /containers/{id}/{action} succeeded
+function Backend:post(name, action, query, timeout)
+  return self:with_container(name, function(id)
+    self:engine():post("/containers/" .. id .. "/" .. action, query, nil, timeout)
+    return id
+  end)
+end
+
 function Backend:inspect(name)
-  return self:engine():inspect(self:container(name))
+  return self:with_container(name, function(id) return self:engine():inspect(id) end)
 end
 
 -- State -------------------------------------------------------------------
@@ -198,9 +227,9 @@ end
 -- logs(name, {since=, until=, tail=, stamps=}) -> text
 function Backend:logs(name, opts)
   opts = opts or {}
-  return self:engine():logs(self:container(name), {
-    since = common.log_time(opts.since), ["until"] = common.log_time(opts["until"]),
-    tail = opts.tail, timestamps = opts.stamps })
+  local query = { since = common.log_time(opts.since), ["until"] = common.log_time(opts["until"]),
+                  tail = opts.tail, timestamps = opts.stamps }
+  return self:with_container(name, function(id) return self:engine():logs(id, query) end)
 end
 
 -- Control -----------------------------------------------------------------
@@ -212,9 +241,8 @@ end
 -- kill(name [, signal]): KILL (the default) returns once the container
 -- has stopped (the engine's wait endpoint), so state() says "exited".
 function Backend:kill(name, signal)
-  local id = self:container(name)
   local sig = signal_name(signal)
-  self:engine():post("/containers/" .. id .. "/kill", { signal = sig })
+  local id = self:post(name, "kill", { signal = sig })
   if sig == "SIGKILL" then
     self:engine():post("/containers/" .. id .. "/wait", { condition = "not-running" },
       nil, KILL_WAIT)
@@ -224,38 +252,36 @@ end
 
 function Backend:stop(name, grace)
   grace = grace or self:service(name).stop_timeout or DEFAULT_STOP
-  self:engine():post("/containers/" .. self:container(name) .. "/stop",
-    { t = tostring(math.ceil(grace)) }, nil, grace + 30)
+  self:post(name, "stop", { t = tostring(math.ceil(grace)) }, grace + 30)
   return true
 end
 
 function Backend:start(name)
-  self:engine():post("/containers/" .. self:container(name) .. "/start")
+  self:post(name, "start")
   return true
 end
 
 function Backend:restart(name, grace)
   grace = grace or self:service(name).stop_timeout or DEFAULT_STOP
-  self:engine():post("/containers/" .. self:container(name) .. "/restart",
-    { t = tostring(math.ceil(grace)) }, nil, grace + 30)
+  self:post(name, "restart", { t = tostring(math.ceil(grace)) }, grace + 30)
   return true
 end
 
 function Backend:pause(name)
-  self:engine():post("/containers/" .. self:container(name) .. "/pause")
+  self:post(name, "pause")
   return true
 end
 
 function Backend:unpause(name)
-  self:engine():post("/containers/" .. self:container(name) .. "/unpause")
+  self:post(name, "unpause")
   return true
 end
 
 -- isolate(name): disconnect from every network, remembering them
 function Backend:isolate(name)
   if self.st.isolated[name] then return true end
-  local id = self:container(name)
-  local info = self:engine():inspect(id)
+  local info = self:inspect(name)
+  local id = info.Id
   local networks = {}
   for net, cfg in pairs(info.NetworkSettings.Networks or {}) do
     local aliases = {}
@@ -272,10 +298,13 @@ function Backend:isolate(name)
   return true
 end
 
+-- rejoin(name): connect back to the networks isolate() remembered (the
+-- container's id from inspect: a remembered one that went stale would make
+-- the network's 404 ambiguous)
 function Backend:rejoin(name)
   local networks = self.st.isolated[name]
   if not networks then return true end
-  local id = self:container(name)
+  local id = self:inspect(name).Id
   for _, n in ipairs(networks) do
     self:engine():post("/networks/" .. n.name .. "/connect", nil, {
       Container = id, EndpointConfig = { Aliases = require("mpod.json").array(n.aliases) } })
@@ -301,10 +330,10 @@ local CHAIN = "MPOD-PARTITION"
 -- exec(name, argv) -> exit code, output
 function Backend:exec(name, argv)
   local engine = self:engine()
-  local id = self:container(name)
-  local created = engine:post("/containers/" .. id .. "/exec", nil, {
-    AttachStdout = true, AttachStderr = true,
-    Cmd = require("mpod.json").array(argv) }).json
+  local created = self:with_container(name, function(id)
+    return engine:post("/containers/" .. id .. "/exec", nil, {
+      AttachStdout = true, AttachStderr = true, Cmd = require("mpod.json").array(argv) }).json
+  end)
   local res = engine:post("/exec/" .. created.Id .. "/start", nil, { Detach = false, Tty = false }, 60)
   local output = require("mpod.dockerlog").merge(res.body)
   local info = engine:call("GET", "/exec/" .. created.Id .. "/json").json
@@ -424,6 +453,7 @@ end
 
 function Backend:up()
   self:engine()
+  self.ids = {}                        -- `up` may recreate containers
   run_compose(self.st, { "up", "-d", "--build" }, UP_TIMEOUT)
   for _, svc in ipairs(self.cluster.services) do
     if svc.oneshot then self:wait_oneshot(svc) else ready.wait(svc, self) end
@@ -432,6 +462,7 @@ end
 
 function Backend:down()
   self.st.isolated = {}
+  self.ids = {}
   -- without an engine there is nothing to take down (and the compose CLI
   -- would only print its own traceback)
   local ok, engine = pcall(self.engine, self)
