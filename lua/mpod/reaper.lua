@@ -57,7 +57,7 @@ function M.arm()
   })
   if not ok then
     require("mpod.error").raise("spawn", "cannot start the reaper that ends this file's " ..
-      "programs with it: " .. tostring(type(p) == "table" and p.message or p))
+      "programs with it: " .. tostring(p))
   end
   inherited[#inherited + 1] = reaper
   reaper, owner = pipe, proc.getpid()
@@ -145,15 +145,22 @@ function M.sweep_id(scenario_id)
   if scenario_id then M.sweep_tagged(M.VAR, scenario_id) end
 end
 
--- main(scenario_id): the reaper: wait for the end of standard input, then
--- sweep. INT, TERM and HUP (a terminal's ^C reaches the whole session it
--- came from) do not stop it.
-function M.main(scenario_id)
+-- wait_for_eof(): returns once standard input ends: the process that
+-- holds its write end is gone. INT, TERM and HUP (a terminal's ^C reaches
+-- the whole session it came from) do not stop the wait. The reaper and the
+-- runner's watchdog wait so.
+function M.wait_for_eof()
   local stream = require "mpod.stream"
   local signals = stream.new(proc.catch_signals { "INT", "TERM", "HUP" })
   local input = stream.new(0)
   while input:read() do end
   signals:close()
+end
+
+-- main(scenario_id): the reaper: wait for the end of standard input, then
+-- sweep.
+function M.main(scenario_id)
+  M.wait_for_eof()
   M.sweep_id(scenario_id)
   return 0
 end

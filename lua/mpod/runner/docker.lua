@@ -40,7 +40,7 @@ function M.connect()
   local c = setmetatable({ ep = ep, prefix = "", requests = 0 }, Client)
   local ok, res = pcall(c.raw, c, "GET", "/version", { timeout = 5 })
   if not ok then
-    local why = tostring(res.message or res)
+    local why = tostring(res)
     if ep.unix_socket and errors.is(res, "connect") then
       -- not curl's "Failed to connect to docker port 80": there is no port
       why = not sys.stat(ep.unix_socket) and "no such socket"

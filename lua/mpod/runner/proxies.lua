@@ -36,7 +36,7 @@ function Proxies:call(method, path, body)
                                        json = body, timeout = TIMEOUT })
   if not ok then
     errors.raise("toxiproxy", string.format("cannot reach Toxiproxy at %s: %s", self.url,
-      tostring(errors.is(res) and res.message or res)))
+      tostring(res)))
   end
   if res.status >= 300 and res.status ~= 404 then
     errors.raise("toxiproxy", string.format("Toxiproxy %s %s: %d %s", method, path, res.status,

@@ -23,7 +23,7 @@ local function http_check(ready, svc)
   local ok, res = pcall(require("mpod.http").request,
     { url = url, timeout = ATTEMPT_TIMEOUT, pod = svc.name })
   if not ok then
-    return false, "GET " .. url .. ": " .. tostring(errors.is(res) and res.message or res)
+    return false, "GET " .. url .. ": " .. tostring(res)
   end
   local wanted = ready.status
   if (wanted and res.status == wanted) or (not wanted and res.status >= 200 and res.status < 300) then
@@ -159,7 +159,7 @@ function M.check(svc, backend)
     if ready.log then return log_check(ready, svc, backend) end
     return cmd_check(ready)
   end)
-  if not ok then return false, tostring(errors.is(passed) and passed.message or passed) end
+  if not ok then return false, tostring(passed) end
   return passed, detail
 end
 

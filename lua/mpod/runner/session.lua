@@ -147,10 +147,7 @@ local RUNNER_EXIT_WAIT = 10
 -- watchdog(path, runner_pid): a runner killed while it saved its first
 -- state leaves no state, only the copy it was writing: that is removed.
 function M.watchdog(path, runner_pid)
-  local signals = stream.new(proc.catch_signals { "INT", "TERM", "HUP" })
-  local input = stream.new(0)
-  while input:read() do end
-  signals:close()
+  require("mpod.reaper").wait_for_eof()
   local st = state.load(path)
   if not st and runner_pid then os.remove(state.tmp_path(path, runner_pid)) end
   if not st or st.persistent then return 0 end

@@ -132,8 +132,6 @@ end
 
 function M.count(filter) return count_selected(state.root, filter) end
 
-local function round_ms(s) return math.floor(s * 1000 + 0.5) / 1000 end
-
 -- Run fn in a task with a time limit; returns true or false, diag.
 local function run_limited(fn, timeout, what)
   local t = sched.spawn(function() return xpcall(fn, trace.capture) end)
@@ -243,7 +241,7 @@ local function run_test(test, ctx, setup_failure)
   else
     ok, diag = execute(test, ctx)
   end
-  local elapsed = round_ms(sched.now() - start)
+  local elapsed = sync.elapsed(start)
   if diag then diag.elapsed = diag.elapsed or elapsed end
   if not ok then runtime.add_failure_context(diag) end
   ctx.emit { ev = "test", name = test.name, ok = ok, diag = (not ok) and diag or nil,

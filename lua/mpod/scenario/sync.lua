@@ -26,6 +26,12 @@ M.on_spawn = nil
 M.now = sched.now
 M.sleep = sched.sleep
 
+-- elapsed(start) -> seconds since start (a sched.now() value), to the
+-- millisecond: what reports show
+function M.elapsed(start)
+  return math.floor((sched.now() - start) * 1000 + 0.5) / 1000
+end
+
 -- Wait for t; if the waiting task is cancelled, cancel t too.
 local function join_or_cancel(t, timeout)
   local result = table.pack(pcall(t.join, t, timeout))
@@ -176,7 +182,7 @@ local function poll(what, fn, opts)
   until sched.now() >= deadline
   errors.raise("timeout", string.format("%s timed out: %s", what, label_of(fn, opts)), {
     label = opts.label,
-    elapsed = math.floor((sched.now() - start) * 1000 + 0.5) / 1000,
+    elapsed = M.elapsed(start),
     attempts = attempts,
     last = inspect.inspect(last, 300),
     last_error = last_error,
@@ -209,7 +215,7 @@ function M.consistently(fn, opts)
       errors.raise("consistently", string.format("consistently failed: %s %s (%s)",
         label_of(fn, opts), why, at), {
           label = opts.label, attempts = attempts,
-          elapsed = math.floor((sched.now() - start) * 1000 + 0.5) / 1000,
+          elapsed = M.elapsed(start),
         })
     end
     last = r[2]

@@ -64,7 +64,7 @@ local function run_compose(st, args, timeout)
   local ok, p = pcall(proc.spawn, { argv = argv, stdout = 2, stderr = "inherit",
     env = { MPOD_RUN_ID = st.run_id }, die_with_parent = not st.persistent })
   if not ok then
-    errors.raise("compose", "cannot run " .. argv[1] .. ": " .. tostring(p.message or p))
+    errors.raise("compose", "cannot run " .. argv[1] .. ": " .. tostring(p))
   end
   local status = p:wait(timeout)
   if not status then
@@ -118,7 +118,7 @@ local function take_down(st, engine)
   end
   if left > 0 then
     errors.raise("compose", string.format("project %s still has %d containers, networks or " ..
-      "volumes after down%s", st.compose.project, left, ok and "" or (": " .. tostring(err.message or err))))
+      "volumes after down%s", st.compose.project, left, ok and "" or (": " .. tostring(err))))
   end
 end
 

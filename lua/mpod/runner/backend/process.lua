@@ -166,10 +166,10 @@ function Backend:spawn(name)
     stdout = pump_in:fileno(), stderr = "stdout", session = detached,
     die_with_parent = not detached and proc.signum(svc.stop_signal or "TERM"),
   })
-  if not ok then pump_in:write("mpod-lua: " .. tostring(p.message or p) .. "\n") end
+  if not ok then pump_in:write("mpod-lua: " .. tostring(p) .. "\n") end
   pump_in:close()
   if not ok then
-    errors.raise("start", string.format("cannot start %s: %s", name, tostring(p.message or p)))
+    errors.raise("start", string.format("cannot start %s: %s", name, tostring(p)))
   end
   local info = proc.info(p:pid()) or {}
   self.procs[name] = p
@@ -184,12 +184,8 @@ end
 function Backend:wait_exit(name, timeout)
   local p = self.procs[name]
   if p then return p:wait(timeout) ~= nil end
-  local deadline = sched.now() + timeout
-  while self:state(name) ~= "exited" do
-    if sched.now() >= deadline then return false end
-    sched.sleep(0.05)
-  end
-  return true
+  local rec = self:record(name)
+  return state.wait_gone(rec.pid, rec.start, timeout)
 end
 
 function Backend:running_pid(name, action)
