@@ -14,10 +14,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 mpod=$(cd "$root" && realpath "${MPOD:-build/mpod-lua}")
 
-bin=${MPOD_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
-for tool in initdb postgres pgbench psql; do
-    [ -x "$bin/$tool" ] || { echo "bench/pg.sh: no $bin/$tool (make deps)" >&2; exit 2; }
-done
+# one folder with all four, for pgfixture.lua too
+MPOD_PG_BIN=$("$root/compose/local/pg-bindir" initdb postgres pgbench psql) ||
+    { echo "bench/pg.sh: no Postgres programs to measure against (make deps)" >&2; exit 2; }
+export MPOD_PG_BIN
 [ -x "$mpod" ] || { echo "bench/pg.sh: no $mpod (run make)" >&2; exit 2; }
 
 echo "== pg: SELECT \$1::int round trips against pgbench and psql -c"

@@ -17,7 +17,9 @@
 # killed during initdb leaves no half-made cluster: initdb writes
 # DATADIR.initdb, which is renamed into place once complete. A stop
 # signals the script's whole process group, so initdb (which removes
-# DATADIR.initdb) and the postgres it runs get it too.
+# DATADIR.initdb) and the postgres it runs get it too. initdb and postgres
+# come from the folder compose/local/pg-bindir finds (Debian puts them in
+# /usr/lib/postgresql/NN/bin, not on PATH; MPOD_PG_BIN overrides).
 set -eu
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
@@ -37,14 +39,16 @@ if [ "$(id -u)" = 0 ]; then
         "$0" "$datadir" "$port" "$@"
 fi
 
+bin=$("$(dirname "$0")/pg-bindir" initdb postgres) || die "no Postgres server programs (see above)"
+
 if [ ! -s "$datadir/PG_VERSION" ]; then
     rm -rf "$datadir" "$datadir.initdb"
-    echo "postgres.sh: creating the cluster in $datadir" >&2
-    initdb --pgdata="$datadir.initdb" --username=postgres --auth=trust --no-sync \
+    echo "postgres.sh: creating the cluster in $datadir with $bin/initdb" >&2
+    "$bin/initdb" --pgdata="$datadir.initdb" --username=postgres --auth=trust --no-sync \
         --encoding=UTF8 --locale=C >/dev/null
     mv "$datadir.initdb" "$datadir"
 fi
 
-exec postgres -D "$datadir" -p "$port" -c listen_addresses=127.0.0.1 \
+exec "$bin/postgres" -D "$datadir" -p "$port" -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories= -c fsync=off -c synchronous_commit=off \
     -c full_page_writes=off "$@"

@@ -14,8 +14,10 @@
 -- which the Debian server package creates) through setpriv(1), which
 -- execs in place and re-arms the parent-death signal after changing user
 -- (a uid change clears it), so the server dies with the scenario process
--- even when that is killed. Binaries come from MPOD_PG_BIN (default: the
--- newest /usr/lib/postgresql/<version>/bin). destroy() removes the folder.
+-- even when that is killed. Binaries come from the folder
+-- compose/local/pg-bindir finds (MPOD_PG_BIN, else the newest
+-- /usr/lib/postgresql/<version>/bin, ...), set in M.BIN by the first
+-- start(). Run from the checkout's root. destroy() removes the folder.
 
 local mp = require "mpod"
 local proc = require "mpod.proc"
@@ -23,19 +25,6 @@ local sys = require "mpod.sys"
 
 local M = {}
 
--- The bin folder of the newest Postgres the Debian packages installed.
-local function newest_bin()
-  local best, best_version = "/usr/lib/postgresql/15/bin", -1
-  for _, path in ipairs(sys.glob("/usr/lib/postgresql/*/bin/postgres")) do
-    local version = tonumber(path:match("/postgresql/([%d.]+)/bin/postgres$"))
-    if version and version > best_version then
-      best, best_version = path:gsub("/postgres$", ""), version
-    end
-  end
-  return best
-end
-
-M.BIN = os.getenv("MPOD_PG_BIN") or newest_bin()
 M.USER = os.getenv("MPOD_PG_USER") or "postgres"
 
 local Server = {}
@@ -156,8 +145,19 @@ function Server:dsn_for(user, password, extra)
     self.port, extra or "")
 end
 
+-- bin() -> the folder of initdb and postgres (M.BIN, found once)
+local function bin()
+  if not M.BIN then
+    local r = mp.exec({ "compose/local/pg-bindir", "initdb", "postgres" }, { timeout = 30 })
+    if not r.ok then error("no Postgres server programs: " .. r.stderr, 0) end
+    M.BIN = r.stdout:gsub("%s+$", "")
+  end
+  return M.BIN
+end
+
 -- start() -> a running server: {dsn=, port=, password=, dir=, socket_dir=, log=}
 function M.start()
+  bin()
   local self = setmetatable({ password = random_password() }, Server)
   self.dir = make_folder()
   self.socket_dir = self.dir
