@@ -8,6 +8,10 @@
 #                      mpod-lua/toxiproxy:latest  + toxiproxy-server, compose/toxiproxy.json
 #                      mpod-lua/meshd:latest      + build/meshd
 #   make toxiproxy     build/toxiproxy/toxiproxy-{server,cli} at vendor/toxiproxy.version
+#   make compose-cli   build/compose-cli/cli-plugins/docker-compose, the Go
+#                      `docker compose` at vendor/docker-compose.version, for
+#                      DOCKER_CONFIG=build/compose-cli (make test runs the
+#                      compose backend's tests under it and under v1)
 #   make images-clean  remove every mpod-lua/* image
 #
 # Every step is cached against Docker itself, not stamp files: the base
@@ -15,10 +19,12 @@
 # the thin images are left to the builder's cache, so a warm `make images`
 # takes seconds. Building the base needs root (debootstrap, chroot).
 
-IMAGES_DIR    := compose/images
-TOXIPROXY_DIR := $(BUILD)/toxiproxy
+IMAGES_DIR      := compose/images
+TOXIPROXY_DIR   := $(BUILD)/toxiproxy
+# build/, whatever BUILD is: a Go program, the same for every build variant
+COMPOSE_CLI_DIR := build/compose-cli
 
-.PHONY: toxiproxy images-clean
+.PHONY: toxiproxy compose-cli images-clean
 
 images: $(BUILD)/meshd toxiproxy
 	@$(IMAGES_DIR)/build-base.sh $(BUILD)/images
@@ -32,6 +38,9 @@ images: $(BUILD)/meshd toxiproxy
 
 toxiproxy:
 	@$(IMAGES_DIR)/build-toxiproxy.sh vendor/toxiproxy.version $(TOXIPROXY_DIR)
+
+compose-cli:
+	@$(IMAGES_DIR)/build-compose-cli.sh vendor/docker-compose.version $(COMPOSE_CLI_DIR)
 
 images-clean:
 	@$(IMAGES_DIR)/clean-images.sh

@@ -1,9 +1,11 @@
 -- docker.lua: the compose-backend twin of procs.lua, over
--- tests/compose/docker-compose.yml (TAG, PORT_A, PORT_B from the environment).
+-- tests/compose/docker-compose.yml (TAG, PORT_A, PORT_B from the environment;
+-- TEST_COMPOSE_CLI, when set, is compose.cli).
 return {
   name = "dselftest-${TAG}",
   backend = "compose",
-  compose = { file = "../compose/docker-compose.yml", project = "mpod-selftest-${TAG}" },
+  compose = { file = "../compose/docker-compose.yml", project = "mpod-selftest-${TAG}",
+              cli = os.getenv("TEST_COMPOSE_CLI") },
   http = { timeout = 5 },
   services = {
     { name = "setup", oneshot = true },

@@ -4,6 +4,11 @@
 -- operation, logs, isolate/rejoin, healing, up/down, and no container or
 -- network left after `down` or after the runner is killed. Skipped, with
 -- the reason, when no Docker Engine answers.
+--
+-- The runs use the compose CLI MPOD_COMPOSE names, v1 `docker-compose`
+-- when it is not set; tests/suites/backend-compose-v5.sh runs this file
+-- again with the Go `docker compose` v5 (tests/with-compose-v5). One test
+-- checks how the engine picks the CLI, with both at hand.
 
 local mp = require "mpod"
 local procs = require "procs"
@@ -15,6 +20,7 @@ mp.exclusive()
 
 local CLUSTER = "tests/clusters/docker.lua"
 local IMAGE = "mpod-selftest/podsvc:latest"
+local CLI = os.getenv("MPOD_COMPOSE") or "docker-compose"
 local state_dir
 local docker_ok, docker_why = false, "not checked"
 
@@ -31,6 +37,15 @@ mp.before_all(function()
     docker_why = "no Docker Engine answers: " .. (ok and r.stderr or tostring(r))
     return
   end
+  local words = {}
+  for word in CLI:gmatch("%S+") do words[#words + 1] = word end
+  words[#words + 1] = "version"
+  local v_ok, v = pcall(mp.exec, words, { timeout = 30 })
+  if not v_ok or v.code ~= 0 then
+    docker_why = "the compose CLI " .. CLI .. " does not run: " .. (v_ok and v.stderr or tostring(v))
+    return
+  end
+  mp.note("compose CLI: " .. CLI .. ": " .. v.stdout:match("[^\n]*"))
   local ctx = assert(sys.mkdtemp("mpod-image"))
   local build = os.getenv("BUILD") or "build"
   assert(mp.exec({ "cp", build .. "/fixtures/podsvc", ctx .. "/podsvc" }).code == 0)
@@ -45,6 +60,7 @@ mp.after_all(function() sys.rmtree(state_dir) end)
 local function env()
   local e = procs.env()
   e.MPOD_STATE_DIR = state_dir
+  e.MPOD_COMPOSE = CLI
   return e
 end
 
@@ -173,3 +189,57 @@ mp.test("SIGKILL of the runner: the watchdog takes the project down", function()
   p:wait(10)
   all_gone(e.TAG)
 end, { timeout = 600 })
+
+-- The Go `docker compose` as a CLI plugin, in a DOCKER_CONFIG folder of
+-- its own (make compose-cli: a few minutes the first time, then cached).
+local function v5_config()
+  local dir = "build/compose-cli"
+  if not sys.stat(dir .. "/cli-plugins/docker-compose") then
+    local m = mp.exec({ "make", "--no-print-directory", "compose-cli" }, { timeout = 1200 })
+    if m.code ~= 0 then error("make compose-cli failed: " .. m.stderr:sub(-2000)) end
+  end
+  return sys.realpath(dir)
+end
+
+-- The name of service a's container: v2 and later name it project-a-1,
+-- v1 project_a_1, which tells the CLI that made it.
+local function made_by(tag)
+  local r = docker { "ps", "-a", "--format", "{{.Names}}",
+    "--filter", "label=com.docker.compose.project=mpod-selftest-" .. tag,
+    "--filter", "label=com.docker.compose.service=a" }
+  local name = r.stdout:match("%S+") or "(none)"
+  if name == "mpod-selftest-" .. tag .. "-a-1" then return "v2" end
+  if name == "mpod-selftest-" .. tag .. "_a_1" then return "v1" end
+  return name
+end
+
+mp.test("the compose CLI: MPOD_COMPOSE, else compose.cli, else `docker compose` if it answers", function()
+  need_docker()
+  local plugin = v5_config()
+  for _, case in ipairs {
+    { want = "v2", why = "detected: the plugin answers" },
+    { want = "v1", cli = "docker-compose", why = "compose.cli over detection" },
+    { want = "v1", cli = "docker compose", env = "docker-compose", why = "MPOD_COMPOSE over compose.cli" },
+  } do
+    local e = env()
+    e.DOCKER_CONFIG, e.MPOD_COMPOSE = plugin, nil
+    -- through env(1): the variables a case does not set must not be inherited
+    local argv = { "env", "-u", "MPOD_COMPOSE", "-u", "TEST_COMPOSE_CLI" }
+    if case.env then argv[#argv + 1] = "MPOD_COMPOSE=" .. case.env end
+    if case.cli then argv[#argv + 1] = "TEST_COMPOSE_CLI=" .. case.cli end
+    local command = #argv + 2
+    table.move({ st.MPOD, "up", "-C", CLUSTER }, 1, 4, #argv + 1, argv)
+    st.expect_code(mp.exec(argv, { env = e, timeout = st.slow(300) }), 0)
+    local made = made_by(e.TAG)
+    argv[command] = "down"
+    st.expect_code(mp.exec(argv, { env = e, timeout = st.slow(300) }), 0)
+    if made ~= case.want then mp.fail(case.why .. ": containers made by " .. made .. ", not " .. case.want) end
+    all_gone(e.TAG)
+  end
+  local e = env()
+  e.MPOD_COMPOSE = "no-such-compose"
+  local r = st.run({ "up", "-C", CLUSTER }, { env = e, timeout = 120 })
+  st.expect_code(r, 3)
+  mp.expect(r.stderr):contains("cannot run no-such-compose (the compose CLI, from MPOD_COMPOSE)")
+  all_gone(e.TAG)
+end, { timeout = 1800, skip = os.getenv("MPOD_COMPOSE") and "run with MPOD_COMPOSE set: the default run tests the choice" or nil })

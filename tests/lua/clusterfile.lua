@@ -134,6 +134,20 @@ mp.test("a compose project is a name compose accepts", function()
   mp.expect(c.compose.project):eq("shop_dev-1")
 end)
 
+mp.test("compose.cli is a command line: a string that is not blank", function()
+  mp.expect(load_error [[ return { name = "x", backend = "compose",
+      compose = { file = "c.yml", cli = "  " } } ]])
+    :eq([[FILE.compose.cli: must be a command such as "docker compose" or "docker-compose", not "  "]])
+  mp.expect(load_error [[ return { name = "x", backend = "compose",
+      compose = { file = "c.yml", cli = { "docker", "compose" } } } ]])
+    :eq("FILE.compose.cli: must be a string, not a table")
+  local c = clusterfile.load(write [[ return { name = "x", backend = "compose",
+      compose = { file = "c.yml", cli = "docker compose" } } ]])
+  mp.expect(c.compose.cli):eq("docker compose")
+  mp.expect(require("mpod.runner.backend.compose").words(" docker  compose "))
+    :eq { "docker", "compose" }
+end)
+
 mp.test("a hole in a list is an error naming its index, not a silent end of the list", function()
   local hole = "is nil, a hole in the list (a misspelled variable?); the entries after it would be lost"
   mp.expect(load_error [[ local a, b = { name = "a" }, { name = "b" }

@@ -251,7 +251,7 @@ local function check_http(http, path)
   end
 end
 
-local COMPOSE_FIELDS = { file = "string", project = "string" }
+local COMPOSE_FIELDS = { file = "string", project = "string", cli = "string" }
 
 -- check_project(c, path): the compose project is a name compose itself
 -- accepts (docker compose refuses others; docker-compose v1 rewrites them,
@@ -312,6 +312,10 @@ local function validate(c, path)
     fail(path .. ".log_limit", "must be a positive number of bytes")
   end
   if c.compose then check_fields(c.compose, COMPOSE_FIELDS, path .. ".compose") end
+  if c.compose and c.compose.cli and not c.compose.cli:find("%S") then
+    fail(path .. ".compose.cli", "must be a command such as \"docker compose\" or \"docker-compose\", " ..
+      "not " .. quoted(c.compose.cli))
+  end
   if c.backend == "compose" and not (c.compose and c.compose.file) then
     fail(path .. ".compose", "the compose backend needs compose = { file = ... }")
   end

@@ -1,10 +1,11 @@
 -- mpod/runner/backend/compose.lua: pods that are containers of a Docker Compose
 -- project.
 --
--- `up` and `down` run the compose CLI (v2 `docker compose` when present,
--- else v1 `docker-compose`): `up -d --build` (never --wait, which misreads a
--- one-shot migrate service), then the cluster file's readiness checks;
--- `down -v`. Everything else goes straight to the Docker Engine API
+-- `up` and `down` run the compose CLI: the command MPOD_COMPOSE names,
+-- else the cluster file's compose.cli, else v2 `docker compose` when
+-- `docker compose version` answers, else v1 `docker-compose`. `up -d
+-- --build` (never --wait, which misreads a one-shot migrate service), then
+-- the cluster file's readiness checks; `down -v`. Everything else goes straight to the Docker Engine API
 -- (mpod.runner.docker): a pod's container is found by the compose labels of the
 -- project and service, which v1 and v2 both set, so container naming
 -- schemes do not matter. The id found is remembered until the engine no
@@ -34,22 +35,37 @@ local KILL_WAIT = 10
 local DEFAULT_STOP = 10
 local ONESHOT_TIMEOUT = 300
 
--- The compose command line: {"docker", "compose"} or {"docker-compose"}.
-local cli_cache
-function M.cli()
-  if cli_cache then return cli_cache end
+-- words(text) -> the whitespace-separated words of a command line
+function M.words(text)
+  local argv = {}
+  for word in tostring(text):gmatch("%S+") do argv[#argv + 1] = word end
+  return argv
+end
+
+-- The CLI found on this machine: {"docker", "compose"} when `docker compose
+-- version` answers, else {"docker-compose"}.
+local detected
+local function detect()
+  if detected then return detected end
   local ok, r = pcall(require("mpod.exec").exec, { "docker", "compose", "version" }, { timeout = 20 })
-  if ok and r.code == 0 then
-    cli_cache = { "docker", "compose" }
-  else
-    cli_cache = { "docker-compose" }
-  end
-  return cli_cache
+  detected = (ok and r.code == 0) and { "docker", "compose" } or { "docker-compose" }
+  return detected
+end
+
+-- cli(compose) -> the compose command line (argv list) for the state's
+-- compose table, and where it came from: "MPOD_COMPOSE", "compose.cli"
+-- (the cluster file's, kept in the state for a teardown by the watchdog or
+-- the reaper) or "detected".
+function M.cli(compose)
+  local env = os.getenv("MPOD_COMPOSE")
+  if env and env:find("%S") then return M.words(env), "MPOD_COMPOSE" end
+  if compose.cli then return compose.cli, "compose.cli" end
+  return detect(), "detected"
 end
 
 local function project_args(compose)
   local argv = {}
-  for _, a in ipairs(M.cli()) do argv[#argv + 1] = a end
+  for _, a in ipairs(M.cli(compose)) do argv[#argv + 1] = a end
   for _, a in ipairs { "-p", compose.project, "-f", compose.file } do argv[#argv + 1] = a end
   return argv
 end
@@ -64,7 +80,10 @@ local function run_compose(st, args, timeout)
   local ok, p = pcall(proc.spawn, { argv = argv, stdout = 2, stderr = "inherit",
     env = { MPOD_RUN_ID = st.run_id }, die_with_parent = not st.persistent })
   if not ok then
-    errors.raise("compose", "cannot run " .. argv[1] .. ": " .. tostring(p))
+    local _, from = M.cli(st.compose)
+    errors.raise("compose", string.format("cannot run %s (the compose CLI, %s): %s", argv[1],
+      from == "detected" and "found neither `docker compose` nor docker-compose; set MPOD_COMPOSE"
+        or "from " .. from, tostring(p.message or p)))
   end
   local status = p:wait(timeout)
   if not status then
@@ -132,7 +151,8 @@ function M.new(cluster, st)
   local compose = cluster.compose or {}
   local file = compose.file or "docker-compose.yml"
   if file:sub(1, 1) ~= "/" then file = cluster.root .. "/" .. file end
-  st.compose = { file = file, project = compose.project or ("mpod-" .. cluster.name) }
+  st.compose = { file = file, project = compose.project or ("mpod-" .. cluster.name),
+                 cli = compose.cli and M.words(compose.cli) or nil }
   st.isolated = st.isolated or {}
   return setmetatable({ cluster = cluster, st = st, ids = {} }, Backend)
 end
