@@ -1,8 +1,9 @@
 -- cli.lua: the command line. mpod.runner.cli's parse and check, called
--- directly (every option, --opt=value, --, missing values, bad numbers,
--- unknown options, --keep without --up), then the usage errors as a user meets
--- them through the binary: exit status 2, the message on stderr, nothing
--- on stdout.
+-- directly (every option, --opt=value, getopt's short forms -j4, -vj2 and
+-- -CFILE, --, missing values, bad numbers, unknown options, --keep without
+-- --up, --shard), the split --shard makes, then the usage errors as a user
+-- meets them through the binary: exit status 2, the message on stderr,
+-- nothing on stdout; and sharded runs that together run every file once.
 
 local mp = require "mpod"
 local cli = require "mpod.runner.cli"
@@ -50,6 +51,26 @@ mp.test("parse: every flag, long and short", function()
     :eq { verbose = true, help = true, version = true, follow = true }
 end)
 
+mp.test("parse: short options as getopt reads them: -j4, -vj2, -t30, -CFILE, -vf", function()
+  mp.expect((parse("-j4", "-t30", "-CFILE"))):eq { jobs = "4", timeout = "30", cluster = "FILE" }
+  mp.expect((parse("-vj2"))):eq { verbose = true, jobs = "2" }
+  mp.expect((parse("-vf"))):eq { verbose = true, follow = true }
+  mp.expect((parse("-vC", "c.lua"))):eq { verbose = true, cluster = "c.lua" }
+  -- the rest of the word is the value, whatever it holds
+  mp.expect((parse("-j=4"))):eq { jobs = "=4" }
+  mp.expect((parse("-Cv"))):eq { cluster = "v" }
+  local opts, files = parse("-j", "4", "-C", "c.lua", "--cluster=d.lua", "x.lua", "-t", "9")
+  mp.expect(opts):eq { jobs = "4", cluster = "d.lua", timeout = "9" }
+  mp.expect(files):eq { "x.lua" }
+end)
+
+mp.test("parse: a bundle with an unknown letter or a missing value says which", function()
+  mp.expect(parse_error("-vx")):eq("unknown option -x (in -vx)")
+  mp.expect(parse_error("-vé")):eq("unknown option -é (in -vé)")
+  mp.expect(parse_error("a.lua", "-vj")):eq("option -j needs a value")
+  mp.expect(parse_error("-v=1")):eq("unknown option -= (in -v=1)")
+end)
+
 mp.test("parse: --opt=value, including an empty value and values with '='", function()
   local opts = parse("--jobs=3", "--filter=a=b", "--junit=", "--cluster=x.lua")
   mp.expect(opts):eq { jobs = "3", filter = "a=b", junit = "", cluster = "x.lua" }
@@ -82,7 +103,8 @@ end)
 
 mp.test("parse: a missing value names the option", function()
   for _, name in ipairs { "-C", "--cluster", "-j", "--jobs", "-t", "--timeout", "--test-timeout",
-                          "--filter", "--junit", "--tap-version", "--seed", "--dump-logs" } do
+                          "--filter", "--junit", "--tap-version", "--seed", "--dump-logs",
+                          "--shard" } do
     mp.expect(parse_error("a.lua", name)):eq("option " .. name .. " needs a value")
   end
 end)
@@ -153,6 +175,64 @@ mp.test("check: --keep only with --up", function()
   mp.expect(cli.check { keep = true, up = true }):eq(true)
 end)
 
+mp.test("check: --shard is K/N with 1 <= K <= N, in decimal digits", function()
+  local opts = { shard = "2/3" }
+  mp.expect(cli.check(opts)):eq(true)
+  mp.expect(opts.shard):eq { 2, 3 }
+  opts = { shard = "1/1" }
+  cli.check(opts)
+  mp.expect(opts.shard):eq { 1, 1 }
+  for _, bad in ipairs { "0/3", "4/3", "1/0", "x/y", "3", "1/", "/3", "-1/3", "1/3/5", " 1/3",
+                         "0x1/3", "1.0/3", "1/99999999999999999999", "" } do
+    mp.expect(check_error { shard = bad })
+      :eq("--shard must be K/N with 1 <= K <= N (as 2/3), not '" .. bad .. "'")
+  end
+end)
+
+-- shard -------------------------------------------------------------------------
+
+local FILES = { "scenarios/b.lua", "scenarios/a.lua", "z.lua", "scenarios/c.lua", "A.lua",
+                "scenarios/a_2.lua", "m/x.lua" }
+
+mp.test("shard: N shards hold every file exactly once, balanced, in the given order", function()
+  for n = 1, #FILES + 2 do
+    local seen, position = {}, {}
+    for i, f in ipairs(FILES) do position[f] = i end
+    for k = 1, n do
+      local part = cli.shard(FILES, k, n)
+      mp.expect(#part >= #FILES // n and #part <= (#FILES + n - 1) // n):truthy()
+      for i, f in ipairs(part) do
+        mp.expect(seen[f]):is_nil()
+        seen[f] = k
+        if i > 1 then mp.expect(position[f]):gt(position[part[i - 1]]) end
+      end
+    end
+    for _, f in ipairs(FILES) do mp.expect(seen[f]):type("number") end
+  end
+end)
+
+mp.test("shard: the split depends on the files, not on the order they come in", function()
+  local reversed, rotated = {}, {}
+  for i = #FILES, 1, -1 do reversed[#reversed + 1] = FILES[i] end
+  for i = 3, #FILES + 2 do rotated[#rotated + 1] = FILES[(i - 1) % #FILES + 1] end
+  local function set(list)
+    local out = {}
+    for _, f in ipairs(list) do out[f] = true end
+    return out
+  end
+  for n = 2, 4 do
+    for k = 1, n do
+      local want = set(cli.shard(FILES, k, n))
+      mp.expect(set(cli.shard(reversed, k, n))):eq(want)
+      mp.expect(set(cli.shard(rotated, k, n))):eq(want)
+    end
+  end
+  -- byte order, whatever the locale: "A.lua" < "m/x.lua" < "scenarios/a.lua" < ...
+  mp.expect(cli.shard(FILES, 1, 7)):eq { "A.lua" }
+  mp.expect(cli.shard(FILES, 3, 7)):eq { "scenarios/a.lua" }
+  mp.expect(cli.shard(FILES, 4, 7)):eq { "scenarios/a_2.lua" }
+end)
+
 -- Through the binary -------------------------------------------------------------
 
 -- usage(args [, cwd]) -> stderr; checks exit status 2 and an empty stdout
@@ -178,6 +258,11 @@ mp.test("usage errors exit 2 with one message on stderr and nothing on stdout", 
     { { "-t", "1e3", passing }, "--timeout must be a positive number, not '1e3'" },
     { { "--tap-version", "12", passing }, "--tap-version must be 13 or 14" },
     { { "--keep", passing }, "--keep only makes sense with --up" },
+    { { "-vx", passing }, "unknown option -x (in -vx)" },
+    { { "--shard", "0/3", passing }, "--shard must be K/N with 1 <= K <= N (as 2/3), not '0/3'" },
+    { { "--shard=4/3", passing }, "--shard must be K/N with 1 <= K <= N (as 2/3), not '4/3'" },
+    { { "--shard", "1/0", passing }, "--shard must be K/N with 1 <= K <= N (as 2/3), not '1/0'" },
+    { { "--shard", "x/y", passing }, "--shard must be K/N with 1 <= K <= N (as 2/3), not 'x/y'" },
   } do
     mp.expect(usage(case[1])):eq("mpod-lua: " .. case[2] .. "\n(see mpod-lua --help)\n")
   end
@@ -199,8 +284,8 @@ mp.test("--help: usage, every option, examples, exit status; on stdout, exit 0",
   mp.expect(help):matches("^usage: mpod%-lua ")
   for _, option in ipairs { "-C, --cluster FILE", "--up", "--keep", "-j, --jobs N",
       "-t, --timeout S", "--test-timeout S", "--filter TEXT", "--junit FILE",
-      "--tap-version N", "--seed N", "--shuffle", "--dump-logs DIR", "-v, --verbose",
-      "-h, --help", "-V, --version", "MPOD_CLUSTER" } do
+      "--tap-version N", "--seed N", "--shuffle", "--dump-logs DIR", "--shard K/N",
+      "-v, --verbose", "-h, --help", "-V, --version", "MPOD_CLUSTER", "man mpod-lua" } do
     mp.expect(help):contains(option)
   end
   mp.expect(help):contains("examples:")
@@ -256,4 +341,53 @@ mp.test("-j beyond the open-file limit runs fewer files at once, with a note, an
   mp.expect(r.stderr):matches("mpod%-lua: %-j 60 is more than the open%-file limit allows " ..
     "%(ulimit %-n 64, %d+ open%): running at most %d+ files at once\n")
   mp.expect(r.stderr):contains("mpod-lua: 60 passed, 0 failed, 0 skipped")
+end)
+
+-- The top-level results of a run's TAP: { [file] = count }
+local function files_run(tap)
+  local out = {}
+  for line in tap:gmatch("[^\n]+") do
+    local file = line:match("^ok %d+ %- (%S+)$") or line:match("^not ok %d+ %- (%S+)$")
+    if file then out[file] = (out[file] or 0) + 1 end
+  end
+  return out
+end
+
+mp.test("--shard K/N: the N runs together run every file once, exclusive files included", function()
+  local dir = assert(sys.mkdtemp("mpod-cli-shard"))
+  local files = {}
+  for i = 1, 7 do
+    local file = string.format("%s/f%d.lua", dir, i)
+    local f = assert(io.open(file, "w"))
+    f:write('local mp = require "mpod"\n', i % 3 == 0 and "mp.exclusive()\n" or "",
+      'mp.test("runs", function() end)\n')
+    f:close()
+    files[#files + 1] = file
+  end
+  local reversed = {}
+  for i = #files, 1, -1 do reversed[#reversed + 1] = files[i] end
+  for _, n in ipairs { 1, 2, 3, 7, 9 } do
+    local count = {}
+    for k = 1, n do
+      -- even shards get the files in the other order: the split is the same
+      local args = { "-j2", "--shard", k .. "/" .. n }
+      table.move(k % 2 == 0 and reversed or files, 1, #files, #args + 1, args)
+      local r = st.run(args, { env = { MPOD_CLUSTER = "" } })
+      st.expect_code(r, 0)
+      mp.expect(r.stdout):contains(string.format(", shard %d/%d\n", k, n))
+      for file, times in pairs(files_run(r.stdout)) do count[file] = (count[file] or 0) + times end
+    end
+    for _, file in ipairs(files) do
+      if count[file] ~= 1 then mp.fail(string.format("%d shards ran %s %d times", n, file, count[file] or 0)) end
+    end
+  end
+  sys.rmtree(dir)
+end)
+
+mp.test("--shard: a shard with no files is a run of no tests, exit 0", function()
+  local r = st.run({ "--shard", "3/3", st.case("passing"), st.case("failing") },
+    { env = { MPOD_CLUSTER = "" } })
+  st.expect_code(r, 0)
+  st.expect_line(r.stdout, "1..0")
+  mp.expect(files_run(r.stdout)):eq {}
 end)

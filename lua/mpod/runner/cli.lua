@@ -39,6 +39,7 @@ options:
       --seed N           seed for math.random and --shuffle (default: random)
       --shuffle          run the files in a random order (see --seed)
       --dump-logs DIR    after a run with failures, write every pod's log to DIR
+      --shard K/N        run only the K-th of N parts of the files (CI matrices)
   -v, --verbose          stream notes and failures to stderr
   -h, --help             this text
   -V, --version          the version
@@ -50,11 +51,16 @@ examples:
   mpod-lua --filter "sign-out" -v           # matching tests only, notes on stderr
   mpod-lua -C staging.lua --up              # bring that cluster up, run, take it down
   mpod-lua --seed 1234 --shuffle            # replay a shuffled order
+  mpod-lua -j4 --shard 2/3                  # the second third of the files
   mpod-lua up                               # then: status, logs mesh-1 -f, down
 
+Short options bundle as in getopt (-vj4, -CFILE); long ones also take their
+value after = (--jobs=4); -- ends the options.
+
 environment: MPOD_CLUSTER (the cluster file when -C is not given),
-MPOD_STATE_DIR (where up/down keep their state), TMPDIR.
-Full documentation: docs/cli.md.
+MPOD_STATE_DIR (where up/down keep their state), MPOD_COMPOSE (the compose
+CLI), TMPDIR.
+Full documentation: man mpod-lua; the guides are in docs/ of the source.
 
 exit status: 0 all passed, 1 a test failed, 2 usage or cluster-file error,
 3 the cluster could not be brought up or reached, 4 internal error.
@@ -72,7 +78,7 @@ local OPTIONS = {
   ["-t"] = "timeout", ["--timeout"] = "timeout",
   ["--test-timeout"] = "test_timeout", ["--filter"] = "filter",
   ["--junit"] = "junit", ["--tap-version"] = "tap_version", ["--seed"] = "seed",
-  ["--dump-logs"] = "dump_logs",
+  ["--dump-logs"] = "dump_logs", ["--shard"] = "shard",
   ["-v"] = true, ["--verbose"] = true, ["-h"] = true, ["--help"] = true,
   ["-V"] = true, ["--version"] = true, ["-f"] = true, ["--follow"] = true,
 }
@@ -84,35 +90,77 @@ local FLAG_NAMES = {
   ["-f"] = "follow", ["--follow"] = "follow",
 }
 
+-- long(argv, i, opts) -> the index after the option argv[i] ("--name",
+-- "--name=value", "--name value") and its value | nil, message
+local function long(argv, i, opts)
+  local a = argv[i]
+  local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+  name = name or a
+  local spec = OPTIONS[name]
+  if spec == true and not inline then
+    opts[FLAG_NAMES[name]] = true
+  elseif spec == true then return nil, "option " .. name .. " takes no value"
+  elseif type(spec) == "string" then
+    local value = inline
+    if not value then
+      i = i + 1
+      value = argv[i]
+      if value == nil then return nil, "option " .. name .. " needs a value" end
+    end
+    opts[spec] = value
+  else
+    return nil, "unknown option " .. a
+  end
+  return i + 1
+end
+
+-- short(argv, i, opts) -> the index after the cluster of short options
+-- argv[i], as getopt reads it: flags bundle ("-vf"), and an option taking
+-- a value takes the rest of the word ("-j4", "-vj2", "-CFILE") or else
+-- the next argument | nil, message
+local function short(argv, i, opts)
+  local a, pos = argv[i], 2
+  while pos <= #a do
+    local _, last = a:find("^" .. utf8.charpattern, pos)
+    last = last or pos
+    local name = "-" .. a:sub(pos, last)
+    local spec = OPTIONS[name]
+    if spec == true then
+      opts[FLAG_NAMES[name]] = true
+    elseif type(spec) == "string" then
+      local value = a:sub(last + 1)
+      if value == "" then
+        i = i + 1
+        value = argv[i]
+        if value == nil then return nil, "option " .. name .. " needs a value" end
+      end
+      opts[spec] = value
+      return i + 1
+    else
+      return nil, "unknown option " .. name .. (name ~= a and " (in " .. a .. ")" or "")
+    end
+    pos = last + 1
+  end
+  return i + 1
+end
+
 -- parse(argv) -> opts, positional | nil, message
 function M.parse(argv)
   local opts, positional = {}, {}
   local i = 1
   while i <= #argv do
     local a = argv[i]
-    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
-    name = name or a
-    local spec = OPTIONS[name]
+    local err
     if a == "--" then
       table.move(argv, i + 1, #argv, #positional + 1, positional)
       break
-    elseif spec == true and not inline then
-      opts[FLAG_NAMES[name]] = true
-    elseif spec == true then return nil, "option " .. name .. " takes no value"
-    elseif type(spec) == "string" then
-      local value = inline
-      if not value then
-        i = i + 1
-        value = argv[i]
-        if value == nil then return nil, "option " .. name .. " needs a value" end
-      end
-      opts[spec] = value
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option " .. a
+    elseif a:sub(1, 2) == "--" then i, err = long(argv, i, opts)
+    elseif a:sub(1, 1) == "-" and a ~= "-" then i, err = short(argv, i, opts)
     else
       positional[#positional + 1] = a
+      i = i + 1
     end
-    i = i + 1
+    if not i then return nil, err end
   end
   return opts, positional
 end
@@ -158,7 +206,39 @@ function M.check(opts)
     opts.seed = seed
   end
   if opts.keep and not opts.up then return nil, "--keep only makes sense with --up" end
+  if opts.shard then
+    local k, n = tostring(opts.shard):match("^(%d+)/(%d+)$")
+    k, n = math.tointeger(tonumber(k)), math.tointeger(tonumber(n))
+    if not (k and n and k >= 1 and k <= n) then
+      return nil, "--shard must be K/N with 1 <= K <= N (as 2/3), not '" .. tostring(opts.shard) .. "'"
+    end
+    opts.shard = { k, n }
+  end
   return true
+end
+
+-- shard(files, k, n) -> the files of shard k of n, in their given order.
+-- The split does not depend on that order nor on the locale a shell sorted
+-- a glob with: the files are sorted by their bytes and dealt out in turn,
+-- the first to shard 1, the second to shard 2, ... (the runner keeps the C
+-- locale, where Lua's < compares bytes). So every machine of a
+-- CI matrix given the same files computes the same split, each file falls
+-- in exactly one shard, and shard sizes differ by one at most.
+function M.shard(files, k, n)
+  local order = {}
+  for i = 1, #files do order[i] = i end
+  table.sort(order, function(a, b)
+    if files[a] ~= files[b] then return files[a] < files[b] end
+    return a < b
+  end)
+  local mine = {}
+  for rank, i in ipairs(order) do
+    if (rank - 1) % n + 1 == k then mine[#mine + 1] = i end
+  end
+  table.sort(mine)
+  local picked = {}
+  for _, i in ipairs(mine) do picked[#picked + 1] = files[i] end
+  return picked
 end
 
 local function shuffle(list, seed)
@@ -200,6 +280,7 @@ local function run_files(opts, positional)
   if #files == 0 then
     return usage_error("no scenario files (none given and no scenarios/*.lua here)")
   end
+  if opts.shard then files = M.shard(files, opts.shard[1], opts.shard[2]) end
   opts.seed = opts.seed or random_seed()
   if opts.shuffle then shuffle(files, opts.seed) end
   local path, explicit = cluster_path(opts)
@@ -213,7 +294,8 @@ local function run_files(opts, positional)
     reporter:finish()
     return code
   end
-  local header = { string.format("mpod-lua %s, seed %d%s", VERSION, opts.seed,
+  local header = { string.format("mpod-lua %s, seed %d%s%s", VERSION, opts.seed,
+    opts.shard and string.format(", shard %d/%d", opts.shard[1], opts.shard[2]) or "",
     s.cluster and string.format(", cluster %s (%s)", s.cluster.name, s.cluster.backend) or "") }
   local totals = require("mpod.runner.run").run {
     files = files, jobs = opts.jobs or 1, file_timeout = opts.timeout or 300,
