@@ -1,14 +1,20 @@
 # Makefile: builds mpod-lua, its tests, the reference app and its images.
 #
 #   make            build build/mpod-lua (and the test fixtures, meshd)
-#   make deps       install the Debian packages that are missing
+#   make deps       install the Debian packages that are missing, for building
+#                   and `make run` (vendor/debian-packages.txt, group run)
+#   make deps-dev   the same, and what developing the engine needs (clang,
+#                   valgrind, the benchmark's tools...): make test, bench, fuzz
 #   make test       the whole test suite (C units, Lua self-tests, scenarios),
 #                   then the same under ASan + UBSan (make test-asan)
 #   make check      the whole test suite, plain build only
-#   make run        bring the reference cluster up, run scenarios/*.lua, down
+#   make run        bring the reference cluster up, run scenarios/*.lua, down;
+#                   stdout is the TAP alone (make run > run.tap), the rest
+#                   goes to stderr. BACKEND=compose for Docker, ARGS="..."
+#                   for mpod-lua options and files (ARGS="-j2 --junit j.xml")
 #   make bench      benchmark figures, as ratios against reference tools
 #   make images     the Docker base image and the meshd image (cached)
-#   make install    PREFIX=/usr/local
+#   make install    PREFIX=/usr/local (make uninstall removes what it put)
 #
 # Variants build into their own folder: `make test-asan` (ASan + UBSan, in
 # build-asan/), `make test-valgrind` (build-valgrind/), `make fuzz` (clang,
@@ -21,6 +27,7 @@ PKGS     := lua5.4 libcurl libcjson libpq
 OPT      ?= -O2 -g
 SAN      ?=
 BACKEND  ?= process
+ARGS     :=
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -40,7 +47,8 @@ MPOD       := $(BUILD)/mpod-lua
 
 C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all deps test check run bench images install clean test-asan test-valgrind fuzz
+.PHONY: all deps deps-compose deps-dev test check run bench images install uninstall clean \
+        test-asan test-valgrind fuzz
 .DEFAULT_GOAL := all
 
 all: $(MPOD) $(C_TESTS)
@@ -82,16 +90,28 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libmpod.a
 	$(CC) $(CPPFLAGS) -Itests/c $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmpod.a $(LDLIBS)
 
 -include $(wildcard $(BUILD)/obj/*.d)
+fuzz: deps-dev
 -include $(wildcard tests/fixtures/*.mk compose/meshd/meshd.mk compose/images.mk tests/fuzz/fuzz.mk bench/bench.mk)
 
+# The groups of vendor/debian-packages.txt; vendor/install-deps resolves
+# the names against what apt offers (postgresql-NN: the newest there is).
 deps:
-	@vendor/install-deps
+	@vendor/install-deps run
+
+deps-compose:
+	@vendor/install-deps run compose
+
+deps-dev:
+	@vendor/install-deps run compose dev
 
 # The whole suite: the plain build's, then the ASan + UBSan build's (about
 # 7 minutes more; `make check` is the plain half alone). Both run, and the
 # target fails if either did, after printing the failing tests of both
-# halves again (tests/run-all keeps them in test-logs/FAILURES).
-test: deps
+# halves again (tests/run-all keeps them in test-logs/FAILURES). The compose
+# backend's tests run under v1 `docker-compose` in both halves, and under
+# the Go `docker compose` v5 (tests/suites/*-compose-v5.sh, make compose-cli)
+# in the plain half only: the engine's code is the same, only the CLI differs.
+test: deps-dev
 	@status=0; $(MAKE) --no-print-directory check || status=1; \
 	$(MAKE) --no-print-directory test-asan || status=1; \
 	if [ $$status -ne 0 ]; then \
@@ -102,13 +122,17 @@ test: deps
 	fi; \
 	exit $$status
 
-check: deps
+check: deps-dev
 	@$(MAKE) --no-print-directory all
 	MPOD=$(MPOD) BUILD=$(BUILD) tests/run-all
 
-run: deps
-	@$(MAKE) --no-print-directory all
-	tests/run-scenarios $(BACKEND)
+# stdout is the TAP alone: make's echo and the build's output go to stderr,
+# and a failed build is a TAP "Bail out!" (exit 3), as in tests/run-scenarios.
+run:
+	@{ $(MAKE) --no-print-directory $(if $(filter compose,$(BACKEND)),deps-compose,deps) && \
+		$(MAKE) --no-print-directory all; } >&2 || \
+		{ printf 'TAP version 13\nBail out! make run: the build failed (its output is on stderr)\n'; exit 3; }
+	@tests/run-scenarios $(BACKEND) $(ARGS)
 
 # The ASan + UBSan variant of the suite. Every process the run starts (the
 # runner, scenario children, the fixtures and meshd, built with $(SAN) too)
@@ -123,11 +147,12 @@ run: deps
 ASAN_BUILD  := build-asan
 SAN_REPORTS := $(ASAN_BUILD)/sanitizer
 
-test-asan: deps
+test-asan: deps-dev
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
 	@status=0; MPOD=$(ASAN_BUILD)/mpod-lua BUILD=$(ASAN_BUILD) MPOD_TEST_TIME_SCALE=3 \
+		MPOD_TEST_COMPOSE_V5=off \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:log_path=$(CURDIR)/$(SAN_REPORTS)/asan \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(SAN_REPORTS)/ubsan \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run-all || status=1; \
@@ -143,7 +168,7 @@ test-asan: deps
 
 # The engine's own tests under valgrind (tests/run-valgrind says which), on
 # an unsanitized -O1 build of its own.
-test-valgrind: deps
+test-valgrind: deps-dev
 	@$(MAKE) --no-print-directory BUILD=build-valgrind OPT="-O1 -g" all
 	MPOD=build-valgrind/mpod-lua BUILD=build-valgrind tests/run-valgrind
 
@@ -153,6 +178,13 @@ install: $(MPOD)
 	install -m 755 $(MPOD) $(DESTDIR)$(PREFIX)/bin/mpod-lua
 	install -m 644 docs/mpod-lua.1 $(DESTDIR)$(PREFIX)/share/man/man1/mpod-lua.1
 	install -m 644 docs/mpod.meta.lua $(DESTDIR)$(PREFIX)/share/mpod-lua/mpod.meta.lua
+
+# Removes what `make install` put (same PREFIX and DESTDIR), and the
+# share/mpod-lua folder when nothing else is left in it.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/mpod-lua $(DESTDIR)$(PREFIX)/share/man/man1/mpod-lua.1 \
+		$(DESTDIR)$(PREFIX)/share/mpod-lua/mpod.meta.lua
+	rmdir $(DESTDIR)$(PREFIX)/share/mpod-lua 2>/dev/null || true
 
 clean:
 	rm -rf build build-asan build-valgrind build-fuzz

@@ -11,7 +11,7 @@
 
 BENCH_PARTS += bench/core.sh
 
-bench: deps
+bench: deps-dev
 	@$(MAKE) --no-print-directory all
 	@failed=""; \
 	for part in $(BENCH_PARTS); do \

@@ -3,7 +3,8 @@
 -- docs/mpod.meta.lua, byte for byte); the installed binary runs; the man
 -- page renders without groff warnings, `man` finds it through MANPATH, and
 -- it names every option `mpod-lua --help` lists and every environment
--- variable the engine reads.
+-- variable the engine reads; --help names it. `make uninstall` then
+-- removes what the install put, and nothing else.
 
 local mp = require "mpod"
 local sys = require "mpod.sys"
@@ -91,4 +92,24 @@ mp.test("the man page names every option of --help and every variable the engine
     end
   end
   if #missing > 0 then mp.fail("not in docs/mpod-lua.1: " .. table.concat(missing, ", ")) end
+end)
+
+mp.test("make uninstall removes what make install put, and only that", function()
+  local root = dest .. PREFIX
+  local keep = root .. "/share/man/man1/other.1"
+  local f = assert(io.open(keep, "w"))
+  f:write("someone else's page\n")
+  f:close()
+  check(mp.exec({ "make", "-s", "--no-print-directory", "uninstall", "DESTDIR=" .. dest,
+    "PREFIX=" .. PREFIX }, { timeout = 60 }), "make uninstall")
+  for _, path in ipairs { "/bin/mpod-lua", "/share/man/man1/mpod-lua.1",
+                          "/share/mpod-lua/mpod.meta.lua", "/share/mpod-lua" } do
+    if sys.stat(root .. path) then mp.fail("make uninstall left " .. PREFIX .. path) end
+  end
+  mp.expect(read(keep)):eq("someone else's page\n")
+end)
+
+mp.test("--help points at the manual page", function()
+  local help = check(mp.exec({ MPOD, "--help" }), "--help").stdout
+  mp.expect(help):contains("man mpod-lua")
 end)
