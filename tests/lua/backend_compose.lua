@@ -129,7 +129,7 @@ mp.test("a pod's container is looked up once: a SIGKILL then costs two Engine AP
     -- compose recreates the container behind the backend's back: the id it
     -- remembered answers 404, and the service is looked up again, once
     local old = b.ids.b
-    local argv = { table.unpack(compose.cli()) }
+    local argv = { table.unpack((compose.cli(b.st.compose))) }
     for _, a in ipairs { "-p", b.st.compose.project, "-f", b.st.compose.file,
                          "up", "-d", "--force-recreate", "--no-deps", "b" } do
       argv[#argv + 1] = a
