@@ -410,26 +410,67 @@ static int l_info(lua_State *L)
     return 1;
 }
 
-/* proc.group_alive(pgid) -> true while a process of the group runs; its
- * zombies do not count (kill(-pgid, 0) would: a group whose processes
- * were left to an init that does not reap them would never end) */
-static int l_group_alive(lua_State *L)
+/* Calls found(pid, ud) for each running process of group pgid (zombies
+ * do not count), until it returns false. */
+static void each_group_member(pid_t pgid, bool (*found)(pid_t, void *), void *ud)
 {
-    lua_Integer pgid = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, pgid > 0, 1, "process group must be positive");
-    bool alive = false;
-    DIR *d = kill(-(pid_t)pgid, 0) == 0 || errno != ESRCH ? opendir("/proc") : NULL;
-    for (struct dirent *e; d && !alive && (e = readdir(d));) {
+    if (kill(-pgid, 0) < 0 && errno == ESRCH)
+        return;
+    DIR *d = opendir("/proc");
+    bool more = true;
+    for (struct dirent *e; d && more && (e = readdir(d));) {
         char path[300];
         proc_stat st;
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        alive = read_stat_at(path, &st) && st.pgid == pgid && !stat_ended(&st);
+        if (read_stat_at(path, &st) && st.pgid == pgid && !stat_ended(&st))
+            more = found((pid_t)atoi(e->d_name), ud);
     }
     if (d)
         closedir(d);
+}
+
+static bool note_alive(pid_t pid, void *ud)
+{
+    (void)pid;
+    *(bool *)ud = true;
+    return false;
+}
+
+static lua_Integer check_pgid(lua_State *L)
+{
+    lua_Integer pgid = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, pgid > 0, 1, "process group must be positive");
+    return pgid;
+}
+
+/* proc.group_alive(pgid) -> true while a process of the group runs; its
+ * zombies do not count (kill(-pgid, 0) would: a group whose processes
+ * were left to an init that does not reap them would never end) */
+static int l_group_alive(lua_State *L)
+{
+    bool alive = false;
+    each_group_member((pid_t)check_pgid(L), note_alive, &alive);
     lua_pushboolean(L, alive);
+    return 1;
+}
+
+static bool append_pid(pid_t pid, void *ud)
+{
+    lua_State *L = ud;
+    lua_pushinteger(L, pid);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    return true;
+}
+
+/* proc.group_pids(pgid) -> list of the pids of the group's running
+ * processes (no zombies) */
+static int l_group_pids(lua_State *L)
+{
+    pid_t pgid = (pid_t)check_pgid(L);
+    lua_newtable(L);
+    each_group_member(pgid, append_pid, L);
     return 1;
 }
 
@@ -545,6 +586,7 @@ static const luaL_Reg proc_functions[] = {
     { "kill", l_kill },
     { "info", l_info },
     { "group_alive", l_group_alive },
+    { "group_pids", l_group_pids },
     { "signum", l_signum },
     { "signame", l_signame },
     { "getpid", l_getpid },

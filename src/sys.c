@@ -2,8 +2,9 @@
  * sys.c: the Lua module mpod.sys: the few operating-system services plain
  * Lua lacks and the engine needs: glob, stat, temporary and nested
  * folders, recursive removal, realpath, isatty, hostname, a free port,
- * the descriptors open and their limit, setenv; and for the C side, the
- * running binary held open and a count of forks.
+ * the descriptors open and their limit, setenv, removing a SysV shared
+ * memory segment; and for the C side, the running binary held open and a
+ * count of forks.
  *
  * Failures return nil plus a message (like io.open), except programmer
  * mistakes (wrong argument types), which raise.
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -320,8 +322,21 @@ static int l_setenv(lua_State *L)
     return 1;
 }
 
+/* sys.shm_remove(id) -> true | nil, message: mark the SysV shared memory
+ * segment id for removal (shmctl IPC_RMID; it goes once nobody is
+ * attached) */
+static int l_shm_remove(lua_State *L)
+{
+    int id = (int)luaL_checkinteger(L, 1);
+    if (shmctl(id, IPC_RMID, NULL) < 0)
+        return push_failure(L, "shmctl");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg sys_functions[] = {
     { "setenv", l_setenv },
+    { "shm_remove", l_shm_remove },
     { "fd_usage", l_fd_usage },
     { "getuid", l_getuid },
     { "self_exe", l_self_exe },

@@ -23,9 +23,13 @@
 --
 -- The sweep itself (tagged, sweep_tagged: scan /proc/*/environ, kill, scan
 -- again) also ends a whole run's processes, by MPOD_RUN_ID
--- (mpod.runner.state); both processes load this module.
+-- (mpod.runner.state); both processes load this module. What a sweep or a
+-- stop kills, it cleans after: release_ipc removes the SysV shared memory
+-- segments the killed processes created (a server killed before it could
+-- remove its own, as Postgres does when it stops, leaves one behind).
 
 local proc = require "mpod.proc"
+local sched = require "mpod.sched"
 local sys = require "mpod.sys"
 
 local M = {}
@@ -131,7 +135,51 @@ function M.sweep_tagged(name, value)
     if n == 0 then break end
     total = total + n
   end
+  if total > 0 then M.release_ipc(killed) end
   return total
+end
+
+-- SysV shared memory ----------------------------------------------------------
+
+local IPC_DETACH_TIMEOUT = 2   -- seconds the killed get to detach
+local IPC_POLL = 0.05
+
+-- segments() -> {id=, cpid=, nattch=} of every SysV shared memory segment
+-- this process can see (/proc/sysvipc/shm: key shmid perms size cpid lpid
+-- nattch ...)
+local function segments()
+  local list, f = {}, io.open("/proc/sysvipc/shm")
+  if not f then return list end
+  f:read("l")                                  -- the column names
+  for line in f:lines() do
+    local id, cpid, nattch = line:match("^%s*%-?%d+%s+(%d+)%s+%d+%s+%d+%s+(%d+)%s+%d+%s+(%d+)")
+    if id then list[#list + 1] = { id = tonumber(id), cpid = tonumber(cpid), nattch = tonumber(nattch) } end
+  end
+  f:close()
+  return list
+end
+
+-- pause(s): sleep s seconds, yielding when in a task (a sweep at os.exit
+-- runs outside one and does not wait)
+local function pause(s)
+  if sched.current() then sched.sleep(s) return true end
+  return false
+end
+
+-- release_ipc(pids): remove the SysV shared memory segments that the
+-- processes of the set pids ({[pid]=true}), killed by the caller, created,
+-- once none is attached any more (up to IPC_DETACH_TIMEOUT for the dying
+-- to detach; a segment still attached then is left to its users)
+function M.release_ipc(pids)
+  local deadline = sched.now() + IPC_DETACH_TIMEOUT
+  repeat
+    local waiting = false
+    for _, seg in ipairs(segments()) do
+      if pids[seg.cpid] then
+        if seg.nattch == 0 then sys.shm_remove(seg.id) else waiting = true end
+      end
+    end
+  until not waiting or sched.now() >= deadline or not pause(IPC_POLL)
 end
 
 -- sweep(): kill every process this file started (when it started any)

@@ -242,6 +242,29 @@ mp.test("the watchdog sends a service's stop signal to its whole group", functio
   gone(e.TAG)
 end)
 
+-- A service that will not stop within its stop_timeout is KILLed; a
+-- server killed so leaves its SysV shared memory segment behind (Postgres
+-- removes its own only when it stops), which the teardown then removes.
+local function shm_segment(id)
+  for line in io.lines("/proc/sysvipc/shm") do
+    if tonumber(line:match("^%s*%-?%d+%s+(%d+)")) == id then return line end
+  end
+end
+
+mp.test("a teardown that has to KILL a service removes the shared memory it held", function()
+  local e = env()
+  e.SHM_FILE = state_dir .. "/shm-" .. e.TAG
+  local r = mpod({ "--up", "-C", "tests/clusters/shm.lua", st.case("passing") }, e)
+  st.expect_code(r, 0)
+  local f = assert(io.open(e.SHM_FILE))
+  local id = assert(tonumber(f:read("l")), "no segment id written")
+  f:close()
+  local left = shm_segment(id)
+  if left then sys.shm_remove(id) end
+  mp.expect(left):is_nil()
+  gone(e.TAG)
+end)
+
 -- with_info(records, fn): run fn with proc.info answering records in turn
 -- (then nil, a pid that is gone); -> how many records were not asked for
 local function with_info(records, fn)

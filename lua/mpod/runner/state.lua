@@ -157,6 +157,14 @@ local function signal_service(s, sig)
   if info and info.pgid ~= s.pid then proc.kill(s.pid, sig) end
 end
 
+-- kill_service(s, killed): KILL what is left of s, adding its pids to the
+-- set killed (so what they leave can be cleaned after them)
+local function kill_service(s, killed)
+  for _, pid in ipairs(proc.group_pids(s.pid)) do killed[pid] = true end
+  if M.alive(s.pid, s.start) then killed[s.pid] = true end
+  signal_service(s, "KILL")
+end
+
 local function service_gone(s)
   return not proc.group_alive(s.pid) and not M.alive(s.pid, s.start)
 end
@@ -164,27 +172,29 @@ end
 -- stop_services(list) -> true when each stopped within its time: list of
 -- {pid=, start=, signal=, timeout=}; CONT, then each one's signal
 -- (default TERM) to its group; waits until nothing of a group runs, up to
--- its timeout (default 10 s), then KILLs what is left of it. The caller
--- vouches that each group is its service's.
+-- its timeout (default 10 s), then KILLs what is left of it and removes
+-- the SysV shared memory its killed processes left (reaper.release_ipc).
+-- The caller vouches that each group is its service's.
 function M.stop_services(list)
   for _, s in ipairs(list) do
     signal_service(s, "CONT")
     signal_service(s, s.signal or "TERM")
   end
-  local t0, pending, clean = sched.now(), table.move(list, 1, #list, 1, {}), true
+  local t0, pending, killed, clean = sched.now(), table.move(list, 1, #list, 1, {}), {}, true
   while #pending > 0 do
     for i = #pending, 1, -1 do
       local s = pending[i]
       if service_gone(s) then
         table.remove(pending, i)
       elseif sched.now() - t0 >= (s.timeout or DEFAULT_STOP_TIMEOUT) then
-        signal_service(s, "KILL")
+        kill_service(s, killed)
         table.remove(pending, i)
         clean = false
       end
     end
     if #pending > 0 then sched.sleep(STOP_POLL) end
   end
+  if not clean then reaper.release_ipc(killed) end
   return clean
 end
 
