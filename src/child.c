@@ -29,9 +29,11 @@
  * tell from the child's own leaks: mp_host_keep_states() for the Lua
  * states, `inherited` in http.c and proc.c for their C-side records.
  */
+#include "child.h"
+
 #include "host.h"
 #include "mpod.h"
-#include "proc.h"
+#include "spawn.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -61,7 +63,8 @@
 #define UNDER_VALGRIND() 0
 #endif
 
-static void leave_parent_world(int channel, pid_t parent)
+static void leave_parent_world(int channel, pid_t parent,
+                               void (*forget)(void))
 {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);     /* never outlive the runner */
@@ -75,7 +78,8 @@ static void leave_parent_world(int channel, pid_t parent)
     dup2(2, 1);
     mp_loop_forget();
     mp_sched_forget();
-    mp_proc_forget();
+    if (forget)
+        forget();
 }
 
 static lua_State *template_state;
@@ -131,10 +135,10 @@ static void close_child_state(lua_State *L)
 }
 
 static void child_main(int channel, pid_t parent, const char *payload,
-                       size_t len)
+                       size_t len, void (*forget)(void))
 {
     mp_host_keep_states(template_state);
-    leave_parent_world(channel, parent);
+    leave_parent_world(channel, parent, forget);
     lua_State *L = template_state ? template_state : mp_host_new();
     if (!L)
         _exit(MP_EXIT_INTERNAL);
@@ -152,7 +156,8 @@ static void child_main(int channel, pid_t parent, const char *payload,
     _exit(rc);
 }
 
-pid_t mp_fork_child(const char *payload, size_t len, int *channel)
+pid_t mp_fork_child(const char *payload, size_t len, int *channel,
+                    void (*forget)(void))
 {
     int sv[2];
     child_template();
@@ -164,7 +169,7 @@ pid_t mp_fork_child(const char *payload, size_t len, int *channel)
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        child_main(sv[1], parent, payload, len);
+        child_main(sv[1], parent, payload, len, forget);
     }
     close(sv[1]);
     if (pid < 0) {

@@ -4,10 +4,10 @@
  * arguments; its result is the exit code. `--log-pump` is the process backend's log
  * capture helper (logpump.c), which needs no Lua.
  */
+#include "child.h"
 #include "host.h"
 #include "logpump.h"
 #include "mpod.h"
-#include "proc.h"
 
 #include <curl/curl.h>
 #include <signal.h>

@@ -13,10 +13,10 @@
  * process record is plain memory on a list, so a Proc collected while its
  * program still runs is reaped later and freed then.
  */
-#include "proc.h"
-
+#include "child.h"
 #include "host.h"
 #include "mpod.h"
+#include "spawn.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -147,7 +147,9 @@ static proc_record *track(pid_t pid)
     return r;
 }
 
-void mp_proc_forget(void)
+/* In a forked scenario child (mp_fork_child): the parent's records, pipes
+ * and SIGCHLD handler are not the child's. */
+static void forget_parent(void)
 {
     inherited = procs.records;    /* the parent's records are not ours */
     procs.records = NULL;
@@ -178,7 +180,8 @@ static const struct { const char *name; int num; } signal_names[] = {
     { NULL, 0 }
 };
 
-const char *mp_signal_name(int sig)
+/* "TERM" for SIGTERM, NULL for an unknown number. */
+static const char *signal_name(int sig)
 {
     for (int i = 0; signal_names[i].name; i++)
         if (signal_names[i].num == sig)
@@ -219,7 +222,7 @@ static void push_wait_status(lua_State *L, int status)
         int sig = WTERMSIG(status);
         lua_pushinteger(L, sig);
         lua_setfield(L, -2, "signal");
-        const char *name = mp_signal_name(sig);
+        const char *name = signal_name(sig);
         lua_pushstring(L, name ? name : "?");
         lua_setfield(L, -2, "signame");
         if (WCOREDUMP(status)) {
@@ -482,7 +485,7 @@ static int l_signum(lua_State *L)
 
 static int l_signame(lua_State *L)
 {
-    const char *name = mp_signal_name((int)luaL_checkinteger(L, 1));
+    const char *name = signal_name((int)luaL_checkinteger(L, 1));
     if (!name)
         return 0;
     lua_pushstring(L, name);
@@ -512,7 +515,7 @@ static int l_fork_child(lua_State *L)
     const char *payload = luaL_checklstring(L, 1, &len);
     int channel = -1;
     watch_sigpipe();
-    pid_t pid = mp_fork_child(payload, len, &channel);
+    pid_t pid = mp_fork_child(payload, len, &channel, forget_parent);
     if (pid < 0)
         mp_raise(L, "os", "fork: %s", strerror(errno));
     push_proc(L, pid);

@@ -9,7 +9,7 @@
  * writes errno to a close-on-exec pipe the parent reads, and the parent
  * raises "cannot run <program>: <reason>".
  */
-#include "proc.h"
+#include "spawn.h"
 
 #include "host.h"
 #include "mpod.h"
