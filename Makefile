@@ -20,6 +20,10 @@
 # build-asan/), `make test-valgrind` (build-valgrind/), `make fuzz` (clang,
 # libFuzzer).
 
+# The version, written here only: the C side gets it as MPOD_VERSION and
+# hands it to Lua (mpod.sys.version); `make install` stamps the man page.
+VERSION  := 0.1.0
+
 PREFIX   ?= /usr/local
 BUILD    ?= build
 CC       ?= cc
@@ -33,7 +37,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   := -std=gnu11 $(OPT) $(SAN) -Wall -Wextra -Werror $(CFLAGS)
-CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(CPPFLAGS)
+CPPFLAGS := -D_GNU_SOURCE -DMPOD_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen \
+            $(PKG_CFLAGS) $(CPPFLAGS)
 # -z now: the binary's own symbols are bound once at start-up, in the
 # runner, instead of again in every forked scenario child on first call.
 LDFLAGS  := $(SAN) -Wl,-z,now $(LDFLAGS)
@@ -47,8 +52,8 @@ MPOD       := $(BUILD)/mpod-lua
 
 C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all deps deps-compose deps-dev test check run bench images install uninstall clean \
-        test-asan test-valgrind fuzz
+.PHONY: FORCE all deps deps-compose deps-dev test check run bench images install uninstall \
+        clean test-asan test-valgrind fuzz
 .DEFAULT_GOAL := all
 
 all: $(MPOD) $(C_TESTS)
@@ -56,6 +61,16 @@ all: $(MPOD) $(C_TESTS)
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The objects that use MPOD_VERSION follow a change of VERSION (also one
+# given on the command line): $(BUILD)/version changes only when it does.
+$(BUILD)/obj/sys.o $(BUILD)/obj/http.o: $(BUILD)/version
+
+$(BUILD)/version: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+
+FORCE:
 
 $(BUILD)/gen_bundle: src/gen_bundle.c
 	@mkdir -p $(@D)
@@ -176,7 +191,9 @@ install: $(MPOD)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/mpod-lua
 	install -m 755 $(MPOD) $(DESTDIR)$(PREFIX)/bin/mpod-lua
-	install -m 644 docs/mpod-lua.1 $(DESTDIR)$(PREFIX)/share/man/man1/mpod-lua.1
+	sed '/^\.TH /s/"mpod-lua"/"mpod-lua $(VERSION)"/' docs/mpod-lua.1 \
+		> $(DESTDIR)$(PREFIX)/share/man/man1/mpod-lua.1
+	chmod 644 $(DESTDIR)$(PREFIX)/share/man/man1/mpod-lua.1
 	install -m 644 docs/mpod.meta.lua $(DESTDIR)$(PREFIX)/share/mpod-lua/mpod.meta.lua
 
 # Removes what `make install` put (same PREFIX and DESTDIR), and the

@@ -113,7 +113,7 @@
 
 ---The scenario API: `local mp = require "mpod"`.
 ---@class mpod
----@field version string the engine's version, `"0.1.0"`
+---@field version string the engine's version, as `mpod-lua --version` prints it
 ---@field json mpod.json JSON encode and decode
 ---@field null mpod.Null JSON null and SQL NULL (the same value as `mp.json.null`)
 ---@field http mpod.http HTTP and SSE to any URL (loaded on first use)

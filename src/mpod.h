@@ -22,8 +22,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MPOD_VERSION "0.1.0"
-
 /* ---- loop.c: one poll(2) loop with timers per process ---------------- */
 
 typedef struct mp_timer mp_timer;

@@ -6,6 +6,9 @@
  * memory segment; and for the C side, the running binary held open and a
  * count of forks.
  *
+ * It also holds the engine's version, `sys.version`: MPOD_VERSION, which
+ * the Makefile's VERSION defines for every object, its one source.
+ *
  * Failures return nil plus a message (like io.open), except programmer
  * mistakes (wrong argument types), which raise.
  */
@@ -357,5 +360,7 @@ static const luaL_Reg sys_functions[] = {
 int luaopen_mpod_sys(lua_State *L)
 {
     luaL_newlib(L, sys_functions);
+    lua_pushliteral(L, MPOD_VERSION);
+    lua_setfield(L, -2, "version");
     return 1;
 }

@@ -11,7 +11,7 @@ local runtime = require "mpod.scenario.runtime"
 local sync = require "mpod.scenario.sync"
 
 local mp = {
-  version = "0.1.0",
+  version = require("mpod.sys").version,
 
   test = dsl.test,
   describe = dsl.describe,

@@ -17,7 +17,7 @@ local sys = require "mpod.sys"
 
 local M = {}
 
-local VERSION = "0.1.0"
+local VERSION = sys.version
 
 local USAGE = [[
 usage: mpod-lua [options] [file.lua ...]      (default files: scenarios/*.lua)
