@@ -23,6 +23,7 @@
  * another pid, abandons the parent's multi and handles without touching
  * them (their sockets are the parent's) and starts afresh.
  */
+#include "buf.h"
 #include "mpod.h"
 #include "sse.h"
 
@@ -53,39 +54,6 @@
 #define IDLE_CONNECTIONS 1024             /* keep-alive connections cached */
 #define POOL_SIZE 64                      /* idle easy handles kept */
 
-/* ---- growable bytes ---- */
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-} bytes;
-
-/* Append n bytes unless that would pass limit or malloc fails. */
-static bool bytes_append(bytes *b, const char *s, size_t n, size_t limit)
-{
-    if (n > limit || b->len > limit - n)
-        return false;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *data = realloc(b->data, cap);
-        if (!data)
-            return false;
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    return true;
-}
-
-static void bytes_free(bytes *b)
-{
-    free(b->data);
-    *b = (bytes){ 0 };
-}
-
 /* ---- transfers: one easy handle each ---- */
 
 typedef struct xfer xfer;
@@ -104,7 +72,7 @@ struct xfer {
     struct curl_slist *headers;
     bool in_multi;
     bool follow;
-    bytes head;                  /* header lines of the latest response */
+    mp_sbuf head;                /* header lines of the latest response */
     bool head_open;              /* its status line came, its end not yet */
     const char *abort_kind;      /* why a callback stopped the transfer */
     char abort_msg[128];
@@ -251,13 +219,19 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     xfer *x = ud;
     size_t len = size * n;
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        x->head.len = 0;
+        mp_sbuf_clear(&x->head);
         x->head_open = true;
     }
-    if (!bytes_append(&x->head, data, len, MAX_HEAD)) {
+    if (!mp_sbuf_fits(&x->head, len, MAX_HEAD)) {
         x->abort_kind = "protocol";
         snprintf(x->abort_msg, sizeof x->abort_msg,
                  "the response head is larger than %zu KiB", MAX_HEAD >> 10);
+        return 0;
+    }
+    if (!mp_sbuf_append(&x->head, data, len)) {
+        x->abort_kind = "memory";
+        snprintf(x->abort_msg, sizeof x->abort_msg,
+                 "out of memory reading the response head");
         return 0;
     }
     if (!is_blank_line(data, len))
@@ -328,14 +302,14 @@ static void xfer_free(xfer *x)
     x->easy = NULL;
     curl_slist_free_all(x->headers);
     x->headers = NULL;
-    bytes_free(&x->head);
+    mp_sbuf_free(&x->head);
 }
 
 static bool xfer_start(xfer *x)
 {
     x->errbuf[0] = '\0';
     x->abort_kind = NULL;
-    x->head.len = 0;
+    mp_sbuf_clear(&x->head);
     x->head_open = false;
     if (curl_multi_add_handle(http.multi, x->easy) != CURLM_OK)
         return false;
@@ -503,28 +477,35 @@ typedef struct {
     xfer x;                      /* first: CURLOPT_PRIVATE points here */
     mp_wait wait;
     CURLcode result;
-    bytes body;
+    mp_sbuf body;
     size_t max_body;
 } request;
 
+/* The first bytes of a body with a Content-Length within max_body reserve
+ * room for all of it at once. */
 static size_t request_body(xfer *x, const char *data, size_t len)
 {
     request *r = (request *)x;
     curl_off_t expected = -1;
-    if (r->body.cap == 0) {
+    if (!r->body.data) {
         curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
                           &expected);
         if (expected > 0 && (size_t)expected <= r->max_body)
-            r->body.data = malloc(r->body.cap = (size_t)expected);
-        if (!r->body.data)
-            r->body.cap = 0;
+            mp_sbuf_reserve(&r->body, (size_t)expected);
     }
-    if (bytes_append(&r->body, data, len, r->max_body))
+    if (!mp_sbuf_fits(&r->body, len, r->max_body)) {
+        x->abort_kind = "too_big";
+        snprintf(x->abort_msg, sizeof x->abort_msg,
+                 "the response body is larger than max_body (%zu bytes)",
+                 r->max_body);
+        return 0;
+    }
+    if (mp_sbuf_append(&r->body, data, len))
         return len;
-    x->abort_kind = "too_big";
+    x->abort_kind = "memory";
     snprintf(x->abort_msg, sizeof x->abort_msg,
-             "the response body is larger than max_body (%zu bytes)",
-             r->max_body);
+             "out of memory reading the response body (%zu bytes so far)",
+             r->body.len);
     return 0;
 }
 
@@ -550,7 +531,7 @@ static void request_release(mp_wait *w)
 static void request_free(request *r)
 {
     xfer_free(&r->x);
-    bytes_free(&r->body);
+    mp_sbuf_free(&r->body);
 }
 
 static int l_request_gc(lua_State *L)
@@ -593,9 +574,9 @@ static void push_response(lua_State *L, request *r)
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
-    lua_pushlstring(L, r->x.head.data ? r->x.head.data : "", r->x.head.len);
+    lua_pushlstring(L, mp_sbuf_text(&r->x.head), r->x.head.len);
     lua_setfield(L, -2, "head");
-    lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
+    lua_pushlstring(L, mp_sbuf_text(&r->body), r->body.len);
     lua_setfield(L, -2, "body");
     lua_pushnumber(L, (double)micros / 1e6);
     lua_setfield(L, -2, "time");
@@ -690,7 +671,7 @@ typedef struct {
     int64_t server_retry;        /* the last retry field, -1: none */
     bool opened;                 /* this attempt opened an event stream */
     long status;
-    bytes excerpt;               /* the body of a refused response */
+    mp_sbuf excerpt;             /* the body of a refused response */
     bool failed, gave_up;        /* how the last attempt ended */
     char err_kind[16];
     char err_msg[CURL_ERROR_SIZE + 160];
@@ -850,7 +831,7 @@ static size_t stream_body(xfer *x, const char *data, size_t len)
     stream *s = (stream *)x;
     if (s->refused) {
         size_t room = MAX_EXCERPT - s->excerpt.len;
-        bytes_append(&s->excerpt, data, len < room ? len : room, MAX_EXCERPT);
+        mp_sbuf_append(&s->excerpt, data, len < room ? len : room);
         return len <= room ? len : 0;
     }
     if (s->queued_bytes >= s->queue_limit) {
@@ -952,7 +933,7 @@ static void stream_start_attempt(stream *s)
     s->got_bytes = s->refused = s->no_memory = s->paused = false;
     s->opened = false;
     s->status = 0;
-    s->excerpt.len = 0;
+    mp_sbuf_clear(&s->excerpt);
     s->attempts++;
     s->timer = mp_timer_add(mp_now() + s->open_timeout, on_head_deadline, s);
     if (!attempt_headers(s) || !xfer_start(&s->x))
@@ -970,7 +951,7 @@ static void stream_free(stream *s)
     s->initial_id = NULL;
     queue_clear(s);
     mp_sse_free(&s->parser);
-    bytes_free(&s->excerpt);
+    mp_sbuf_free(&s->excerpt);
 }
 
 /* ---- the Lua API of streams ---- */
@@ -1117,7 +1098,7 @@ static int l_stream_head(lua_State *L)
 {
     stream *s = check_stream(L);
     lua_pushinteger(L, s->status);
-    lua_pushlstring(L, s->x.head.data ? s->x.head.data : "", s->x.head.len);
+    lua_pushlstring(L, mp_sbuf_text(&s->x.head), s->x.head.len);
     return 2;
 }
 

@@ -19,59 +19,17 @@ static const char utf8_bom[3] = { '\xEF', '\xBB', '\xBF' };
 
 /* ---- byte strings ---- */
 
-/* Append n bytes to b, keeping it NUL-terminated. Returns MP_SSE_OK or
- * MP_SSE_E_NO_MEMORY (b is unchanged then). */
-static int buf_append(mp_sse_buf *b, const char *s, size_t n)
+/* Append n bytes to b. Returns MP_SSE_OK or MP_SSE_E_NO_MEMORY (b is
+ * unchanged then). */
+static int add_bytes(mp_sbuf *b, const char *s, size_t n)
 {
-    if (n > SIZE_MAX / 2 - b->len - 1)
-        return MP_SSE_E_NO_MEMORY;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *bytes = realloc(b->bytes, cap);
-        if (!bytes)
-            return MP_SSE_E_NO_MEMORY;
-        b->bytes = bytes;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->bytes + b->len, s, n);
-    b->len += n;
-    b->bytes[b->len] = '\0';
-    return MP_SSE_OK;
+    return mp_sbuf_append(b, s, n) ? MP_SSE_OK : MP_SSE_E_NO_MEMORY;
 }
 
-static void buf_clear(mp_sse_buf *b)
+static int set_bytes(mp_sbuf *b, const char *s, size_t n)
 {
-    b->len = 0;
-    if (b->bytes)
-        b->bytes[0] = '\0';
-}
-
-static int buf_set(mp_sse_buf *b, const char *s, size_t n)
-{
-    buf_clear(b);
-    return buf_append(b, s, n);
-}
-
-static void buf_free(mp_sse_buf *b)
-{
-    free(b->bytes);
-    *b = (mp_sse_buf){ 0 };
-}
-
-/* The contents of b as a C string ("" before the first allocation). */
-static const char *buf_text(const mp_sse_buf *b)
-{
-    return b->bytes ? b->bytes : "";
-}
-
-/* Whether `add` more bytes keep a buffer holding `have` within the limit
- * (robust against max_size being lowered mid-stream). */
-static bool fits(const mp_sse_parser *p, size_t have, size_t add)
-{
-    return have <= p->max_size && add <= p->max_size - have;
+    mp_sbuf_clear(b);
+    return add_bytes(b, s, n);
 }
 
 /* ---- fields and dispatch ---- */
@@ -98,10 +56,10 @@ static void handle_retry(mp_sse_parser *p, const char *value, size_t len)
 
 static int handle_data(mp_sse_parser *p, const char *value, size_t len)
 {
-    if (!fits(p, p->data.len, len + 1))
+    if (!mp_sbuf_fits(&p->data, len + 1, p->max_size))
         return MP_SSE_E_TOO_BIG;
-    int rc = buf_append(&p->data, value, len);
-    return rc ? rc : buf_append(&p->data, "\n", 1);
+    int rc = add_bytes(&p->data, value, len);
+    return rc ? rc : add_bytes(&p->data, "\n", 1);
 }
 
 static int handle_field(mp_sse_parser *p, const char *name, size_t name_len,
@@ -110,12 +68,12 @@ static int handle_field(mp_sse_parser *p, const char *name, size_t name_len,
     if (field_is(name, name_len, "data"))
         return handle_data(p, value, value_len);
     if (field_is(name, name_len, "event"))
-        return buf_set(&p->type, value, value_len);
+        return set_bytes(&p->type, value, value_len);
     if (field_is(name, name_len, "id")) {
         if (memchr(value, '\0', value_len))
             return MP_SSE_OK;
         p->id_pending = true;
-        return buf_set(&p->pending_id, value, value_len);
+        return set_bytes(&p->pending_id, value, value_len);
     }
     if (field_is(name, name_len, "retry"))
         handle_retry(p, value, value_len);
@@ -127,7 +85,7 @@ static int handle_field(mp_sse_parser *p, const char *name, size_t name_len,
 static int dispatch(mp_sse_parser *p)
 {
     if (p->id_pending) {
-        int rc = buf_set(&p->last_id, buf_text(&p->pending_id),
+        int rc = set_bytes(&p->last_id, mp_sbuf_text(&p->pending_id),
                          p->pending_id.len);
         if (rc)
             return rc;
@@ -135,21 +93,21 @@ static int dispatch(mp_sse_parser *p)
         p->has_id = true;
     }
     if (p->data.len > 0 && p->handlers.on_event) {
-        p->data.bytes[--p->data.len] = '\0';    /* the final LF */
+        mp_sbuf_truncate(&p->data, p->data.len - 1);    /* the final LF */
         bool typed = p->type.len > 0;
         mp_sse_event ev = {
-            .type = typed ? p->type.bytes : "message",
+            .type = typed ? p->type.data : "message",
             .type_len = typed ? p->type.len : strlen("message"),
-            .data = p->data.bytes,
+            .data = p->data.data,
             .data_len = p->data.len,
-            .id = buf_text(&p->last_id),
+            .id = mp_sbuf_text(&p->last_id),
             .id_len = p->last_id.len,
             .has_id = p->has_id,
         };
         p->handlers.on_event(p->ud, &ev);
     }
-    buf_clear(&p->data);
-    buf_clear(&p->type);
+    mp_sbuf_clear(&p->data);
+    mp_sbuf_clear(&p->type);
     return MP_SSE_OK;
 }
 
@@ -196,15 +154,15 @@ static int scan(mp_sse_parser *p, const char *in, const char *end)
         }
         const char *eol = find_line_end(in, end);
         size_t n = (size_t)(eol - in);
-        if (!fits(p, p->line.len, n))
+        if (!mp_sbuf_fits(&p->line, n, p->max_size))
             return MP_SSE_E_TOO_BIG;
-        int rc = buf_append(&p->line, in, n);
+        int rc = add_bytes(&p->line, in, n);
         if (rc || eol == end)
             return rc;
         p->after_cr = *eol == '\r';
         in = eol + 1;
-        rc = process_line(p, buf_text(&p->line), p->line.len);
-        buf_clear(&p->line);
+        rc = process_line(p, mp_sbuf_text(&p->line), p->line.len);
+        mp_sbuf_clear(&p->line);
         if (rc)
             return rc;
     }
@@ -244,11 +202,11 @@ void mp_sse_init(mp_sse_parser *p, const mp_sse_handlers *handlers, void *ud)
 
 void mp_sse_free(mp_sse_parser *p)
 {
-    buf_free(&p->line);
-    buf_free(&p->data);
-    buf_free(&p->type);
-    buf_free(&p->pending_id);
-    buf_free(&p->last_id);
+    mp_sbuf_free(&p->line);
+    mp_sbuf_free(&p->data);
+    mp_sbuf_free(&p->type);
+    mp_sbuf_free(&p->pending_id);
+    mp_sbuf_free(&p->last_id);
 }
 
 int mp_sse_feed(mp_sse_parser *p, const void *buf, size_t len)
@@ -265,9 +223,9 @@ int mp_sse_feed(mp_sse_parser *p, const void *buf, size_t len)
 
 void mp_sse_reset(mp_sse_parser *p)
 {
-    buf_clear(&p->line);
-    buf_clear(&p->data);
-    buf_clear(&p->type);
+    mp_sbuf_clear(&p->line);
+    mp_sbuf_clear(&p->data);
+    mp_sbuf_clear(&p->type);
     p->error = MP_SSE_OK;
     p->bom_matched = 0;
     p->after_cr = false;
@@ -278,5 +236,5 @@ const char *mp_sse_last_id(const mp_sse_parser *p, size_t *len)
 {
     if (len)
         *len = p->has_id ? p->last_id.len : 0;
-    return p->has_id ? buf_text(&p->last_id) : NULL;
+    return p->has_id ? mp_sbuf_text(&p->last_id) : NULL;
 }

@@ -31,6 +31,8 @@
 #ifndef MPOD_SSE_H
 #define MPOD_SSE_H
 
+#include "buf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,12 +68,6 @@ typedef struct {
     void (*on_comment)(void *ud, const char *text, size_t len);
 } mp_sse_handlers;
 
-/* A growable byte string, kept NUL-terminated once allocated. */
-typedef struct {
-    char *bytes;
-    size_t len, cap;
-} mp_sse_buf;
-
 /* The parser. Set max_size after mp_sse_init to change the limit; the
  * fields below it are private. */
 typedef struct {
@@ -84,11 +80,11 @@ typedef struct {
     bool after_cr;            /* the last line ended in CR: skip one LF */
     bool id_pending;          /* pending_id was set since the last dispatch */
     bool has_id;              /* last_id holds a dispatched id */
-    mp_sse_buf line;          /* the current incomplete line */
-    mp_sse_buf data;
-    mp_sse_buf type;
-    mp_sse_buf pending_id;    /* the spec's "last event ID buffer" */
-    mp_sse_buf last_id;       /* the id as of the last dispatch */
+    mp_sbuf line;             /* the current incomplete line */
+    mp_sbuf data;
+    mp_sbuf type;
+    mp_sbuf pending_id;       /* the spec's "last event ID buffer" */
+    mp_sbuf last_id;          /* the id as of the last dispatch */
 } mp_sse_parser;
 
 /* Prepare p; handlers are copied, ud is passed to every handler. */

@@ -12,6 +12,7 @@
  * read_line remembers how far it has searched the buffered input for a
  * newline, so a long line costs one pass, not one per chunk read.
  */
+#include "buf.h"
 #include "mpod.h"
 
 #include <errno.h>
@@ -27,59 +28,17 @@
 #define MAX_LINE ((size_t)64 << 20)      /* read_line's default limit */
 
 typedef struct {
-    char *data;
-    size_t len, cap, off;        /* valid bytes are data[off .. len) */
-} byte_buffer;
-
-typedef struct {
     int fd;
     bool eof;
     int read_errno;
     int write_errno;
-    byte_buffer in, out;
+    mp_sbuf in, out;             /* read, not yet taken; queued, not yet sent */
     size_t searched;             /* bytes of in known to hold no newline */
     mp_wait reader;              /* a task waiting to read */
     bool reading;
     mp_wait flusher;             /* a task waiting for the output to drain */
     bool flushing;
 } stream;
-
-/* ---- buffers ---- */
-
-static int buffer_reserve(byte_buffer *b, size_t extra)
-{
-    if (b->off > 0 && b->off == b->len)
-        b->off = b->len = 0;
-    if (b->len + extra <= b->cap)
-        return 0;
-    if (b->off > 0) {
-        memmove(b->data, b->data + b->off, b->len - b->off);
-        b->len -= b->off;
-        b->off = 0;
-        if (b->len + extra <= b->cap)
-            return 0;
-    }
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra)
-        cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (!data)
-        return -1;
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
-static size_t buffer_size(const byte_buffer *b)
-{
-    return b->len - b->off;
-}
-
-static void buffer_free(byte_buffer *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
 
 /* ---- the loop side ---- */
 
@@ -92,7 +51,7 @@ static void update_watch(stream *s)
     short events = 0;
     if (s->reading)
         events |= POLLIN;
-    if (buffer_size(&s->out) > 0)
+    if (s->out.len > 0)
         events |= POLLOUT;
     mp_io_watch(s->fd, events, events ? on_io : NULL, s);
 }
@@ -101,13 +60,14 @@ static void update_watch(stream *s)
 static void fill_input(stream *s)
 {
     for (;;) {
-        if (buffer_reserve(&s->in, READ_CHUNK) < 0) {
+        char *room = mp_sbuf_reserve(&s->in, READ_CHUNK);
+        if (!room) {
             s->read_errno = ENOMEM;
             return;
         }
-        ssize_t n = read(s->fd, s->in.data + s->in.len, READ_CHUNK);
+        ssize_t n = read(s->fd, room, READ_CHUNK);
         if (n > 0) {
-            s->in.len += (size_t)n;
+            mp_sbuf_commit(&s->in, (size_t)n);
             if (n < READ_CHUNK)
                 return;
             continue;
@@ -124,18 +84,17 @@ static void fill_input(stream *s)
 /* Write what the fd takes from s->out; sets write_errno on failure. */
 static void drain_output(stream *s)
 {
-    while (buffer_size(&s->out) > 0) {
-        ssize_t n = write(s->fd, s->out.data + s->out.off,
-                          buffer_size(&s->out));
+    while (s->out.len > 0) {
+        ssize_t n = write(s->fd, s->out.data, s->out.len);
         if (n > 0) {
-            s->out.off += (size_t)n;
+            mp_sbuf_consume(&s->out, (size_t)n);
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN) {
             s->write_errno = errno;
-            s->out.off = s->out.len;   /* nobody will read it */
+            mp_sbuf_clear(&s->out);    /* nobody will read it */
         }
         break;
     }
@@ -152,7 +111,7 @@ static void on_io(void *arg, int fd, int revents)
     }
     if (revents & (POLLOUT | POLLERR | POLLHUP)) {
         drain_output(s);
-        if (s->flushing && buffer_size(&s->out) == 0) {
+        if (s->flushing && s->out.len == 0) {
             s->flushing = false;
             mp_wait_wake(&s->flusher);
         }
@@ -198,8 +157,8 @@ static void close_stream(stream *s)
         s->flushing = false;
         mp_wait_wake(&s->flusher);
     }
-    buffer_free(&s->in);
-    buffer_free(&s->out);
+    mp_sbuf_free(&s->in);
+    mp_sbuf_free(&s->out);
 }
 
 /* Push a stream owning fd (made non-blocking and close-on-exec). */
@@ -251,8 +210,8 @@ static int l_read_line(lua_State *L)
     stream *s = check_open(L);
     lua_Integer max = luaL_optinteger(L, 3, (lua_Integer)MAX_LINE);
     luaL_argcheck(L, max > 0, 3, "the longest line must be positive");
-    char *start = s->in.data + s->in.off;
-    size_t size = buffer_size(&s->in);
+    char *start = s->in.data;
+    size_t size = s->in.len;
     char *nl = size > s->searched
         ? memchr(start + s->searched, '\n', size - s->searched) : NULL;
     size_t len = nl ? (size_t)(nl - start) : size;    /* the line so far */
@@ -264,7 +223,7 @@ static int l_read_line(lua_State *L)
     }
     if (nl || ((s->eof || s->read_errno) && size > 0)) {
         lua_pushlstring(L, start, len);
-        s->in.off += nl ? len + 1 : len;
+        mp_sbuf_consume(&s->in, nl ? len + 1 : len);
         s->searched = 0;
         return 1;
     }
@@ -291,9 +250,9 @@ static int read_k(lua_State *L, int status, lua_KContext ctx);
 static int l_read(lua_State *L)
 {
     stream *s = check_open(L);
-    if (buffer_size(&s->in) > 0) {
-        lua_pushlstring(L, s->in.data + s->in.off, buffer_size(&s->in));
-        s->in.off = s->in.len;
+    if (s->in.len > 0) {
+        lua_pushlstring(L, s->in.data, s->in.len);
+        mp_sbuf_clear(&s->in);
         s->searched = 0;
         return 1;
     }
@@ -326,10 +285,8 @@ static int l_write(lua_State *L)
         lua_pushstring(L, strerror(s->write_errno));
         return 2;
     }
-    if (buffer_reserve(&s->out, len) < 0)
+    if (!mp_sbuf_append(&s->out, data, len))
         mp_raise(L, "memory", "out of memory buffering %zu bytes", len);
-    memcpy(s->out.data + s->out.len, data, len);
-    s->out.len += len;
     drain_output(s);
     update_watch(s);
     lua_pushboolean(L, 1);
@@ -353,7 +310,7 @@ static int flush_k(lua_State *L, int status, lua_KContext ctx)
 static int l_flush(lua_State *L)
 {
     stream *s = check_open(L);
-    if (buffer_size(&s->out) == 0) {
+    if (s->out.len == 0) {
         lua_pushboolean(L, s->write_errno == 0);
         return 1;
     }
@@ -383,8 +340,8 @@ static int l_fileno(lua_State *L)
 static int l_pending(lua_State *L)
 {
     stream *s = check_open(L);
-    lua_pushinteger(L, (lua_Integer)buffer_size(&s->in));
-    lua_pushinteger(L, (lua_Integer)buffer_size(&s->out));
+    lua_pushinteger(L, (lua_Integer)s->in.len);
+    lua_pushinteger(L, (lua_Integer)s->out.len);
     return 2;
 }
 

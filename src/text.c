@@ -1,72 +1,16 @@
 /*
- * text.c: byte buffers and report escaping (see text.h).
+ * text.c: report escaping (see text.h), into mp_sbuf buffers (buf.c).
  *
  * Every function here produces valid UTF-8 whatever its input: an invalid
  * byte is replaced by U+FFFD, one replacement per byte. Memory failures
- * abort: the reports are small, and a half-written report would be worse.
+ * abort (mp_sbuf_add): the reports are small, and a half-written report
+ * would be worse.
  */
 #include "text.h"
 
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char replacement[] = "\xEF\xBF\xBD";   /* U+FFFD */
-
-static void reserve(mp_sbuf *b, size_t extra)
-{
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (!data)
-        abort();
-    b->data = data;
-    b->cap = cap;
-}
-
-void mp_sbuf_add(mp_sbuf *b, const char *s, size_t len)
-{
-    reserve(b, len);
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
-void mp_sbuf_adds(mp_sbuf *b, const char *s)
-{
-    mp_sbuf_add(b, s, strlen(s));
-}
-
-void mp_sbuf_addf(mp_sbuf *b, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof small) {
-        mp_sbuf_add(b, small, (size_t)n);
-        return;
-    }
-    reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void mp_sbuf_free(mp_sbuf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
 
 size_t mp_utf8_seq_len(const unsigned char *s, size_t avail)
 {

@@ -1,24 +1,15 @@
 /*
- * text.h: growable byte buffers and the escaping rules of the reports:
- * TAP test names, YAML scalars, XML text. Pure C, no Lua, fuzzed by
- * tests/fuzz/fuzz_text.c.
+ * text.h: the escaping rules of the reports: TAP test names, YAML
+ * scalars, XML text, appended to mp_sbuf buffers (buf.h). Pure C, no Lua,
+ * fuzzed by tests/fuzz/fuzz_text.c.
  */
 #ifndef MPOD_TEXT_H
 #define MPOD_TEXT_H
 
+#include "buf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
-
-typedef struct {
-    char *data;          /* NUL-terminated when len > 0 */
-    size_t len, cap;
-} mp_sbuf;
-
-void mp_sbuf_add(mp_sbuf *b, const char *s, size_t len);
-void mp_sbuf_adds(mp_sbuf *b, const char *s);
-void mp_sbuf_addf(mp_sbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void mp_sbuf_free(mp_sbuf *b);
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid
  * (overlong forms, surrogates and code points above U+10FFFF included). */

@@ -11,6 +11,7 @@
  * (every element quoted and escaped, NULL bare, sub-arrays nested), read
  * again, and must be deeply equal to the first reading.
  */
+#include "buf.h"
 #include "mpod.h"
 #include "pgvalue.h"
 
@@ -31,56 +32,39 @@ static const unsigned int types[] = {
 
 static lua_State *L;
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} text_buffer;
-
 static void fail(const char *what)
 {
     fprintf(stderr, "fuzz_pgvalue: %s\n", what);
     abort();
 }
 
-static void add(text_buffer *b, const char *s, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 64;
-        b->data = realloc(b->data, b->cap);
-        if (!b->data)
-            fail("out of memory");
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
-
 /* Write the array at idx back in array_out's syntax. */
-static void write_array(text_buffer *b, int idx)
+static void write_array(mp_sbuf *b, int idx)
 {
-    add(b, "{", 1);
+    mp_sbuf_add(b, "{", 1);
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     for (lua_Integer i = 1; i <= n; i++) {
         if (i > 1)
-            add(b, ",", 1);
+            mp_sbuf_add(b, ",", 1);
         lua_rawgeti(L, idx, i);
         if (lua_istable(L, -1)) {
             write_array(b, lua_gettop(L));
         } else if (mp_is_null(L, -1)) {
-            add(b, "NULL", 4);
+            mp_sbuf_add(b, "NULL", 4);
         } else {
             size_t len;
             const char *s = lua_tolstring(L, -1, &len);
-            add(b, "\"", 1);
+            mp_sbuf_add(b, "\"", 1);
             for (size_t k = 0; k < len; k++) {
                 if (s[k] == '"' || s[k] == '\\')
-                    add(b, "\\", 1);
-                add(b, s + k, 1);
+                    mp_sbuf_add(b, "\\", 1);
+                mp_sbuf_add(b, s + k, 1);
             }
-            add(b, "\"", 1);
+            mp_sbuf_add(b, "\"", 1);
         }
         lua_pop(L, 1);
     }
-    add(b, "}", 1);
+    mp_sbuf_add(b, "}", 1);
 }
 
 /* Text arrays read back: same shape, same strings, NULLs where they were. */
@@ -151,13 +135,13 @@ static void round_trip(const char *text, size_t len)
         fail("reading text[] raised");
     if (!lua_istable(L, -1))
         return;
-    text_buffer b = { 0 };
+    mp_sbuf b = { 0 };
     write_array(&b, lua_gettop(L));
     if (!pcall_convert(PGV_TEXT_ARRAY, b.data, b.len))
         fail("reading a written text[] raised");
     if (!lua_istable(L, -1) || !same_array(lua_gettop(L) - 1, lua_gettop(L)))
         fail("a text[] written back reads differently");
-    free(b.data);
+    mp_sbuf_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
