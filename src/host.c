@@ -7,8 +7,15 @@
  * "mpod"` needs no files on disk), and package.path/cpath left as Lua sets
  * them. Entry points run as the root task of the scheduler under lua_pcall
  * with a traceback message handler; the host turns their outcome into an
- * exit code. States use the host's allocator, which keeps a record of
- * their threads for leak checkers (see "the allocator" below).
+ * exit code. States use the host's allocator, which can stop freeing in a
+ * process about to end (mp_host_skip_frees).
+ *
+ * A process that ends with a state open (a scenario child with its
+ * copy of the runner's, proc.exit_now) leaves its blocks to the kernel.
+ * Lua refers to a thread by a pointer into its block, so valgrind counts
+ * them "possibly lost": tests/valgrind.supp says so, for the blocks this
+ * allocator made. A state nobody refers to at all is "definitely lost",
+ * and still reported.
  */
 #include "host.h"
 
@@ -16,112 +23,11 @@
 #include "mpod.h"
 
 #include <lualib.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the allocator: every state's threads on record ----
- *
- * Lua refers to a thread (the main one too) by a pointer LUA_EXTRASPACE
- * bytes into the block that holds it. valgrind trusts only pointers to a
- * block's start, so it counts a live thread, its stack and what only that
- * stack refers to as "possibly lost" when a process exits with the state
- * open: a forked scenario child does with the runner's state (child.c says
- * why), and proc.exit_now with every state. So each state has a record,
- * the allocator's user data, with the set of its thread blocks (the
- * allocations Lua tags LUA_TTHREAD). While nothing says otherwise, the set
- * holds disguised addresses (~a): it keeps nothing reachable, and a state
- * nobody closes is still reported. mp_host_keep_states() turns the sets of
- * the states a process keeps open on purpose into plain addresses, which
- * make them reachable. The set hashes the address, so a block's slot is
- * the same in either form.
- */
-
-typedef struct heap {
-    struct heap *next;       /* the records of this process's states */
-    uintptr_t *slots;        /* open addressing, linear probing; 0: free */
-    size_t mask, count;
-    bool kept;               /* slots hold addresses, else ~addresses */
-    bool open;               /* created: closing the state frees the record */
-} heap;
-
-static heap *heaps;
-static size_t thread_sizes[2];   /* a state's block, a thread's block */
-
-static uintptr_t address_of(const heap *h, uintptr_t entry)
-{
-    return h->kept ? entry : ~entry;
-}
-
-static size_t home_slot(const heap *h, uintptr_t a)
-{
-    return (size_t)((a >> 4) * UINT64_C(0x9E3779B97F4A7C15) >> 32) & h->mask;
-}
-
-/* The slot of block a, or the free slot where it would go. */
-static size_t find_slot(const heap *h, uintptr_t a)
-{
-    size_t i = home_slot(h, a);
-    while (h->slots[i] && address_of(h, h->slots[i]) != a)
-        i = (i + 1) & h->mask;
-    return i;
-}
-
-/* Room for one more entry (the set stays at most half full); false when
- * out of memory. */
-static bool reserve_slot(heap *h)
-{
-    size_t cap = h->slots ? h->mask + 1 : 0;
-    if (2 * (h->count + 1) <= cap)
-        return true;
-    uintptr_t *old = h->slots;
-    size_t new_cap = cap ? 2 * cap : 16;
-    if (!(h->slots = calloc(new_cap, sizeof *h->slots))) {
-        h->slots = old;
-        return false;
-    }
-    h->mask = new_cap - 1;
-    for (size_t i = 0; i < cap; i++)
-        if (old[i])
-            h->slots[find_slot(h, address_of(h, old[i]))] = old[i];
-    free(old);
-    return true;
-}
-
-/* Drop block a from the set if it is there (backward-shift deletion: an
- * entry after the hole moves into it unless its home lies in between). */
-static void forget_block(heap *h, uintptr_t a)
-{
-    size_t i = find_slot(h, a);
-    if (!h->slots[i])
-        return;
-    h->count--;
-    for (size_t j = (i + 1) & h->mask; h->slots[j]; j = (j + 1) & h->mask) {
-        size_t home = home_slot(h, address_of(h, h->slots[j]));
-        if (((j - home) & h->mask) >= ((j - i) & h->mask)) {
-            h->slots[i] = h->slots[j];
-            i = j;
-        }
-    }
-    h->slots[i] = 0;
-}
-
-static bool is_thread_size(size_t size)
-{
-    return size == thread_sizes[0] || size == thread_sizes[1];
-}
-
-static void heap_free(heap *h)
-{
-    for (heap **p = &heaps; *p; p = &(*p)->next)
-        if (*p == h) {
-            *p = h->next;
-            break;
-        }
-    free(h->slots);
-    free(h);
-}
+/* ---- the allocator ---- */
 
 /* Set when the process is about to end: frees are skipped from then on. */
 static bool frees_skipped;
@@ -131,52 +37,17 @@ void mp_host_skip_frees(void)
     frees_skipped = true;
 }
 
-/* lua_Alloc: realloc and free, keeping the set of thread blocks. Lua
- * frees the state's own block last, and the record goes with it. */
+/* lua_Alloc: realloc and free, unless frees are skipped. */
 static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    heap *h = ud;
-    if (nsize == 0 && frees_skipped)
-        return NULL;
-    if (ptr && h->count && is_thread_size(osize)) {
-        forget_block(h, (uintptr_t)ptr);
-        if (h->count == 0 && h->open) {
-            free(ptr);
-            heap_free(h);
-            return NULL;
-        }
-    }
+    (void)ud;
+    (void)osize;
     if (nsize == 0) {
-        free(ptr);
+        if (!frees_skipped)
+            free(ptr);
         return NULL;
     }
-    bool thread = !ptr && osize == LUA_TTHREAD;
-    if (thread && !reserve_slot(h))
-        return NULL;
-    void *block = realloc(ptr, nsize);
-    if (block && thread) {
-        if (!is_thread_size(nsize))        /* the first of each kind */
-            thread_sizes[thread_sizes[0] ? 1 : 0] = nsize;
-        uintptr_t a = (uintptr_t)block;
-        h->slots[find_slot(h, a)] = h->kept ? a : ~a;
-        h->count++;
-    }
-    return block;
-}
-
-void mp_host_keep_states(lua_State *except)
-{
-    void *skip = NULL;
-    if (except)
-        lua_getallocf(except, &skip);
-    for (heap *h = heaps; h; h = h->next) {
-        if (h == skip || h->kept)
-            continue;
-        h->kept = true;
-        for (size_t i = 0; h->slots && i <= h->mask; i++)
-            if (h->slots[i])
-                h->slots[i] = ~h->slots[i];
-    }
+    return realloc(ptr, nsize);
 }
 
 /* ---- what luaL_newstate would install ---- */
@@ -235,17 +106,9 @@ static void warn_on(void *ud, const char *msg, int tocont)
 /* A bare state on host_alloc; NULL when out of memory. */
 static lua_State *new_state(void)
 {
-    heap *h = calloc(1, sizeof *h);
-    if (!h)
+    lua_State *L = lua_newstate(host_alloc, NULL);
+    if (!L)
         return NULL;
-    h->next = heaps;
-    heaps = h;
-    lua_State *L = lua_newstate(host_alloc, h);
-    if (!L) {
-        heap_free(h);
-        return NULL;
-    }
-    h->open = true;
     lua_atpanic(L, panic);
     lua_setwarnf(L, warn_off, L);
     return L;

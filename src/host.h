@@ -20,13 +20,6 @@ enum {
  * package.preload; NULL when out of memory. */
 lua_State *mp_host_new(void);
 
-/* The process ends with its states open on purpose: a forked child keeps
- * the parent's (all but the one it runs in, `except`), proc.exit_now and a
- * fork whose exec failed end with all of them (`except` NULL). Keep their
- * memory reachable for leak checkers (host.c explains). Allocates nothing
- * and takes no lock, so a fork may call it before exec. */
-void mp_host_keep_states(lua_State *except);
-
 /* The process ends soon after: from now on closing a state runs its
  * finalizers but frees none of its memory (the kernel takes it back with
  * the process). Not for processes a leak checker watches. */

@@ -14,7 +14,6 @@
  * program still runs is reaped later and freed then.
  */
 #include "child.h"
-#include "host.h"
 #include "mpod.h"
 #include "spawn.h"
 
@@ -578,7 +577,6 @@ static int l_exit_now(lua_State *L)
     int code = (int)luaL_optinteger(L, 1, 0);
     fflush(stdout);
     fflush(stderr);
-    mp_host_keep_states(NULL);
     _exit(code);
 }
 

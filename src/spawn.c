@@ -11,7 +11,6 @@
  */
 #include "spawn.h"
 
-#include "host.h"
 #include "mpod.h"
 
 #include <errno.h>
@@ -169,14 +168,6 @@ void mp_reset_for_exec(void)
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
-/* The forked child could not exec: its copy of the parent's Lua states,
- * never run, stays open until _exit on purpose (host.c). */
-static void exit_unexecuted(void)
-{
-    mp_host_keep_states(NULL);
-    _exit(127);
-}
-
 static void child_exec(const spawn_plan *p, int errfd, pid_t parent)
 {
     if (p->new_session)
@@ -186,7 +177,7 @@ static void child_exec(const spawn_plan *p, int errfd, pid_t parent)
     if (p->death_signal) {
         prctl(PR_SET_PDEATHSIG, p->death_signal);
         if (getppid() != parent)
-            exit_unexecuted();
+            _exit(127);
     }
     for (int i = 0; i < 3; i++)
         if (p->child_fd[i] >= 0)
@@ -201,7 +192,7 @@ fail:;
     int err = errno;
     ssize_t ignored = write(errfd, &err, sizeof err);
     (void)ignored;
-    exit_unexecuted();
+    _exit(127);
 }
 
 /* opts.die_with_parent: true (SIGKILL) or the number of the signal the
