@@ -159,6 +159,13 @@ void mp_json_decode(lua_State *L, const char *text, size_t len);
  * JSON cannot hold (functions, cycles, NaN, too deep, mixed tables). */
 void mp_json_encode(lua_State *L, int idx);
 
+/* ---- stream.c --------------------------------------------------------- */
+
+/* Push a Stream (mpod.stream) owning fd, made non-blocking and
+ * close-on-exec; loads the module first if need be. */
+void mp_push_stream(lua_State *L, int fd);
+int luaopen_mpod_stream(lua_State *L);
+
 /* ---- sys.c ------------------------------------------------------------ */
 
 /* Keep the running binary open (main calls it first), so sys.self_exe()

@@ -518,13 +518,7 @@ static int l_fork_child(lua_State *L)
     if (pid < 0)
         mp_raise(L, "os", "fork: %s", strerror(errno));
     push_proc(L, pid);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "mpod.stream");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "new");
-    lua_pushinteger(L, channel);
-    lua_call(L, 1, 1);
-    lua_remove(L, -2);
+    mp_push_stream(L, channel);
     return 2;
 }
 

@@ -231,17 +231,10 @@ static void read_plan(lua_State *L, spawn_plan *p, int opts)
 /* Push the parent's end of stdio fd i as a stream, or nil. */
 static void push_parent_end(lua_State *L, int fd)
 {
-    if (fd < 0) {
+    if (fd < 0)
         lua_pushnil(L);
-        return;
-    }
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "mpod.stream");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "new");
-    lua_pushinteger(L, fd);
-    lua_call(L, 1, 1);
-    lua_remove(L, -2);
+    else
+        mp_push_stream(L, fd);
 }
 
 /* Wait for the exec report: 0 when exec succeeded, else the child's errno

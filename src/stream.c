@@ -174,6 +174,13 @@ static stream *push_stream(lua_State *L, int fd)
     return s;
 }
 
+void mp_push_stream(lua_State *L, int fd)
+{
+    luaL_requiref(L, "mpod.stream", luaopen_mpod_stream, 0);
+    lua_pop(L, 1);
+    push_stream(L, fd);
+}
+
 /* Suspend until more input arrives; k retries the read. */
 static int wait_input(lua_State *L, stream *s, int timeout_idx,
                       lua_KFunction k)
