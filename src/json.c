@@ -24,10 +24,10 @@
  * sentinel is one zero-size userdata per state, kept in the registry.
  */
 #include "mpod.h"
+#include "num.h"
 #include "text.h"
 
 #include <cjson/cJSON.h>
-#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -337,44 +337,18 @@ static void lex_word(lua_State *L, lexer *lx)
 
 /* ---- decoding: values ------------------------------------------------- */
 
-/* The integer literal s[0..n) (an optional '-' and digits), if it fits. */
-static bool parse_integer(const char *s, size_t n, lua_Integer *out)
-{
-    bool neg = s[0] == '-';
-    uint64_t limit = (uint64_t)LUA_MAXINTEGER + neg, v = 0;
-    for (size_t i = neg; i < n; i++) {
-        uint64_t digit = (uint64_t)(s[i] - '0');
-        if (v > (limit - digit) / 10)
-            return false;
-        v = v * 10 + digit;
-    }
-    *out = neg ? (lua_Integer)(0 - v) : (lua_Integer)v;
-    return true;
-}
-
-/* The C locale, for reading numbers with '.' whatever the process's
- * locale is; NULL when it cannot be made (strtod then reads them). */
-static locale_t c_numeric_locale(void)
-{
-    static locale_t c_locale;
-    if (!c_locale)
-        c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    return c_locale;
-}
-
 /* Push the number token just read: an integer when its literal is one that
  * fits, else a float. The token follows the JSON grammar, so strtod reads
  * exactly its bytes. */
 static void push_number(lua_State *L, const lexer *lx)
 {
     const char *literal = lx->text + lx->start;
-    lua_Integer i;
-    if (lx->integral && parse_integer(literal, lx->pos - lx->start, &i)) {
-        lua_pushinteger(L, i);
+    int64_t i;
+    if (lx->integral && mp_parse_int64(literal, lx->pos - lx->start, &i)) {
+        lua_pushinteger(L, (lua_Integer)i);
         return;
     }
-    locale_t c_locale = c_numeric_locale();
-    double value = c_locale ? strtod_l(literal, NULL, c_locale) : strtod(literal, NULL);
+    double value = mp_strtod(literal, NULL);
     if (isinf(value))
         raise_at(L, lx, lx->start, "number out of range");
     lua_pushnumber(L, value);
@@ -738,18 +712,11 @@ static cJSON *attach(encoder *e, cJSON *parent, cJSON *item)
     return item;
 }
 
-/* Format d so that it reads back as the same float: the shortest of %.15g,
- * %.16g and %.17g that round-trips, '.' whatever the locale, and ".0" when
- * it would otherwise read as an integer. */
+/* Format d so that it reads back as the same float (mp_format_double),
+ * with ".0" when it would otherwise read as an integer. */
 static void format_float(char *buf, size_t size, double d)
 {
-    int precision = 15;
-    snprintf(buf, size, "%.*g", precision, d);
-    while (precision < 17 && strtod(buf, NULL) != d)
-        snprintf(buf, size, "%.*g", ++precision, d);
-    char *point = strchr(buf, localeconv()->decimal_point[0]);
-    if (point)
-        *point = '.';
+    mp_format_double(buf, size, d);
     if (!strpbrk(buf, ".e"))
         strcat(buf, ".0");
 }

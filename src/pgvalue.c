@@ -15,6 +15,7 @@
 #include "pgvalue.h"
 
 #include "mpod.h"
+#include "num.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -46,34 +47,11 @@ static unsigned int element_type(unsigned int oid)
 
 /* ---- scalars ---- */
 
-/* Parse an optionally signed decimal integer that fits 64 bits. */
-static bool parse_integer(const char *s, size_t len, lua_Integer *out)
-{
-    size_t i = 0;
-    bool negative = len > 0 && s[0] == '-';
-    if (negative || (len > 0 && s[0] == '+'))
-        i = 1;
-    if (i == len)
-        return false;
-    uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    uint64_t v = 0;
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        unsigned digit = (unsigned)(s[i] - '0');
-        if (v > (limit - digit) / 10)
-            return false;
-        v = v * 10 + digit;
-    }
-    *out = negative ? (lua_Integer)(0 - v) : (lua_Integer)v;
-    return true;
-}
-
 static void push_integer(lua_State *L, const char *s, size_t len)
 {
-    lua_Integer v;
-    if (parse_integer(s, len, &v))
-        lua_pushinteger(L, v);
+    int64_t v;
+    if (mp_parse_int64(s, len, &v))
+        lua_pushinteger(L, (lua_Integer)v);
     else
         lua_pushlstring(L, s, len);
 }
@@ -87,7 +65,7 @@ static void push_float(lua_State *L, const char *s, size_t len)
     }
     memcpy(buf, s, len);
     buf[len] = '\0';
-    double d = strtod(buf, &end);
+    double d = mp_strtod(buf, &end);
     if (*end != '\0' || buf[0] == ' ')
         lua_pushlstring(L, s, len);
     else
@@ -170,9 +148,9 @@ static void push_bytea(lua_State *L, const char *s, size_t len)
  * fraction, even .00, out of range, NaN, Infinity) keeps its exact text. */
 static void push_numeric(lua_State *L, const char *s, size_t len)
 {
-    lua_Integer v;
-    if (parse_integer(s, len, &v))
-        lua_pushinteger(L, v);
+    int64_t v;
+    if (mp_parse_int64(s, len, &v))
+        lua_pushinteger(L, (lua_Integer)v);
     else
         lua_pushlstring(L, s, len);
 }
@@ -379,11 +357,7 @@ static void push_float_text(lua_State *L, double d)
         return;
     }
     char buf[40];
-    for (int precision = 15; precision <= 17; precision++) {
-        snprintf(buf, sizeof buf, "%.*g", precision, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
+    mp_format_double(buf, sizeof buf, d);
     lua_pushstring(L, buf);
 }
 

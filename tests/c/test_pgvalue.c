@@ -12,6 +12,7 @@
 #include "pgvalue.h"
 #include "tap.h"
 
+#include <locale.h>
 #include <lualib.h>
 
 int luaopen_mpod_json(lua_State *L);
@@ -241,6 +242,26 @@ static void test_params(void)
                "error: json ", 12) == 0, "a table JSON cannot hold raises");
 }
 
+/* Numbers in Postgres's text are read and written with a '.' also when a
+ * scenario switched to a locale whose decimal point is a comma (needs
+ * such a locale: de_DE.UTF-8, or LOCPATH naming a folder with one). */
+static void test_comma_locale(void)
+{
+    locale_t comma = newlocale(LC_NUMERIC_MASK, "de_DE.UTF-8", (locale_t)0);
+    if (!comma) {
+        printf("ok %d # SKIP no de_DE.UTF-8 locale\n", ++tap_count);
+        return;
+    }
+    locale_t before = uselocale(comma);
+    is_str(run("local v = pgv(701, '1.5') "
+               "return tostring(math.type(v) == 'float' and v * 2 == 3)"),
+           "true", "float8 1.5 reads as a number in a comma locale");
+    is_str(run("return shown(true, param(1.5))"), "text \"1.5\"",
+           "and a float parameter is written with a '.'");
+    uselocale(before);
+    freelocale(comma);
+}
+
 int main(void)
 {
     L = luaL_newstate();
@@ -258,6 +279,7 @@ int main(void)
     test_arrays();
     test_bad_arrays();
     test_params();
+    test_comma_locale();
     lua_close(L);
     return done_testing();
 }
