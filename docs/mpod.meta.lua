@@ -415,7 +415,14 @@ function Task:name(name) end
 ---@field name string the cluster file's `name`
 ---@field backend "process"|"compose"
 ---@field postgres? string the cluster file's `postgres` DSN
+---@field ports table<string, integer> the ports chosen for the cluster file's `${PORT:name}`, by name (empty when it has none)
 local Cluster = {}
+
+---The port chosen for `${PORT:name}` when the cluster came up; an unknown
+---name raises a `usage` error listing the known ones.
+---@param name string
+---@return integer
+function Cluster:port(name) end
 
 ---The pod of that name; an unknown name raises a `usage` error listing the
 ---known ones.
@@ -476,6 +483,7 @@ function Cluster:db() end
 ---@field name string
 ---@field group? string
 ---@field url? string where it answers HTTP; requests prefix it
+---@field port? integer the port of `url` (nil when the url names none)
 ---@field oneshot? boolean a one-shot service (not listed by `c:pods()`)
 ---@field cluster mpod.Cluster
 local Pod = {}

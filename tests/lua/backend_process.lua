@@ -189,7 +189,7 @@ end)
 mp.test("SIGKILL of the runner leaves nothing behind (watchdog)", function()
   local status, e = interrupt_runner("KILL")
   mp.expect(status.signame):eq("KILL")
-  mp.expect(sys.stat(state_dir .. "/selftest-" .. e.TAG .. ".json")):is_nil()
+  mp.expect(sys.glob(state_dir .. "/selftest-" .. e.TAG .. ".*")):eq {}
 end)
 
 -- A service whose process is a wrapper shell (tests/clusters/stopsig.lua):
@@ -372,7 +372,7 @@ mp.test("the run folder is made under $TMPDIR, named in the state, and gone afte
   local tmp = assert(sys.mkdtemp("mpod-tmpdir"))
   e.TMPDIR = tmp
   st.expect_code(mpod({ "up", "-C", CLUSTER }, e), 0)
-  local f = assert(io.open(state_dir .. "/selftest-" .. e.TAG .. ".json"))
+  local f = assert(io.open(sys.glob(state_dir .. "/selftest-" .. e.TAG .. ".*.json")[1]))
   local saved = mp.json.decode(f:read("a"))
   f:close()
   local run_dir = saved.run_dir
@@ -384,5 +384,90 @@ mp.test("the run folder is made under $TMPDIR, named in the state, and gone afte
   mp.expect(listed):eq { run_dir }
   mp.expect(down.code):eq(0)
   mp.expect(left):eq {}
+  gone(e.TAG)
+end)
+
+-- Ports mpod-lua chooses (${PORT:name}, tests/clusters/ports.lua) ------------
+
+local PORTS = "tests/clusters/ports.lua"
+
+-- ports_line(text) -> the "ports: a=1, b=2" line of `up` or `status`,
+-- as { name = port }
+local function ports_line(text)
+  local line = text:match("\nports: ([^\n]*)")
+  if not line then mp.fail("no ports line in:\n" .. text) end
+  local ports = {}
+  for name, port in line:gmatch("([%w_.%-]+)=(%d+)") do ports[name] = tonumber(port) end
+  return ports
+end
+
+-- noted_ports(tap) -> the ports tests/cases/ports_check.lua noted
+local function noted_ports(tap)
+  local a, b = tap:match("# ports: web%-1=(%d+) web%-2=(%d+)")
+  return { ["web-1"] = tonumber(a), ["web-2"] = tonumber(b) }
+end
+
+mp.test("one cluster file up twice at once: each run reaches its own pods on its own ports", function()
+  local e = env()
+  local up = mpod({ "up", "-C", PORTS }, e)
+  st.expect_code(up, 0)
+  local mine = ports_line(up.stdout)
+  mp.expect(mine["web-2-admin"]):type("number")
+  mp.expect(up.stdout):matches("\nweb%-1%s+running%s+ready%s+http://127%.0%.0%.1:" .. mine["web-1"] .. "\n")
+  -- the same file, meanwhile: a run that brings up a second instance
+  -- (MPOD_NAME) and a run against the first, at once
+  local other = env()
+  other.TAG, other.MPOD_NAME = e.TAG, "second-" .. e.TAG
+  local runs = mp.wait_all({
+    mp.spawn(mpod, { "--up", "-C", PORTS, st.case("ports_check") }, other),
+    mp.spawn(mpod, { "-C", PORTS, st.case("ports_check") }, e),
+  }, st.slow(60))
+  local status = mpod({ "status", "-C", PORTS }, e)
+  st.expect_code(mpod({ "down", "-C", PORTS }, e), 0)
+  gone(e.TAG)
+  st.expect_code(runs[1], 0)
+  st.expect_code(runs[2], 0)
+  mp.expect(runs[1].stdout):contains("cluster second-" .. e.TAG .. " (process)")
+  mp.expect(noted_ports(runs[2].stdout)):eq { ["web-1"] = mine["web-1"], ["web-2"] = mine["web-2"] }
+  local theirs = noted_ports(runs[1].stdout)
+  for name, port in pairs(theirs) do
+    mp.expect(port):ne(mine["web-1"])
+    mp.expect(port):ne(mine["web-2"])
+    mp.expect(port):ne(mine["web-2-admin"])
+    mp.expect(port):ne(theirs[name == "web-1" and "web-2" or "web-1"])
+  end
+  -- status reads the ports from the state: the numbers of `up`
+  mp.expect(ports_line(status.stdout)):eq(mine)
+  mp.expect(sys.glob(state_dir .. "/*" .. e.TAG .. ".*")):eq {}
+end)
+
+mp.test("a run against a cluster not up names those up from the file under other names", function()
+  local e = env()
+  st.expect_code(mpod({ "up", "-C", PORTS, "--name", "named-" .. e.TAG }, e), 0)
+  local r = mpod({ "-C", PORTS, st.case("passing") }, e)
+  st.expect_code(mpod({ "down", "-C", PORTS, "--name", "named-" .. e.TAG }, e), 0)
+  gone(e.TAG)
+  mp.expect(r.code):eq(3)
+  st.expect_line(r.stdout, "Bail out! cluster ports-" .. e.TAG .. " is not up: bring it up with " ..
+    "`mpod-lua up -C " .. PORTS .. "`, or pass --up (up from this cluster file under another " ..
+    "name: named-" .. e.TAG .. "; a run finds a cluster by the name its `up` had: give the " ..
+    "same --name, MPOD_NAME or environment)")
+end)
+
+mp.test("a port taken between its choice and the bind: up again with new ports", function()
+  local e = env()
+  e.MARK = state_dir .. "/race-" .. e.TAG
+  local r = mpod({ "--up", "-C", "tests/clusters/ports_race.lua", st.case("passing") }, e)
+  st.expect_code(r, 0)
+  mp.expect(r.stderr):matches("mpod%-lua: cluster race%-" .. e.TAG:gsub("%-", "%%-") ..
+    ": web could not listen on a port chosen for it %(web=%d+%), taken by another program " ..
+    "since; bringing the cluster up again with new ports\n")
+  gone(e.TAG)
+  -- squatter takes web's port every time: the second failure is reported
+  e.MARK = "/nonexistent/race-" .. e.TAG
+  local again = mpod({ "--up", "-C", "tests/clusters/ports_race.lua", st.case("passing") }, e)
+  mp.expect(again.code):eq(3)
+  st.expect_line(again.stdout, "Bail out! cluster race-" .. e.TAG .. " could not be brought " ..
+    "up: web exited (exit code 3) before it was ready")
   gone(e.TAG)
 end)

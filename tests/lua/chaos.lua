@@ -118,7 +118,7 @@ end
 local function leftovers(run)
   local left = {
     processes = #tagged(run.tag),
-    state = #sys.glob(dir .. "/state/" .. run.cluster .. ".json*"),   -- with a save's .tmp
+    state = #sys.glob(dir .. "/state/" .. run.cluster .. ".*.json*"),   -- with a save's .tmp
     run_dir = #sys.glob(sys.tmpdir() .. "/mpod-" .. run.cluster .. ".*"),   -- where the runner makes it
   }
   if run.backend == "process" then left.faults = faults() end

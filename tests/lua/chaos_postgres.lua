@@ -139,7 +139,7 @@ local function leftovers(run)
   local left = {
     processes = #run_processes(run),
     run_dir = #sys.glob(sys.tmpdir() .. "/mpod-pgchaos-" .. run.tag .. ".*"),
-    state = #sys.glob(dir .. "/state/pgchaos-" .. run.tag .. ".json*"),
+    state = #sys.glob(dir .. "/state/pgchaos-" .. run.tag .. ".*.json*"),
     ports = listening(run.ports),
     ipc = ipc,
   }

@@ -48,7 +48,75 @@ mp.test("a valid file loads, with variables expanded", function()
   mp.expect(c.services[2].env.POD_NAME):eq("web-1")
   mp.expect(c.postgres):eq("postgresql://u:p@127.0.0.1:" .. os.getenv("HOME") .. "/db")
   local d = clusterfile.describe(c)
-  mp.expect(d.pods[2]):eq { name = "web-1", group = "web", url = "http://127.0.0.1:8080", oneshot = false }
+  mp.expect(d.pods[2]):eq { name = "web-1", group = "web", url = "http://127.0.0.1:8080",
+                            port = 8080, oneshot = false }
+end)
+
+mp.test("${PORT:name}: one port per name, anywhere in the file, listed per service", function()
+  local path = write [[
+    local function web(i)
+      return { name = "web-" .. i, url = "http://127.0.0.1:${PORT:web-" .. i .. "}",
+        cmd = { "web", "--port", "${PORT:web-" .. i .. "}", "--admin=${PORT:admin-" .. i .. "}" },
+        ready = { tcp = "127.0.0.1:${PORT:web-" .. i .. "}" } }
+    end
+    return { name = "ported", postgres = "postgresql://127.0.0.1:${PORT:pg}/db",
+      services = { { name = "pg", cmd = { "pg", "-p", "${PORT:pg}" } }, web(1), web(2),
+        { name = "probe", ready = { tcp = "127.0.0.1:${PORT:pg}" } } } }
+  ]]
+  -- without ports (the load that learns the names) every port reads 0
+  local probe = clusterfile.load(path, "/tmp/run")
+  mp.expect(probe.port_names):eq { "admin-1", "admin-2", "pg", "web-1", "web-2" }
+  mp.expect(probe.services[2].cmd[3]):eq("0")
+  mp.expect(probe.service_ports):eq { pg = { "pg" }, ["web-1"] = { "admin-1", "web-1" },
+    ["web-2"] = { "admin-2", "web-2" }, probe = { "pg" } }
+  local ports = { pg = 40001, ["web-1"] = 40002, ["web-2"] = 40003, ["admin-1"] = 40004,
+                  ["admin-2"] = 40005 }
+  local c = clusterfile.load(path, "/tmp/run", { ports = ports })
+  mp.expect(c.postgres):eq("postgresql://127.0.0.1:40001/db")
+  mp.expect(c.services[2].cmd):eq { "web", "--port", "40002", "--admin=40004" }
+  mp.expect(c.services[3].ready.tcp):eq("127.0.0.1:40003")
+  mp.expect(c.services[4].ready.tcp):eq("127.0.0.1:40001")
+  local d = clusterfile.describe(c)
+  mp.expect(d.ports):eq(ports)
+  mp.expect(d.pods[2]):eq { name = "web-1", url = "http://127.0.0.1:40002", port = 40002,
+                            oneshot = false }
+  mp.expect(d.pods[1].port):is_nil()
+  -- a name the state has no port for: the file changed since `up`
+  ports["web-2"] = nil
+  local ok, err = pcall(clusterfile.load, path, "/tmp/run", { ports = ports })
+  mp.expect(ok):eq(false)
+  -- (the first string of web-2 met: its url, cmd or ready.tcp)
+  mp.expect(err.message:sub(1, #path)):eq(path)
+  mp.expect(err.message:sub(#path + 1)):matches("^%.services%[3%]%.[%w.]+: ")
+  mp.expect(err.message):contains(": ${PORT:web-2} has no port: none was chosen under this " ..
+    "name when the cluster was brought up (the cluster file, or the environment it reads, " ..
+    "changed since?); take it down and up again")
+end)
+
+mp.test("${PORT:name}: a bad name, in the cluster's name, compose, nothing started", function()
+  local rule = "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, not "
+  mp.expect(load_error [[ return { name = "x", services = { { name = "a", cmd = { "a", "${PORT:}" } } } } ]])
+    :eq("FILE.services[1].cmd.2: ${PORT:}: the name: " .. rule .. '""')
+  mp.expect(load_error [[ return { name = "x", services = { { name = "a", cmd = { "a", "${PORT:a/b}" } } } } ]])
+    :eq("FILE.services[1].cmd.2: ${PORT:a/b}: the name: " .. rule .. '"a/b"')
+  mp.expect(load_error [[ return { name = "x-${PORT:a}", services = { { name = "a", cmd = { "a" } } } } ]])
+    :eq("FILE.name: cannot hold a ${PORT:...}: the name is how a cluster that is up is found")
+  mp.expect(load_error [[ return { name = "x", backend = "compose", compose = { file = "c.yml" },
+      services = { { name = "a", url = "http://127.0.0.1:${PORT:a}" } } } ]])
+    :eq("FILE: ${PORT:a}: ports are chosen for the process backend only; the compose file " ..
+        "fixes the host ports of a compose cluster")
+  mp.expect(load_error [[ return { name = "x", services = { { name = "a", url = "http://127.0.0.1:${PORT:a}" } } } ]])
+    :eq("FILE: ${PORT:a}: ports are chosen when mpod-lua starts the cluster's services, and " ..
+        "this file starts none (no service has a cmd)")
+end)
+
+mp.test("--name replaces the file's name, under the same rule", function()
+  local path = write [[ return { name = "mine", services = {} } ]]
+  mp.expect(clusterfile.load(path, "", { name = "ci-job-7" }).name):eq("ci-job-7")
+  local ok, err = pcall(clusterfile.load, path, "", { name = "../x" })
+  mp.expect(ok):eq(false)
+  mp.expect(err.message):eq([[--name: must be 1 to 64 letters, digits, '.', '_' or '-', ]] ..
+    [[starting with a letter or digit, not "../x"]])
 end)
 
 mp.test("mistakes name the file, the service and the field", function()

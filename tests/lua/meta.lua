@@ -179,7 +179,7 @@ local function built_cluster()
   return cluster.build {
     name = "meta", backend = "process", postgres = "postgresql://u@127.0.0.1:1/db",
     proxies = { "db" },
-    pods = { { name = "a", group = "g", url = "http://127.0.0.1:1", oneshot = false } },
+    pods = { { name = "a", group = "g", url = "http://127.0.0.1:1", port = 1, oneshot = false } },
   }
 end
 

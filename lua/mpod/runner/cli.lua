@@ -28,6 +28,8 @@ Runs scenario files, each in its own process, and prints TAP on stdout.
 
 options:
   -C, --cluster FILE     cluster file (default: $MPOD_CLUSTER, else ./cluster.lua)
+      --name NAME        the cluster's name instead of the file's ($MPOD_NAME):
+                         one cluster file up several times at once
       --up               bring the cluster up first and down at exit
       --keep             with --up, leave the cluster running
   -j, --jobs N           scenario files at once (exclusive files run alone); 1
@@ -58,8 +60,8 @@ Short options bundle as in getopt (-vj4, -CFILE); long ones also take their
 value after = (--jobs=4); -- ends the options.
 
 environment: MPOD_CLUSTER (the cluster file when -C is not given),
-MPOD_STATE_DIR (where up/down keep their state), MPOD_COMPOSE (the compose
-CLI), TMPDIR.
+MPOD_NAME (the cluster's name when --name is not given), MPOD_STATE_DIR
+(where up/down keep their state), MPOD_COMPOSE (the compose CLI), TMPDIR.
 Full documentation: man mpod-lua; the guides are in docs/ of the source.
 
 exit status: 0 all passed, 1 a test failed, 2 usage or cluster-file error,
@@ -72,7 +74,7 @@ local function usage_error(msg)
 end
 
 local OPTIONS = {
-  ["-C"] = "cluster", ["--cluster"] = "cluster",
+  ["-C"] = "cluster", ["--cluster"] = "cluster", ["--name"] = "name",
   ["--up"] = true, ["--keep"] = true, ["--shuffle"] = true,
   ["-j"] = "jobs", ["--jobs"] = "jobs",
   ["-t"] = "timeout", ["--timeout"] = "timeout",
@@ -257,6 +259,14 @@ local function pick_files(positional)
   return files
 end
 
+-- cluster_name(opts) -> the name that replaces the cluster file's, or nil
+local function cluster_name(opts)
+  if opts.name then return opts.name end
+  local env = os.getenv("MPOD_NAME")
+  if env and env ~= "" then return env end
+  return nil
+end
+
 local function cluster_path(opts)
   if opts.cluster then return opts.cluster, true end
   local env = os.getenv("MPOD_CLUSTER")
@@ -325,6 +335,7 @@ function M.main(argv)
   if opts.version then io.stdout:write("mpod-lua " .. VERSION .. "\n"); return 0 end
   local ok, err = M.check(opts)
   if not ok then return usage_error(err) end
+  opts.name = cluster_name(opts)
   local command = positional[1]
   if command and COMMANDS[command] and not command:match("%.lua$") then
     table.remove(positional, 1)

@@ -5,7 +5,12 @@
 -- the libraries, so a file cannot change the engine's), in a coroutine of
 -- its own bounded in CPU time and memory. Strings expand ${ROOT} (the
 -- file's folder), ${RUN_DIR} (the run folder), ${NAME} (the service, inside
--- a service) and ${VAR} from the environment. Every error names the file,
+-- a service), ${PORT:name} (a port chosen at bring-up, mpod.runner.ports;
+-- the same name is the same port anywhere in the file) and ${VAR} from the
+-- environment. Loading without ports (opts.ports nil) reads ${PORT:name}
+-- as 0 and lists the names it met (c.port_names), which is how the
+-- session learns what to allocate; c.service_ports lists each service's.
+-- Every error names the file,
 -- the service and the field, and unknown fields are errors (a typo must not
 -- silently disable a readiness check), as are holes in lists. Names that
 -- become file names or URLs are restricted to a safe set (check_name).
@@ -131,16 +136,35 @@ end
 
 -- Expansion -----------------------------------------------------------------
 
-local function expand_string(s, vars, path)
+-- port_value(name, ctx, path) -> the port ${PORT:name} stands for, as
+-- text; records the name as used (ctx.used, and ctx.service_used inside
+-- a service)
+local function port_value(name, ctx, path)
+  check_name(name, path .. ": ${PORT:" .. name .. "}: the name")
+  ctx.used[name] = true
+  if ctx.service_used then ctx.service_used[name] = true end
+  if not ctx.ports then return "0" end
+  local port = ctx.ports[name]
+  if port == nil then
+    fail(path, "${PORT:" .. name .. "} has no port: none was chosen under this name when " ..
+      "the cluster was brought up (the cluster file, or the environment it reads, changed " ..
+      "since?); take it down and up again")
+  end
+  return tostring(math.tointeger(port) or port)
+end
+
+-- ${PORT:name} first: what the environment gives is not expanded again
+local function expand_string(s, ctx, path)
+  s = s:gsub("%${PORT:([^}]*)}", function(name) return port_value(name, ctx, path) end)
   return (s:gsub("%${([%w_]+)}", function(name)
-    local v = vars[name] or os.getenv(name)
+    local v = ctx.vars[name] or os.getenv(name)
     if v == nil then fail(path, "unknown variable ${" .. name .. "}") end
     return v
   end))
 end
 
-local function expand(value, vars, path, outer)
-  if type(value) == "string" then return expand_string(value, vars, path) end
+local function expand(value, ctx, path, outer)
+  if type(value) == "string" then return expand_string(value, ctx, path) end
   if type(value) ~= "table" then return value end
   outer = outer or {}                 -- the tables this one is inside
   if outer[value] then fail(path, "a table that holds itself") end
@@ -148,7 +172,7 @@ local function expand(value, vars, path, outer)
   outer[value] = true
   outer[#outer + 1] = value
   local out = {}
-  for k, v in pairs(value) do out[k] = expand(v, vars, path .. "." .. tostring(k), outer) end
+  for k, v in pairs(value) do out[k] = expand(v, ctx, path .. "." .. tostring(k), outer) end
   outer[value] = nil
   outer[#outer] = nil
   return out
@@ -377,9 +401,56 @@ local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
 
--- load(path, run_dir) -> the validated cluster table (strings expanded);
--- raises an error of kind "cluster" naming what is wrong.
-function M.load(path, run_dir)
+local function sorted_keys(set)
+  local list = {}
+  for k in pairs(set) do list[#list + 1] = k end
+  table.sort(list)
+  return list
+end
+
+-- expand_all(c, ctx, path): expand every string of c in place; a
+-- service's own ports are listed in c.service_ports
+local function expand_all(c, ctx, path)
+  if type(c.name) == "string" and c.name:find("${PORT:", 1, true) then
+    fail(path .. ".name", "cannot hold a ${PORT:...}: the name is how a cluster that is up is found")
+  end
+  for k, v in pairs(c) do
+    if k ~= "services" then c[k] = expand(v, ctx, path .. "." .. tostring(k)) end
+  end
+  c.service_ports = {}
+  if type(c.services) ~= "table" then return end
+  for i, svc in ipairs(c.services) do
+    if type(svc) == "table" then
+      local name = type(svc.name) == "string" and svc.name or ""
+      ctx.vars.NAME, ctx.service_used = name, {}
+      c.services[i] = expand(svc, ctx, string.format("%s.services[%d]", path, i))
+      c.service_ports[name] = sorted_keys(ctx.service_used)
+    end
+  end
+  ctx.service_used = nil
+end
+
+-- check_ports(c, path): ${PORT:name} only where mpod-lua starts services
+local function check_ports(c, path)
+  local first = c.port_names[1]
+  if not first then return end
+  if c.backend == "compose" then
+    fail(path, "${PORT:" .. first .. "}: ports are chosen for the process backend only; " ..
+      "the compose file fixes the host ports of a compose cluster")
+  end
+  for _, svc in ipairs(c.services) do
+    if svc.cmd then return end
+  end
+  fail(path, "${PORT:" .. first .. "}: ports are chosen when mpod-lua starts the cluster's " ..
+    "services, and this file starts none (no service has a cmd)")
+end
+
+-- load(path, run_dir [, opts]) -> the validated cluster table (strings
+-- expanded); raises an error of kind "cluster" naming what is wrong.
+-- opts.ports: { name = port } for ${PORT:name} (nil: read as 0);
+-- opts.name: a name that replaces the file's own (--name).
+function M.load(path, run_dir, opts)
+  opts = opts or {}
   local chunk, err = loadfile(path, "t", sandbox())
   if not chunk then
     if not sys.stat(path) then fail(path, "no such cluster file") end
@@ -387,22 +458,26 @@ function M.load(path, run_dir)
   end
   local c = run(chunk, path)
   if type(c) ~= "table" then fail(path, "must return a table, not a " .. type(c)) end
+  if opts.name then
+    check_name(opts.name, "--name")
+    c.name = opts.name
+  end
   local root = sys.realpath(dirname(path)) or dirname(path)
-  local vars = { ROOT = root, RUN_DIR = run_dir or "" }
-  for k, v in pairs(c) do
-    if k ~= "services" then c[k] = expand(v, vars, path .. "." .. tostring(k)) end
-  end
-  if type(c.services) == "table" then
-    for i, svc in ipairs(c.services) do
-      if type(svc) == "table" then
-        vars.NAME = type(svc.name) == "string" and svc.name or ""
-        c.services[i] = expand(svc, vars, string.format("%s.services[%d]", path, i))
-      end
-    end
-  end
+  local ctx = { vars = { ROOT = root, RUN_DIR = run_dir or "" }, ports = opts.ports, used = {} }
+  expand_all(c, ctx, path)
+  local service_ports = c.service_ports
+  c.service_ports = nil               -- not a field of the file
   validate(c, path)
+  c.service_ports, c.port_names, c.ports = service_ports, sorted_keys(ctx.used), opts.ports
+  check_ports(c, path)
   c.root, c.path, c.run_dir = root, path, run_dir
   return c
+end
+
+-- url_port(url) -> the port a url names (nil: none, or no url)
+local function url_port(url)
+  local authority = url and url:match("^%a+://([^/?#]*)")
+  return authority and math.tointeger(tonumber(authority:match(":(%d+)$")))
 end
 
 -- describe(c) -> the plain description a scenario child gets
@@ -410,6 +485,7 @@ function M.describe(c)
   local pods = {}
   for _, s in ipairs(c.services) do
     pods[#pods + 1] = { name = s.name, group = s.group, url = s.url,
+                        port = url_port(s.url),
                         oneshot = s.oneshot or false }
   end
   local proxies = {}
@@ -417,7 +493,7 @@ function M.describe(c)
   table.sort(proxies)
   return {
     name = c.name, backend = c.backend, http = c.http or {},
-    postgres = c.postgres, pods = pods, proxies = proxies,
+    postgres = c.postgres, pods = pods, proxies = proxies, ports = c.ports or {},
   }
 end
 

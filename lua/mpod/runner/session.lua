@@ -15,6 +15,7 @@
 local clusterfile = require "mpod.runner.clusterfile"
 local control = require "mpod.runner.control"
 local errors = require "mpod.error"
+local ports = require "mpod.runner.ports"
 local proc = require "mpod.proc"
 local redact = require "mpod.redact"
 local sched = require "mpod.sched"
@@ -37,12 +38,18 @@ local function backend_for(c, st)
 end
 
 -- Load the cluster file (twice when needed: its name first, to find the
--- state and so the run folder that ${RUN_DIR} expands to); what it sets as
--- secret is hidden in every report from then on.
-local function load_cluster(path, run_dir)
-  local c = clusterfile.load(path, run_dir)
+-- state and so the run folder that ${RUN_DIR} expands to and the ports
+-- that ${PORT:name} does); what it sets as secret is hidden in every
+-- report from then on. opts.name is --name (or MPOD_NAME).
+local function load_cluster(path, opts, run_dir, chosen)
+  local c = clusterfile.load(path, run_dir, { name = opts.name, ports = chosen })
   redact.add_cluster_secrets(c)
   return c
+end
+
+-- The key of the state of the cluster c of the cluster file at path.
+local function key_of(c, path)
+  return state.key(c.name, path)
 end
 
 local function has_managed_services(c)
@@ -91,8 +98,8 @@ function M.teardown(st, backend)
 end
 
 -- A previous record of this cluster: reap it when its runner is gone.
-local function reap_stale(name)
-  local st = state.load(name)
+local function reap_stale(name, key)
+  local st = state.load(key)
   if not st then return true end
   if st.persistent then
     return nil, string.format("cluster %s is already up (started by `mpod-lua up` or --keep); " ..
@@ -117,7 +124,7 @@ local function new_state(c, path, persistent)
   local st = {
     cluster = c.name, file = sys.realpath(path), backend = c.backend, run_id = run_id,
     run_dir = string.format("%s/mpod-%s.%s", sys.tmpdir(), c.name, run_id),
-    path = state.path(c.name),
+    path = state.path(key_of(c, path)), ports = ports.allocate(c.port_names),
     persistent = persistent, runner_pid = me, runner_start = (proc.info(me) or {}).start,
     services = {},
   }
@@ -179,8 +186,8 @@ end
 -- Bringing up and attaching -------------------------------------------------------
 
 local function bring_up(path, opts)
-  local c0 = load_cluster(path, "")
-  local ok, why = reap_stale(c0.name)
+  local c0 = load_cluster(path, opts, "")
+  local ok, why = reap_stale(c0.name, key_of(c0, path))
   if not ok then return nil, why end
   local st = new_state(c0, path, opts.keep or false)
   -- the watchdog first, before anything exists: it reads the state only
@@ -194,35 +201,100 @@ local function bring_up(path, opts)
     M.teardown(st)
     return nil, "cannot create the run folder: " .. tostring(err)
   end
-  local c = load_cluster(path, st.run_dir)
+  local c = load_cluster(path, opts, st.run_dir, st.ports)
   local s = { cluster = c, st = st, owns = true, keep = opts.keep, watchdog = watchdog }
   s.backend = backend_for(c, st)
   state.save(st)                      -- with what the backend added
   return s
 end
 
-local function attach(path)
-  local c0 = load_cluster(path, "")
+-- up_from(path) -> the names of the clusters up from the cluster file at
+-- path (under another name than the one asked for), sorted
+local function up_from(path)
+  local file, names = sys.realpath(path), {}
+  for _, st in ipairs(state.all()) do
+    if st.file == file and type(st.cluster) == "string" then names[#names + 1] = st.cluster end
+  end
+  table.sort(names)
+  return names
+end
+
+local function not_up(c, path, opts)
+  local text = string.format("cluster %s is not up: bring it up with `mpod-lua up -C %s%s`, " ..
+    "or pass --up", c.name, path, opts.name and " --name " .. opts.name or "")
+  local others = up_from(path)
+  if #others == 0 then return text end
+  return string.format("%s (up from this cluster file under another name: %s; a run finds " ..
+    "a cluster by the name its `up` had: give the same --name, MPOD_NAME or environment)",
+    text, table.concat(others, ", "))
+end
+
+local function attach(path, opts)
+  local c0 = load_cluster(path, opts, "")
   if not has_managed_services(c0) then
     local st = { cluster = c0.name, services = {}, run_dir = "", run_id = "" }
     return { cluster = c0, st = st, backend = backend_for(c0, st), attached = true }
   end
-  local st = state.load(c0.name)
+  local st = state.load(key_of(c0, path))
   if not st and c0.backend == "compose" then
     -- a project brought up by hand: use it, and never take it down
     st = { cluster = c0.name, backend = "compose", persistent = true, services = {},
-           run_dir = "", run_id = "" }
+           run_dir = "", run_id = "", path = state.path(key_of(c0, path)) }
   elseif not st then
-    return nil, string.format("cluster %s is not up: bring it up with `mpod-lua up -C %s`, " ..
-      "or pass --up", c0.name, path)
+    return nil, not_up(c0, path, opts)
   end
-  local c = load_cluster(path, st.run_dir)
+  local c = load_cluster(path, opts, st.run_dir, st.ports or {})
   return { cluster = c, st = st, backend = backend_for(c, st), attached = true }
 end
 
 local function bail(reporter, text)
   if reporter then reporter:bail(text) end
   say("%s", text)
+end
+
+-- connect(s): the proxies and the control object of session s
+local function connect(s)
+  s.proxies = require("mpod.runner.proxies").new(s.cluster)
+  s.control = control.new(s.backend, { proxies = s.proxies })
+  if s.proxies and s.st.run_id ~= "" then
+    s.st.proxies_state = { url = s.proxies.url }
+    state.save(s.st)
+  end
+end
+
+-- start(s) -> true | false, error: bring the cluster up (or heal the one
+-- attached to)
+local function start(s)
+  return pcall(function()
+    if s.owns then
+      s.backend:up()
+      if s.proxies then s.proxies:setup() end
+    else
+      s.control:heal()
+    end
+  end)
+end
+
+-- restart_with_new_ports(s, path, opts, err) -> true when err says a
+-- service could not bind a port chosen for it (another program took it
+-- between the choice and the bind) and the cluster was torn down and
+-- brought up again, with new ports, into s; then the result of start
+local function restart_with_new_ports(s, path, opts, err)
+  local names = s.owns and ports.taken(err, s.cluster)
+  if not names then return false end
+  local taken = {}
+  for _, name in ipairs(names) do taken[name] = s.st.ports[name] end
+  say("cluster %s: %s could not listen on a port chosen for it (%s), taken by another " ..
+    "program since; bringing the cluster up again with new ports", s.cluster.name,
+    err.service, ports.describe(taken))
+  M.teardown(s.st, s.backend)
+  if s.watchdog then s.watchdog:close() end
+  s.watchdog = nil
+  local ok, again, why = pcall(bring_up, path, opts)
+  if not (ok and again) then return true, false, ok and why or again end
+  for k, v in pairs(again) do s[k] = v end
+  connect(s)
+  return true, start(s)
 end
 
 -- open(path, explicit, opts, reporter) -> session | nil, exit code
@@ -248,20 +320,12 @@ function M.open(path, explicit, opts, reporter)
   require("mpod.http.core").prepare()
   s.dump_logs = opts.dump_logs
   watch_signals(s, reporter)
-  s.proxies = require("mpod.runner.proxies").new(s.cluster)
-  s.control = control.new(s.backend, { proxies = s.proxies })
-  if s.proxies and s.st.run_id ~= "" then
-    s.st.proxies_state = { url = s.proxies.url }
-    state.save(s.st)
+  connect(s)
+  local ready_ok, err = start(s)
+  if not ready_ok then
+    local retried, again_ok, again_err = restart_with_new_ports(s, path, opts, err)
+    if retried then ready_ok, err = again_ok, again_err end
   end
-  local ready_ok, err = pcall(function()
-    if s.owns then
-      s.backend:up()
-      if s.proxies then s.proxies:setup() end
-    else
-      s.control:heal()
-    end
-  end)
   if not ready_ok then
     local verb = s.owns and "could not be brought up" or "cannot be reached"
     bail(reporter, string.format("cluster %s %s: %s", s.cluster.name, verb, message_of(err)))
@@ -325,6 +389,9 @@ local function print_status(s)
   for _, r in ipairs(rows) do
     io.stdout:write(redact.redact(string.format(fmt, r.name, r.state, r.health, r.url)))
   end
+  if next(s.st.ports or {}) then
+    io.stdout:write("ports: " .. ports.describe(s.st.ports) .. "\n")
+  end
 end
 
 -- logs -f: print the log, then every line that arrives, until SIGINT.
@@ -347,24 +414,25 @@ end
 local COMMANDS = {}
 
 function COMMANDS.up(path, _, opts)
-  local s, code = M.open(path, true, { up = true, keep = true, dump_logs = opts.dump_logs })
+  local s, code = M.open(path, true, { up = true, keep = true, dump_logs = opts.dump_logs,
+                                      name = opts.name })
   if not s then return code end
   print_status(s)
   return 0
 end
 
-function COMMANDS.down(path)
-  local c = load_cluster(path, "")
-  local st = state.load(c.name)
+function COMMANDS.down(path, _, opts)
+  local c = load_cluster(path, opts, "")
+  local st = state.load(key_of(c, path))
   if not st then say("cluster %s is not up", c.name); return 0 end
-  local ok, full = pcall(load_cluster, path, st.run_dir)
+  local ok, full = pcall(load_cluster, path, opts, st.run_dir, st.ports or {})
   M.teardown(st, ok and backend_for(full, st) or nil)
   say("cluster %s is down", c.name)
   return 0
 end
 
-function COMMANDS.status(path)
-  local s, why = attach(path)
+function COMMANDS.status(path, _, opts)
+  local s, why = attach(path, opts)
   if not s then say("%s", why); return 3 end
   print_status(s)
   return 0
@@ -373,7 +441,7 @@ end
 function COMMANDS.logs(path, args, opts)
   local name = args[1]
   if not name then say("usage: mpod-lua logs POD [-f]"); return 2 end
-  local s, why = attach(path)
+  local s, why = attach(path, opts)
   if not s then say("%s", why); return 3 end
   local ok, err = pcall(function()
     if opts.follow then follow_logs(s, name)

@@ -2,11 +2,14 @@
 -- mpod-lua process that touches it (the runner, `up`, `down`, `status`,
 -- the watchdog), and the sweep that reaps what a killed runner left.
 --
--- One JSON file per cluster name in the state folder ($MPOD_STATE_DIR, else
--- $XDG_RUNTIME_DIR/mpod-lua, else /tmp/mpod-lua-<uid>), replaced atomically
--- on every write. It holds everything `down` needs without the cluster
+-- One JSON file per cluster in the state folder ($MPOD_STATE_DIR, else
+-- $XDG_RUNTIME_DIR/mpod-lua, else /tmp/mpod-lua-<uid>), named by the
+-- cluster's key: its name and a hash of its cluster file's real path, so
+-- the same file in two checkouts makes two clusters, and one file run
+-- under two names (--name) two more. The file is replaced atomically on
+-- every write. It holds everything `down` needs without the cluster
 -- file: backend, run folder, run id, process ids with their start times,
--- compose project. Every process the engine starts carries the environment
+-- compose project, and the ports chosen for ${PORT:name} (ports). Every process the engine starts carries the environment
 -- variable MPOD_RUN_ID=<run id>, so a sweep finds all of them, children of
 -- children included, whatever process group or session they moved to.
 -- The sweep is mpod.reaper's, which ends a scenario file's programs the
@@ -30,13 +33,37 @@ function M.dir()
   return dir
 end
 
-function M.path(name)
-  return M.dir() .. "/" .. name .. ".json"
+-- fnv1a(text) -> the 32-bit FNV-1a hash of text, as 8 hex digits
+local function fnv1a(text)
+  local h = 2166136261
+  for i = 1, #text do
+    h = ((h ~ text:byte(i)) * 16777619) & 0xffffffff
+  end
+  return string.format("%08x", h)
 end
 
--- load(name_or_path) -> state table | nil
-function M.load(name_or_path)
-  local path = name_or_path:find("/", 1, true) and name_or_path or M.path(name_or_path)
+-- key(name, file) -> the state key of cluster `name` from the cluster file
+-- at `file`: "<name>.<hash of the file's real path>"
+function M.key(name, file)
+  return name .. "." .. fnv1a(sys.realpath(file) or file)
+end
+
+function M.path(key)
+  return M.dir() .. "/" .. key .. ".json"
+end
+
+-- all() -> the state of every cluster recorded in the state folder
+function M.all()
+  local list = {}
+  for _, path in ipairs(sys.glob(M.dir() .. "/*.json")) do
+    list[#list + 1] = M.load(path)
+  end
+  return list
+end
+
+-- load(key_or_path) -> state table | nil
+function M.load(key_or_path)
+  local path = key_or_path:find("/", 1, true) and key_or_path or M.path(key_or_path)
   local f = io.open(path, "r")
   if not f then return nil end
   local text = f:read("a")
@@ -54,11 +81,10 @@ function M.tmp_path(path, pid)
   return path .. ".tmp." .. tostring(pid)
 end
 
--- save(state): write atomically (state.path, else by state.cluster)
+-- save(state): write atomically to state.path
 function M.save(st)
   local ok, err = sys.mkdir_p(M.dir(), 448)
   if not ok then error("cannot create the state folder: " .. err, 0) end
-  st.path = st.path or M.path(st.cluster)
   local tmp = M.tmp_path(st.path, proc.getpid())
   local f = assert(io.open(tmp, "w"))
   local copy = {}

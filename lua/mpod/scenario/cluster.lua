@@ -236,6 +236,18 @@ function Cluster:heal()
   return runtime.request({ op = "heal" }, CONTROL_TIMEOUT)
 end
 
+-- c:port(name) -> the port ${PORT:name} stands for in the cluster file
+function Cluster:port(name)
+  local port = self.ports[name]
+  if port then return port end
+  local known = {}
+  for n in pairs(self.ports) do known[#known + 1] = n end
+  table.sort(known)
+  errors.usage(string.format("no port named '%s' in cluster %s (%s)", tostring(name), self.name,
+    #known > 0 and "known: " .. table.concat(known, ", ")
+      or "its cluster file has no ${PORT:name}"))
+end
+
 function Cluster:db()
   if not self.postgres then
     errors.usage("cluster " .. self.name .. " has no postgres DSN in its cluster file")
@@ -246,9 +258,9 @@ end
 local function build(desc)
   local c = setmetatable({ name = desc.name, backend = desc.backend, http = desc.http or {},
                            postgres = desc.postgres, proxies = desc.proxies,
-                           by_name = {}, all = {} }, Cluster)
+                           ports = desc.ports or {}, by_name = {}, all = {} }, Cluster)
   for _, p in ipairs(desc.pods or {}) do
-    local pod = setmetatable({ name = p.name, group = p.group, url = p.url,
+    local pod = setmetatable({ name = p.name, group = p.group, url = p.url, port = p.port,
                                oneshot = p.oneshot, cluster = c }, Pod)
     c.by_name[p.name] = pod
     c.all[#c.all + 1] = pod
