@@ -7,9 +7,12 @@
 --   make BUILD=build toxiproxy          (once; `make run` does it)
 --   build/mpod-lua --up -C compose/local.lua scenarios/*.lua
 --
--- Host ports are the compose cluster's plus 10000, so both clusters can be
--- up at once; MESHD_PORT_OFFSET=N moves them all by N more (and renames the
--- cluster), for a second local cluster beside the first:
+-- Ports: mpod-lua chooses free ones when the cluster comes up
+-- (${PORT:name}, kept in the state so `status` and later runs see the
+-- same numbers), so clusters of two people or two CI jobs on one machine
+-- never collide; `mpod-lua status` lists them. MESHD_PORT_OFFSET=N fixes
+-- them instead, at the compose cluster's plus 10000 plus N, and names the
+-- cluster meshd-local-N, for those who want to know them in advance:
 --
 --   mesh-1..3   23001-23003        postgres      25432 (direct)
 --   nats        24222, /healthz on 28222
@@ -20,16 +23,26 @@
 -- MESHD_TOXIPROXY=off leaves Toxiproxy out and the pods talk to Postgres
 -- and NATS directly (proxy-based scenarios then cannot run).
 
-local offset = tonumber(os.getenv("MESHD_PORT_OFFSET") or "0") or 0
+local offset_text = os.getenv("MESHD_PORT_OFFSET")
+local offset = offset_text and math.tointeger(tonumber(offset_text))
+if offset_text and not offset then
+  error("MESHD_PORT_OFFSET must be a whole number, not '" .. offset_text .. "'", 0)
+end
 local build = os.getenv("BUILD") or "build"
 if build:sub(1, 1) ~= "/" then build = "${ROOT}/../" .. build end
 local with_proxy = os.getenv("MESHD_TOXIPROXY") ~= "off"
 
-local function port(p) return tostring(p + offset) end
+-- port(fixed, name): the fixed port moved by MESHD_PORT_OFFSET, else the
+-- one mpod-lua chooses under name
+local function port(fixed, name)
+  if offset then return tostring(fixed + offset) end
+  return "${PORT:" .. name .. "}"
+end
 
-local PG, PG_PROXY = port(25432), port(25433)
-local NATS, NATS_PROXY, NATS_MON = port(24222), port(24223), port(28222)
-local TOXI_API = port(28474)
+local PG, PG_PROXY = port(25432, "postgres"), port(25433, "postgres-proxy")
+local NATS, NATS_PROXY, NATS_MON = port(24222, "nats"), port(24223, "nats-proxy"),
+  port(28222, "nats-monitor")
+local TOXI_API = port(28474, "toxiproxy")
 local BASE_URL = "http://localhost:3000"
 
 -- trust auth (postgres.sh), so no password: nothing for reports to redact
@@ -75,9 +88,9 @@ for i = 1, 3 do
   services[#services + 1] = {
     name = name, group = "mesh",
     cmd = { build .. "/meshd", "--skip-migrations" },
-    env = { PORT = port(23000 + i), POD_NAME = "${NAME}", BASE_URL = BASE_URL,
+    env = { PORT = port(23000 + i, name), POD_NAME = "${NAME}", BASE_URL = BASE_URL,
             DATABASE_URL = pg_url, NATS_URL = nats_url },
-    url = "http://127.0.0.1:" .. port(23000 + i),
+    url = "http://127.0.0.1:" .. port(23000 + i, name),
     ready = { http = "/health/live", timeout = 30 },
     after = i == 1 and pod_after or { "mesh-" .. (i - 1) },
   }
@@ -94,7 +107,7 @@ if with_proxy then
 end
 
 return {
-  name = offset == 0 and "meshd-local" or ("meshd-local-" .. offset),
+  name = offset and ("meshd-local-" .. offset) or "meshd-local",
   backend = "process",
   http = { headers = { Origin = BASE_URL }, timeout = 10 },
   postgres = dsn(PG),

@@ -110,6 +110,41 @@ mp.test("${PORT:name}: a bad name, in the cluster's name, compose, nothing start
         "this file starts none (no service has a cmd)")
 end)
 
+-- loaded_in(env, path) -> what a fresh mpod-lua, run under `env ARGS...`,
+-- loads from the cluster file at path: {name=, ports=, postgres=, mesh1=}
+local function loaded_in(env, path)
+  local script = write(string.format([[
+    local mp = require "mpod"
+    mp.test("load", function()
+      local c = require("mpod.runner.clusterfile").load(%q, "/tmp/run")
+      mp.note("RESULT " .. mp.json.encode { name = c.name, ports = mp.json.array(c.port_names),
+        postgres = c.postgres, mesh1 = c.by_name["mesh-1"].url })
+    end)
+  ]], path))
+  local argv = { "env" }
+  for _, a in ipairs(env) do argv[#argv + 1] = a end
+  argv[#argv + 1] = os.getenv("MPOD") or "build/mpod-lua"
+  argv[#argv + 1] = script
+  local r = mp.exec(argv)
+  local json = r.stdout:match("# RESULT ([^\n]*)")
+  if not json then mp.fail("no result:\n" .. r.stdout .. r.stderr) end
+  return mp.json.decode(json)
+end
+
+mp.test("the reference cluster: ports chosen, or fixed by MESHD_PORT_OFFSET", function()
+  local chosen = loaded_in({ "-u", "MESHD_PORT_OFFSET" }, "compose/local.lua")
+  mp.expect(chosen.name):eq("meshd-local")
+  mp.expect(chosen.ports):eq { "mesh-1", "mesh-2", "mesh-3", "nats", "nats-monitor", "nats-proxy",
+    "postgres", "postgres-proxy", "toxiproxy" }
+  mp.expect(chosen.mesh1):eq("http://127.0.0.1:0")
+  local fixed = loaded_in({ "MESHD_PORT_OFFSET=1100" }, "compose/local.lua")
+  mp.expect(fixed.name):eq("meshd-local-1100")
+  mp.expect(fixed.ports):eq {}
+  mp.expect(fixed.mesh1):eq("http://127.0.0.1:24101")
+  mp.expect(fixed.postgres):eq("postgresql://postgres@127.0.0.1:26532/postgres?sslmode=disable")
+  mp.expect(loaded_in({ "MESHD_PORT_OFFSET=0" }, "compose/local.lua").name):eq("meshd-local-0")
+end)
+
 mp.test("--name replaces the file's name, under the same rule", function()
   local path = write [[ return { name = "mine", services = {} } ]]
   mp.expect(clusterfile.load(path, "", { name = "ci-job-7" }).name):eq("ci-job-7")
