@@ -471,7 +471,7 @@ function Cluster:db() end
 ---@class mpod.PodInfo
 ---@field state string as `pod:state()`
 ---@field pid? integer the service's process id
----@field started_at? number epoch seconds of the last start
+---@field started_at? number wall-clock seconds since the Unix epoch (a float) of the last start; compare with `os.time()`, not `mp.now()`
 ---@field exit? string how it exited (`"exit code 0"`, ...), when exited
 ---@field container? string compose: the container id
 ---@field image? string compose: the image
