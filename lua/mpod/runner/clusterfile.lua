@@ -408,8 +408,8 @@ local function sorted_keys(set)
   return list
 end
 
--- expand_all(c, ctx, path): expand every string of c in place; a
--- service's own ports are listed in c.service_ports
+-- expand_all(c, ctx, path) -> { service = its port names }: every string
+-- of c expanded in place
 local function expand_all(c, ctx, path)
   if type(c.name) == "string" and c.name:find("${PORT:", 1, true) then
     fail(path .. ".name", "cannot hold a ${PORT:...}: the name is how a cluster that is up is found")
@@ -417,17 +417,18 @@ local function expand_all(c, ctx, path)
   for k, v in pairs(c) do
     if k ~= "services" then c[k] = expand(v, ctx, path .. "." .. tostring(k)) end
   end
-  c.service_ports = {}
-  if type(c.services) ~= "table" then return end
+  local service_ports = {}
+  if type(c.services) ~= "table" then return service_ports end
   for i, svc in ipairs(c.services) do
     if type(svc) == "table" then
       local name = type(svc.name) == "string" and svc.name or ""
       ctx.vars.NAME, ctx.service_used = name, {}
       c.services[i] = expand(svc, ctx, string.format("%s.services[%d]", path, i))
-      c.service_ports[name] = sorted_keys(ctx.service_used)
+      service_ports[name] = sorted_keys(ctx.service_used)
     end
   end
   ctx.service_used = nil
+  return service_ports
 end
 
 -- check_ports(c, path): ${PORT:name} only where mpod-lua starts services
@@ -464,9 +465,7 @@ function M.load(path, run_dir, opts)
   end
   local root = sys.realpath(dirname(path)) or dirname(path)
   local ctx = { vars = { ROOT = root, RUN_DIR = run_dir or "" }, ports = opts.ports, used = {} }
-  expand_all(c, ctx, path)
-  local service_ports = c.service_ports
-  c.service_ports = nil               -- not a field of the file
+  local service_ports = expand_all(c, ctx, path)
   validate(c, path)
   c.service_ports, c.port_names, c.ports = service_ports, sorted_keys(ctx.used), opts.ports
   check_ports(c, path)

@@ -1,7 +1,9 @@
 -- mpod/runner/session.lua: the cluster side of a run and the cluster commands
 -- (up, down, status, logs): finding the cluster file, bringing the cluster
--- up or attaching to one that is up, the control object the runner serves
--- pod requests with, and guaranteed teardown.
+-- up (choosing the ports of its ${PORT:name}, and once more with new ones
+-- when a service finds one taken) or attaching to one that is up (found
+-- by its state key: name and cluster file), the control object the runner
+-- serves pod requests with, and guaranteed teardown.
 --
 -- Teardown is guaranteed three ways. A run that brought the cluster up
 -- takes it down at its end, on a failure, and on SIGINT or SIGTERM. If the
