@@ -447,9 +447,12 @@ function Cluster:partition(a, b) end
 ---@return string[]
 function Cluster:heal() end
 
----A new connection to the cluster file's `postgres` DSN.
----@return mpod.PgConn
-function Cluster:db() end
+---A new connection to the cluster file's `postgres` DSN (`mp.pg.connect`
+---with `opts`).
+---@param opts? mpod.PgConnectOptions
+---@return mpod.PgConn|nil db nil (with `raise = false`) when it cannot connect
+---@return mpod.Error? err why, then
+function Cluster:db(opts) end
 
 ---Options of `pod:logs`.
 ---@class mpod.LogsOptions
@@ -482,47 +485,54 @@ local Pod = {}
 
 ---The request `opts` describes, to `pod.url .. opts.path`, with the cluster
 ---file's `http.headers` and `http.timeout`. Any status is a response;
----transport failures raise.
+---transport failures raise, or return `nil, err` with `raise = false`.
 ---@param opts mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:request(opts) end
 
 ---@param path string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:get(path, opts) end
 
 ---@param path string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:delete(path, opts) end
 
 ---POST with `body` as its JSON (nil: an empty body).
 ---@param path string
 ---@param body? mpod.JsonValue
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:post(path, body, opts) end
 
 ---PUT with `body` as its JSON (nil: an empty body).
 ---@param path string
 ---@param body? mpod.JsonValue
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:put(path, body, opts) end
 
 ---PATCH with `body` as its JSON (nil: an empty body).
 ---@param path string
 ---@param body? mpod.JsonValue
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:patch(path, body, opts) end
 
 ---Opens a Server-Sent Events stream; returns once the pod answered 200
 ---with `text/event-stream`.
 ---@param path string
 ---@param opts? mpod.SseOptions
----@return mpod.SseStream
+---@return mpod.SseStream|nil stream nil (with `raise = false`) when it did not open
+---@return mpod.Error? err why, then
 function Pod:sse(path, opts) end
 
 ---Sends a signal (default `"KILL"`, to the whole process group or
@@ -683,6 +693,7 @@ function Proxy:info() end
 ---@field proxy? string a proxy URL (none is used otherwise)
 ---@field max_body? integer largest body accepted, bytes (default 1 GiB); past it kind `too_big`
 ---@field pod? string a name for messages
+---@field raise? boolean `false`: a transport failure returns `nil, err` instead of raising (default true)
 
 ---A header line of a response.
 ---@class mpod.HeaderLine
@@ -760,6 +771,7 @@ function Response:header_values(name) end
 ---@field max_attempts? integer failed reconnections in a row before giving up (default 10)
 ---@field queue_limit? integer bytes of unread events held before reading pauses (default 16 MiB)
 ---@field max_events? number events `s.events` keeps, the latest (default 10,000; `math.huge`: all)
+---@field raise? boolean `false`: a stream that does not open returns `nil, err` instead of raising (default true)
 
 ---One Server-Sent Event. `tostring(ev)` is `type (id N): data`.
 ---@class mpod.SseEvent
@@ -830,45 +842,53 @@ local http = {}
 
 ---The request `opts` describes; `opts.url` is the full URL.
 ---@param spec mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.request(spec) end
 
 ---@param url string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.get(url, opts) end
 
 ---@param url string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.delete(url, opts) end
 
 ---@param url string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.head(url, opts) end
 
 ---@param url string
 ---@param body? mpod.JsonValue sent as JSON
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.post(url, body, opts) end
 
 ---@param url string
 ---@param body? mpod.JsonValue sent as JSON
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.put(url, body, opts) end
 
 ---@param url string
 ---@param body? mpod.JsonValue sent as JSON
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.patch(url, body, opts) end
 
 ---Opens an SSE stream at `opts.url`.
 ---@param spec mpod.SseOptions
----@return mpod.SseStream
+---@return mpod.SseStream|nil stream nil (with `raise = false`) when it did not open
+---@return mpod.Error? err why, then
 function http.sse(spec) end
 
 ---`value` percent-encoded for a path segment or query (all but letters,
@@ -929,16 +949,19 @@ function json.array(t) end
 ---@class mpod.PgConnectOptions
 ---@field timeout? number seconds to connect (default 10)
 ---@field query_timeout? number seconds each query may take (default none)
+---@field raise? boolean `false`: a failure to connect returns `nil, err` (kind `connect`) instead of raising (default true)
 
 ---`mp.pg`.
 ---@class mpod.pg
 ---@field null mpod.Null SQL NULL, the same value as `mp.null`
 local pg = {}
 
----A connection; raises a `connect` error (password masked).
+---A connection; raises a `connect` error (password masked), or returns
+---`nil` and it with `raise = false`.
 ---@param dsn string a libpq URI or key=value string
 ---@param opts? mpod.PgConnectOptions
----@return mpod.PgConn
+---@return mpod.PgConn|nil db
+---@return mpod.Error? err
 function pg.connect(dsn, opts) end
 
 ---A row: column name -> value (NULL as `mp.null`).

@@ -197,12 +197,13 @@ end
 
 -- Streams -------------------------------------------------------------------
 
--- open_stream(pod, session, thread_id [, {last_event_id=, timeout=}]) ->
--- the SSE stream, once the pod answered (timeout: for that answer)
+-- open_stream(pod, session, thread_id [, {last_event_id=, timeout=, raise=}])
+-- -> the SSE stream, once the pod answered (timeout: for that answer;
+-- raise = false: nil and the error when it did not)
 function M.open_stream(pod, session, thread_id, opts)
   opts = opts or {}
   return pod:sse("/api/threads/" .. thread_id .. "/stream", M.auth(session, {
-    last_event_id = opts.last_event_id, timeout = opts.timeout }))
+    last_event_id = opts.last_event_id, timeout = opts.timeout, raise = opts.raise }))
 end
 
 -- collect(stream, timeout [, into]) -> what the stream showed until `done`,
@@ -248,9 +249,9 @@ function M.follow(pods, session, thread_id, timeout)
   local i = 0
   while not seen.done and mp.now() < deadline do
     i = i % #pods + 1
-    local ok, s = pcall(M.open_stream, pods[i], session, thread_id,
-      { last_event_id = seen.seqs[#seen.seqs], timeout = 2 })
-    if ok then
+    local s = M.open_stream(pods[i], session, thread_id,
+      { last_event_id = seen.seqs[#seen.seqs], timeout = 2, raise = false })
+    if s then
       seen.hops[#seen.hops + 1] = pods[i].name
       M.collect(s, math.max(deadline - mp.now(), 0), seen)
       s:close()

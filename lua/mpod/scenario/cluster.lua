@@ -236,11 +236,12 @@ function Cluster:heal()
   return runtime.request({ op = "heal" }, CONTROL_TIMEOUT)
 end
 
-function Cluster:db()
+-- c:db([opts]) -> mp.pg.connect(the cluster's DSN, opts)
+function Cluster:db(opts)
   if not self.postgres then
     errors.usage("cluster " .. self.name .. " has no postgres DSN in its cluster file")
   end
-  return require("mpod.pg").connect(self.postgres)
+  return require("mpod.pg").connect(self.postgres, opts)
 end
 
 local function build(desc)
