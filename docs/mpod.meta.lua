@@ -183,6 +183,13 @@ function mp.exclusive() end
 ---@return mpod.Expectation
 function mp.expect(value) end
 
+---A pattern value for `:matches{...}` and `:raises{...}`: it matches a
+---string in which the Lua pattern `p` is found (a plain string there is
+---compared as it is).
+---@param p string a Lua pattern
+---@return mpod.Pattern
+function mp.pattern(p) end
+
 ---Fails the test here (kind `fail`).
 ---@param message any
 function mp.fail(message) end
@@ -342,10 +349,15 @@ function Expectation:le(other) end
 ---@return mpod.Expectation
 function Expectation:near(target, epsilon) end
 
----A string in which the Lua pattern is found.
----@param pattern string
+---A string `want`: the value is a string in which that Lua pattern is
+---found. A table: a partial match, every key it gives matching the value's
+---recursively (arrays by position, other keys not looked at; leaves by
+---`==`, `mp.pattern(p)` by string.find, a function by returning truthy);
+---the error's `diff` names each mismatching path (`user.email`).
+---An `mp.pattern` or a function alone match the value itself.
+---@param want string|table|mpod.Pattern|fun(value: any): any
 ---@return mpod.Expectation
-function Expectation:matches(pattern) end
+function Expectation:matches(want) end
 
 ---A string containing the plain text `needle`, or a table with a value
 ---deeply equal to it.
@@ -373,11 +385,17 @@ function Expectation:type(t) end
 ---@return mpod.Expectation
 function Expectation:status(code) end
 
----The value is a function that raises (an error whose message contains the
----plain text `pattern`, when given). Returns the error.
----@param pattern? string
+---The value is a function that raises. Returns the error. `want` a string:
+---an error of that `kind`, or whose message contains the plain text; a
+---table: the error's fields match it as in `:matches` (a plain string
+---`message` need only be contained).
+---@param want? string|table
 ---@return mpod.Error|any err
-function Expectation:raises(pattern) end
+function Expectation:raises(want) end
+
+---What `mp.pattern(p)` returns. `tostring` gives `mp.pattern("...")`.
+---@class mpod.Pattern
+---@field pattern string the Lua pattern
 
 -- Tasks ---------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ local mp = {
 
   expect = expect.expect,
   fail = expect.fail,
+  pattern = expect.pattern,
 
   now = sync.now,
   sleep = sync.sleep,
