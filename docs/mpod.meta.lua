@@ -486,7 +486,9 @@ function Cluster:db(opts) end
 ---@field state string as `pod:state()`
 ---@field pid? integer the service's process id
 ---@field started_at? number epoch seconds of the last start
----@field exit? string how it exited (`"exit code 0"`, ...), when exited
+---@field exit? string how it exited (`"exit code 0"`, `"killed by SIGKILL"`; for a process-backend pod that another `mpod-lua up` started, `"exit status unknown: ..."` naming the engine's signal), when exited
+---@field signal? string process: the last signal the engine sent to end the pod's process (`"KILL"`, `"TERM"`)
+---@field ended_at? number process: epoch seconds at which the engine first saw the process gone
 ---@field container? string compose: the container id
 ---@field image? string compose: the image
 ---@field health? string compose: Docker's health status, when there is a healthcheck

@@ -120,6 +120,16 @@ mp.test("up, status, a run against it, logs, down", function()
   mp.expect(again.code):eq(3)
 end)
 
+mp.test("pods that `up` started and a run killed or stopped say how they ended", function()
+  local e = env()
+  st.expect_code(mpod({ "up", "-C", CLUSTER }, e), 0)
+  local run = mpod({ "-C", CLUSTER, st.case("cluster_not_ours") }, e)
+  local down = mpod({ "down", "-C", CLUSTER }, e)
+  st.expect_code(run, 0)
+  mp.expect(down.code):eq(0)
+  gone(e.TAG)
+end)
+
 mp.test("a readiness timeout fails the bring-up with the check and the log", function()
   local e = env()
   e.READY_LOG = "never printed"
