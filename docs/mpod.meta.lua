@@ -99,8 +99,11 @@
 ---@field constraint? string `sql`
 ---@field query? string `sql`, `timeout` (queries): the statement
 ---@field cancelled? boolean query `timeout`: the server confirmed the cancel
----@field host? string `connect` (Postgres)
----@field port? string `connect` (Postgres)
+---@field host? string `connect` (Postgres); `mp.tcp`: the host
+---@field port? string|integer `connect` (Postgres, a string); `mp.tcp`: the port (an integer)
+---@field partial? string `mp.tcp` `closed`: the bytes that came before the peer's end
+---@field buffered? integer `mp.tcp` `timeout`: bytes received and kept for the next receive
+---@field max? integer `mp.tcp` `too_big`: the size limit that was passed
 ---@field dbname? string `connect` (Postgres)
 ---@field user? string `connect` (Postgres)
 ---@field dsn? string `connect` (Postgres): the DSN, password masked
@@ -118,6 +121,7 @@
 ---@field null mpod.Null JSON null and SQL NULL (the same value as `mp.json.null`)
 ---@field http mpod.http HTTP and SSE to any URL (loaded on first use)
 ---@field pg mpod.pg Postgres connections (loaded on first use)
+---@field tcp mpod.tcp TCP connections for line protocols (loaded on first use)
 local mp = {}
 
 ---Options of `mp.test`.
@@ -1067,5 +1071,72 @@ function PgConn:backend_pid() end
 
 ---@return mpod.PgStatus
 function PgConn:status() end
+
+-- TCP --------------------------------------------------------------------------
+
+---Options of `mp.tcp.connect`; `timeout`, `max` and `raise` are also the
+---connection's defaults for every call.
+---@class mpod.TcpOptions
+---@field timeout? number seconds to connect and for each later call (default 10)
+---@field connect_timeout? number seconds to connect (default `timeout`)
+---@field max? integer bytes `receive_until` takes before its delimiter (default 1 MiB); past it `too_big`
+---@field raise? boolean `false`: failures return `nil, err` instead of raising (default true)
+
+---Options of one call on a connection; a number instead is the timeout.
+---@class mpod.TcpCallOptions
+---@field timeout? number seconds for the whole call (default the connection's)
+---@field max? integer `receive_until`: bytes before the delimiter (default the connection's)
+---@field raise? boolean `false`: a failure returns `nil, err` (default the connection's)
+
+---`mp.tcp`: TCP connections on the scenario's event loop.
+---@class mpod.tcp
+local tcp = {}
+
+---Connects to `host`:`port` (or `"host:port"`); raises `connect`, `dns` or
+---`timeout`, or returns `nil, err` with `raise = false`.
+---@param host string a name, an address, or `"host:port"`
+---@param port? integer|mpod.TcpOptions the port; options when `host` holds it
+---@param opts? mpod.TcpOptions
+---@return mpod.TcpConn|nil conn
+---@return mpod.Error? err
+function tcp.connect(host, port, opts) end
+
+---A TCP connection. `tostring(conn)` is `tcp host:port (open)`; usable
+---with `<close>`. One task at a time may receive, one may send.
+---@class mpod.TcpConn
+---@field host string
+---@field port integer
+---@field timeout number the default timeout of each call
+---@field max integer the default limit of `receive_until`
+---@field raise? boolean the default of `raise`
+local TcpConn = {}
+
+---Sends `data` and waits until it is written (raises `closed` when the peer
+---has gone, `timeout` when it takes no data). Returns the connection.
+---@param data string
+---@param opts? number|mpod.TcpCallOptions
+---@return mpod.TcpConn|nil conn
+---@return mpod.Error? err
+function TcpConn:send(data, opts) end
+
+---The bytes before the next `delim` (which is consumed, not returned).
+---Raises `timeout` (what arrived is kept), `closed` (with `partial`) or
+---`too_big` (more than `max` bytes without `delim`).
+---@param delim string `"\r\n"`, `"\n"`, any non-empty string
+---@param opts? number|mpod.TcpCallOptions
+---@return string|nil data
+---@return mpod.Error? err
+function TcpConn:receive_until(delim, opts) end
+
+---Exactly `n` bytes. Raises `timeout` (what arrived is kept) or `closed`
+---(with `partial`).
+---@param n integer
+---@param opts? number|mpod.TcpCallOptions
+---@return string|nil data
+---@return mpod.Error? err
+function TcpConn:receive(n, opts) end
+
+---Closes the connection; twice is fine.
+function TcpConn:close() end
 
 return mp

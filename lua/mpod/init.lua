@@ -51,6 +51,7 @@ local lazy = {
   pg = function() return require "mpod.pg" end,
   cluster = function() return require("mpod.scenario.cluster").get end,
   exec = function() return require("mpod.exec").exec end,
+  tcp = function() return require "mpod.tcp" end,
 }
 
 return setmetatable(mp, {
