@@ -99,8 +99,11 @@
 ---@field constraint? string `sql`
 ---@field query? string `sql`, `timeout` (queries): the statement
 ---@field cancelled? boolean query `timeout`: the server confirmed the cancel
----@field host? string `connect` (Postgres)
----@field port? string `connect` (Postgres)
+---@field host? string `connect` (Postgres); `mp.tcp`: the host
+---@field port? string|integer `connect` (Postgres, a string); `mp.tcp`: the port (an integer)
+---@field partial? string `mp.tcp` `closed`: the bytes that came before the peer's end
+---@field buffered? integer `mp.tcp` `timeout`: bytes received and kept for the next receive
+---@field max? integer `mp.tcp` `too_big`: the size limit that was passed
 ---@field dbname? string `connect` (Postgres)
 ---@field user? string `connect` (Postgres)
 ---@field dsn? string `connect` (Postgres): the DSN, password masked
@@ -118,6 +121,7 @@
 ---@field null mpod.Null JSON null and SQL NULL (the same value as `mp.json.null`)
 ---@field http mpod.http HTTP and SSE to any URL (loaded on first use)
 ---@field pg mpod.pg Postgres connections (loaded on first use)
+---@field tcp mpod.tcp TCP connections for line protocols (loaded on first use)
 local mp = {}
 
 ---Options of `mp.test`.
@@ -182,6 +186,13 @@ function mp.exclusive() end
 ---@param value any
 ---@return mpod.Expectation
 function mp.expect(value) end
+
+---A pattern value for `:matches{...}` and `:raises{...}`: it matches a
+---string in which the Lua pattern `p` is found (a plain string there is
+---compared as it is).
+---@param p string a Lua pattern
+---@return mpod.Pattern
+function mp.pattern(p) end
 
 ---Fails the test here (kind `fail`).
 ---@param message any
@@ -342,10 +353,15 @@ function Expectation:le(other) end
 ---@return mpod.Expectation
 function Expectation:near(target, epsilon) end
 
----A string in which the Lua pattern is found.
----@param pattern string
+---A string `want`: the value is a string in which that Lua pattern is
+---found. A table: a partial match, every key it gives matching the value's
+---recursively (arrays by position, other keys not looked at; leaves by
+---`==`, `mp.pattern(p)` by string.find, a function by returning truthy);
+---the error's `diff` names each mismatching path (`user.email`).
+---An `mp.pattern` or a function alone match the value itself.
+---@param want string|table|mpod.Pattern|fun(value: any): any
 ---@return mpod.Expectation
-function Expectation:matches(pattern) end
+function Expectation:matches(want) end
 
 ---A string containing the plain text `needle`, or a table with a value
 ---deeply equal to it.
@@ -373,11 +389,17 @@ function Expectation:type(t) end
 ---@return mpod.Expectation
 function Expectation:status(code) end
 
----The value is a function that raises (an error whose message contains the
----plain text `pattern`, when given). Returns the error.
----@param pattern? string
+---The value is a function that raises. Returns the error. `want` a string:
+---an error of that `kind`, or whose message contains the plain text; a
+---table: the error's fields match it as in `:matches` (a plain string
+---`message` need only be contained).
+---@param want? string|table
 ---@return mpod.Error|any err
-function Expectation:raises(pattern) end
+function Expectation:raises(want) end
+
+---What `mp.pattern(p)` returns. `tostring` gives `mp.pattern("...")`.
+---@class mpod.Pattern
+---@field pattern string the Lua pattern
 
 -- Tasks ---------------------------------------------------------------------
 
@@ -454,9 +476,12 @@ function Cluster:partition(a, b) end
 ---@return string[]
 function Cluster:heal() end
 
----A new connection to the cluster file's `postgres` DSN.
----@return mpod.PgConn
-function Cluster:db() end
+---A new connection to the cluster file's `postgres` DSN (`mp.pg.connect`
+---with `opts`).
+---@param opts? mpod.PgConnectOptions
+---@return mpod.PgConn|nil db nil (with `raise = false`) when it cannot connect
+---@return mpod.Error? err why, then
+function Cluster:db(opts) end
 
 ---Options of `pod:logs`.
 ---@class mpod.LogsOptions
@@ -472,7 +497,9 @@ function Cluster:db() end
 ---@field state string as `pod:state()`
 ---@field pid? integer the service's process id
 ---@field started_at? number wall-clock seconds since the Unix epoch (a float) of the last start; compare with `os.time()`, not `mp.now()`
----@field exit? string how it exited (`"exit code 0"`, ...), when exited
+---@field exit? string how it exited (`"exit code 0"`, `"killed by SIGKILL"`; for a process-backend pod that another `mpod-lua up` started, `"exit status unknown: ..."` naming the engine's signal), when exited
+---@field signal? string process: the last signal the engine sent to end the pod's process (`"KILL"`, `"TERM"`)
+---@field ended_at? number process: epoch seconds at which the engine first saw the process gone
 ---@field container? string compose: the container id
 ---@field image? string compose: the image
 ---@field health? string compose: Docker's health status, when there is a healthcheck
@@ -490,47 +517,54 @@ local Pod = {}
 
 ---The request `opts` describes, to `pod.url .. opts.path`, with the cluster
 ---file's `http.headers` and `http.timeout`. Any status is a response;
----transport failures raise.
+---transport failures raise, or return `nil, err` with `raise = false`.
 ---@param opts mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:request(opts) end
 
 ---@param path string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:get(path, opts) end
 
 ---@param path string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:delete(path, opts) end
 
 ---POST with `body` as its JSON (nil: an empty body).
 ---@param path string
 ---@param body? mpod.JsonValue
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:post(path, body, opts) end
 
 ---PUT with `body` as its JSON (nil: an empty body).
 ---@param path string
 ---@param body? mpod.JsonValue
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:put(path, body, opts) end
 
 ---PATCH with `body` as its JSON (nil: an empty body).
 ---@param path string
 ---@param body? mpod.JsonValue
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function Pod:patch(path, body, opts) end
 
 ---Opens a Server-Sent Events stream; returns once the pod answered 200
 ---with `text/event-stream`.
 ---@param path string
 ---@param opts? mpod.SseOptions
----@return mpod.SseStream
+---@return mpod.SseStream|nil stream nil (with `raise = false`) when it did not open
+---@return mpod.Error? err why, then
 function Pod:sse(path, opts) end
 
 ---Sends a signal (default `"KILL"`, to the whole process group or
@@ -691,6 +725,7 @@ function Proxy:info() end
 ---@field proxy? string a proxy URL (none is used otherwise)
 ---@field max_body? integer largest body accepted, bytes (default 1 GiB); past it kind `too_big`
 ---@field pod? string a name for messages
+---@field raise? boolean `false`: a transport failure returns `nil, err` instead of raising (default true)
 
 ---A header line of a response.
 ---@class mpod.HeaderLine
@@ -768,6 +803,7 @@ function Response:header_values(name) end
 ---@field max_attempts? integer failed reconnections in a row before giving up (default 10)
 ---@field queue_limit? integer bytes of unread events held before reading pauses (default 16 MiB)
 ---@field max_events? number events `s.events` keeps, the latest (default 10,000; `math.huge`: all)
+---@field raise? boolean `false`: a stream that does not open returns `nil, err` instead of raising (default true)
 
 ---One Server-Sent Event. `tostring(ev)` is `type (id N): data`.
 ---@class mpod.SseEvent
@@ -838,45 +874,53 @@ local http = {}
 
 ---The request `opts` describes; `opts.url` is the full URL.
 ---@param spec mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.request(spec) end
 
 ---@param url string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.get(url, opts) end
 
 ---@param url string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.delete(url, opts) end
 
 ---@param url string
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.head(url, opts) end
 
 ---@param url string
 ---@param body? mpod.JsonValue sent as JSON
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.post(url, body, opts) end
 
 ---@param url string
 ---@param body? mpod.JsonValue sent as JSON
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.put(url, body, opts) end
 
 ---@param url string
 ---@param body? mpod.JsonValue sent as JSON
 ---@param opts? mpod.RequestOptions
----@return mpod.Response
+---@return mpod.Response|nil res nil (with `raise = false`) when no response came
+---@return mpod.Error? err why, then
 function http.patch(url, body, opts) end
 
 ---Opens an SSE stream at `opts.url`.
 ---@param spec mpod.SseOptions
----@return mpod.SseStream
+---@return mpod.SseStream|nil stream nil (with `raise = false`) when it did not open
+---@return mpod.Error? err why, then
 function http.sse(spec) end
 
 ---`value` percent-encoded for a path segment or query (all but letters,
@@ -937,16 +981,19 @@ function json.array(t) end
 ---@class mpod.PgConnectOptions
 ---@field timeout? number seconds to connect (default 10)
 ---@field query_timeout? number seconds each query may take (default none)
+---@field raise? boolean `false`: a failure to connect returns `nil, err` (kind `connect`) instead of raising (default true)
 
 ---`mp.pg`.
 ---@class mpod.pg
 ---@field null mpod.Null SQL NULL, the same value as `mp.null`
 local pg = {}
 
----A connection; raises a `connect` error (password masked).
+---A connection; raises a `connect` error (password masked), or returns
+---`nil` and it with `raise = false`.
 ---@param dsn string a libpq URI or key=value string
 ---@param opts? mpod.PgConnectOptions
----@return mpod.PgConn
+---@return mpod.PgConn|nil db
+---@return mpod.Error? err
 function pg.connect(dsn, opts) end
 
 ---A row: column name -> value (NULL as `mp.null`).
@@ -1032,5 +1079,72 @@ function PgConn:backend_pid() end
 
 ---@return mpod.PgStatus
 function PgConn:status() end
+
+-- TCP --------------------------------------------------------------------------
+
+---Options of `mp.tcp.connect`; `timeout`, `max` and `raise` are also the
+---connection's defaults for every call.
+---@class mpod.TcpOptions
+---@field timeout? number seconds to connect and for each later call (default 10)
+---@field connect_timeout? number seconds to connect (default `timeout`)
+---@field max? integer bytes `receive_until` takes before its delimiter (default 1 MiB); past it `too_big`
+---@field raise? boolean `false`: failures return `nil, err` instead of raising (default true)
+
+---Options of one call on a connection; a number instead is the timeout.
+---@class mpod.TcpCallOptions
+---@field timeout? number seconds for the whole call (default the connection's)
+---@field max? integer `receive_until`: bytes before the delimiter (default the connection's)
+---@field raise? boolean `false`: a failure returns `nil, err` (default the connection's)
+
+---`mp.tcp`: TCP connections on the scenario's event loop.
+---@class mpod.tcp
+local tcp = {}
+
+---Connects to `host`:`port` (or `"host:port"`); raises `connect`, `dns` or
+---`timeout`, or returns `nil, err` with `raise = false`.
+---@param host string a name, an address, or `"host:port"`
+---@param port? integer|mpod.TcpOptions the port; options when `host` holds it
+---@param opts? mpod.TcpOptions
+---@return mpod.TcpConn|nil conn
+---@return mpod.Error? err
+function tcp.connect(host, port, opts) end
+
+---A TCP connection. `tostring(conn)` is `tcp host:port (open)`; usable
+---with `<close>`. One task at a time may receive, one may send.
+---@class mpod.TcpConn
+---@field host string
+---@field port integer
+---@field timeout number the default timeout of each call
+---@field max integer the default limit of `receive_until`
+---@field raise? boolean the default of `raise`
+local TcpConn = {}
+
+---Sends `data` and waits until it is written (raises `closed` when the peer
+---has gone, `timeout` when it takes no data). Returns the connection.
+---@param data string
+---@param opts? number|mpod.TcpCallOptions
+---@return mpod.TcpConn|nil conn
+---@return mpod.Error? err
+function TcpConn:send(data, opts) end
+
+---The bytes before the next `delim` (which is consumed, not returned).
+---Raises `timeout` (what arrived is kept), `closed` (with `partial`) or
+---`too_big` (more than `max` bytes without `delim`).
+---@param delim string `"\r\n"`, `"\n"`, any non-empty string
+---@param opts? number|mpod.TcpCallOptions
+---@return string|nil data
+---@return mpod.Error? err
+function TcpConn:receive_until(delim, opts) end
+
+---Exactly `n` bytes. Raises `timeout` (what arrived is kept) or `closed`
+---(with `partial`).
+---@param n integer
+---@param opts? number|mpod.TcpCallOptions
+---@return string|nil data
+---@return mpod.Error? err
+function TcpConn:receive(n, opts) end
+
+---Closes the connection; twice is fine.
+function TcpConn:close() end
 
 return mp

@@ -2,7 +2,9 @@
 -- Every mesh pod answers /health/live as itself and /health/ready 200 with
 -- Postgres and NATS up, heartbeats in Postgres, and a session made on
 -- mesh-1 is valid on mesh-2 and mesh-3 (sessions live in Postgres, not in a
--- pod). Synchronises on readiness (polled), nothing else waits.
+-- pod). A run's chunks reach NATS itself (a subscriber of our own, over
+-- mp.tcp), each once, then `done`. Synchronises on readiness (polled) and
+-- on the NATS subscription being confirmed (PING/PONG) before the run.
 
 local mp = require "mpod"
 local meshd = require "meshd"
@@ -45,11 +47,27 @@ mp.test("a session made on mesh-1 is valid on every pod", function()
   for _, pod in ipairs(c:pods("mesh")) do
     local res = meshd.get_session(pod, s)
     mp.expect(res):status(200)
-    mp.expect(res.json.user.id):eq(s.user.id)
-    mp.expect(res.json.user.email):eq(s.email)
-    mp.expect(res.json.session.id):eq(s.session_id)
+    mp.expect(res.json):matches { user = { id = s.user.id, email = s.email },
+                                  session = { id = s.session_id } }
   end
 end, { timeout = 20 })
+
+mp.test("a run's chunks are published on NATS, each once, then done", function()
+  local s = meshd.bootstrap_session(c:pod("mesh-1"))
+  local t = meshd.create_thread(c:pod("mesh-1"), s)
+  local nats <close> = meshd.nats_subscribe(c, "meshd.thread." .. t.id)
+  meshd.start_run(c:pod("mesh-2"), s, t.id, { chunks = 5, interval_ms = 20 })
+  local seqs = {}
+  while true do
+    local _, subject, payload = meshd.nats_next(nats, 10)
+    mp.expect(subject):eq("meshd.thread." .. t.id)
+    local msg = mp.json.decode(payload)
+    if msg.done then break end
+    mp.expect(msg):matches { text = "chunk-" .. tostring(msg.seq), pod = "mesh-2" }
+    seqs[#seqs + 1] = msg.seq
+  end
+  meshd.expect_exactly_once(seqs, 5, "NATS subscriber of thread " .. t.id)
+end, { timeout = 30 })
 
 mp.test("a cookie write without the app's Origin is refused on every pod", function()
   local s = meshd.bootstrap_session(c:pod("mesh-1"))

@@ -28,6 +28,7 @@ local UP = meshd.READY
 mp.before_all(function() meshd.wait_healthy(c) end)
 
 local session, before, stream
+local nats_host, nats_port        -- NATS's client port, found while it runs
 
 local function on_every_pod(fn) return meshd.on_every_pod(c, fn) end
 
@@ -39,7 +40,9 @@ mp.test("with nats stopped, every pod is ready but degraded", function()
   meshd.start_run(c:pod("mesh-1"), session, before.id, { chunks = CHUNKS, interval_ms = INTERVAL_MS })
   meshd.wait_parts(db, before.id, 3, 10)
 
+  nats_host, nats_port = meshd.nats_address(c)
   c:pod("nats"):stop()
+  mp.expect(meshd.nats_answers(nats_host, nats_port)):falsy()
   on_every_pod(function(pod)
     local res = meshd.wait_ready_state(pod, DEGRADED, 10)
     mp.expect(res.json.pod):eq(pod.name)
@@ -67,6 +70,7 @@ mp.test("when nats returns, every pod reports it up and streams deliver runs aga
   local nats = c:pod("nats")
   nats:start()
   nats:wait_ready(60)
+  mp.expect(meshd.nats_answers(nats_host, nats_port)):truthy()
   on_every_pod(function(pod) meshd.wait_ready_state(pod, UP, 30) end)
   meshd.run_reaches_every_watcher(c, session, "mesh-2", { "mesh-1", "mesh-3" }, 10, "NATS back")
 end, { timeout = 120 })

@@ -9,8 +9,10 @@
  * watcher asks for POLLIN only while a reader waits and for POLLOUT only
  * while output is pending.
  *
- * read_line remembers how far it has searched the buffered input for a
- * newline, so a long line costs one pass, not one per chunk read.
+ * read_line and read_until remember how far they have searched the
+ * buffered input for their delimiter, so a long line costs one pass, not
+ * one per chunk read. A read's timeout bounds the whole read, however many
+ * chunks it takes: the deadline is set when the call starts.
  */
 #include "buf.h"
 #include "mpod.h"
@@ -33,7 +35,8 @@ typedef struct {
     int read_errno;
     int write_errno;
     mp_sbuf in, out;             /* read, not yet taken; queued, not yet sent */
-    size_t searched;             /* bytes of in known to hold no newline */
+    size_t searched;             /* bytes of in where no delimiter starts */
+    double deadline;             /* of the read in progress; < 0: none */
     mp_wait reader;              /* a task waiting to read */
     bool reading;
     mp_wait flusher;             /* a task waiting for the output to drain */
@@ -181,9 +184,17 @@ void mp_push_stream(lua_State *L, int fd)
     push_stream(L, fd);
 }
 
-/* Suspend until more input arrives; k retries the read. */
-static int wait_input(lua_State *L, stream *s, int timeout_idx,
-                      lua_KFunction k)
+/* A read starts: its deadline from the timeout argument at timeout_idx
+ * (none when absent). */
+static void start_read(lua_State *L, stream *s, int timeout_idx)
+{
+    double timeout = luaL_optnumber(L, timeout_idx, -1);
+    s->deadline = timeout < 0 ? -1 : mp_now() + timeout;
+}
+
+/* Suspend until more input arrives or the read's deadline; k retries
+ * the read. */
+static int wait_input(lua_State *L, stream *s, lua_KFunction k)
 {
     if (s->reading)
         mp_raise(L, "usage", "another task is already reading this stream");
@@ -192,8 +203,49 @@ static int wait_input(lua_State *L, stream *s, int timeout_idx,
     s->reader.release = release_reader;
     s->reading = true;
     update_watch(s);
-    double timeout = luaL_optnumber(L, timeout_idx, -1);
-    return mp_wait_yield(L, &s->reader, timeout, (lua_KContext)s, k);
+    double left = -1;
+    if (s->deadline >= 0) {
+        left = s->deadline - mp_now();
+        if (left < 0)
+            left = 0;
+    }
+    return mp_wait_yield(L, &s->reader, left, (lua_KContext)s, k);
+}
+
+/* In a read's continuation: true when its deadline passed (it pushed
+ * nil, "timeout"). */
+static bool read_timed_out(lua_State *L, stream *s)
+{
+    if (mp_wait_check(L, &s->reader) != MP_WAKE_TIMEOUT)
+        return false;
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    return true;
+}
+
+#define NOT_FOUND ((size_t)-1)
+
+/* The length of the buffered input before the first delim, searching
+ * from where the last search stopped; NOT_FOUND when it holds none. */
+static size_t find_delim(stream *s, const char *delim, size_t dlen)
+{
+    size_t size = s->in.len;
+    if (size >= dlen && size - dlen + 1 > s->searched) {
+        const char *from = s->in.data + s->searched;
+        const char *hit = memmem(from, size - s->searched, delim, dlen);
+        if (hit)
+            return (size_t)(hit - s->in.data);
+    }
+    s->searched = size >= dlen ? size - dlen + 1 : 0;
+    return NOT_FOUND;
+}
+
+/* Push the first len bytes of the input and drop them and `skip` more. */
+static void take_input(lua_State *L, stream *s, size_t len, size_t skip)
+{
+    lua_pushlstring(L, s->in.data, len);
+    mp_sbuf_consume(&s->in, len + skip);
+    s->searched = 0;
 }
 
 /* Push nil plus "eof" or the read error; returns 2. */
@@ -209,75 +261,157 @@ static int push_end(lua_State *L, stream *s)
 
 static int read_line_k(lua_State *L, int status, lua_KContext ctx);
 
+/* read_line's work, once its deadline is set. */
+static int try_read_line(lua_State *L, stream *s)
+{
+    lua_Integer max = luaL_optinteger(L, 3, (lua_Integer)MAX_LINE);
+    luaL_argcheck(L, max > 0, 3, "the longest line must be positive");
+    size_t len = find_delim(s, "\n", 1);
+    bool found = len != NOT_FOUND;
+    if (!found)
+        len = s->in.len;                        /* the line so far */
+    if (len > (size_t)max) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "too long");
+        return 2;
+    }
+    if (found || ((s->eof || s->read_errno) && len > 0)) {
+        take_input(L, s, len, found ? 1 : 0);
+        return 1;
+    }
+    if (s->eof || s->read_errno)
+        return push_end(L, s);
+    return wait_input(L, s, read_line_k);
+}
+
 /* s:read_line([timeout [, max]]) -> line | nil, "eof" | "timeout" |
  * "too long" | the read error. "too long": more than max bytes (default
  * MAX_LINE) arrived without a newline; the stream cannot go on. */
 static int l_read_line(lua_State *L)
 {
     stream *s = check_open(L);
-    lua_Integer max = luaL_optinteger(L, 3, (lua_Integer)MAX_LINE);
-    luaL_argcheck(L, max > 0, 3, "the longest line must be positive");
-    char *start = s->in.data;
-    size_t size = s->in.len;
-    char *nl = size > s->searched
-        ? memchr(start + s->searched, '\n', size - s->searched) : NULL;
-    size_t len = nl ? (size_t)(nl - start) : size;    /* the line so far */
-    s->searched = len;
-    if (len > (size_t)max) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "too long");
-        return 2;
-    }
-    if (nl || ((s->eof || s->read_errno) && size > 0)) {
-        lua_pushlstring(L, start, len);
-        mp_sbuf_consume(&s->in, nl ? len + 1 : len);
-        s->searched = 0;
-        return 1;
-    }
-    if (s->eof || s->read_errno)
-        return push_end(L, s);
-    return wait_input(L, s, 2, read_line_k);
+    start_read(L, s, 2);
+    return try_read_line(L, s);
 }
 
 static int read_line_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     stream *s = (stream *)ctx;
-    if (mp_wait_check(L, &s->reader) == MP_WAKE_TIMEOUT) {
+    if (read_timed_out(L, s))
+        return 2;
+    return try_read_line(L, check_open(L));
+}
+
+static int read_until_k(lua_State *L, int status, lua_KContext ctx);
+
+/* read_until's work, once its deadline is set. */
+static int try_read_until(lua_State *L, stream *s)
+{
+    size_t dlen;
+    const char *delim = luaL_checklstring(L, 2, &dlen);
+    luaL_argcheck(L, dlen > 0, 2, "the delimiter must not be empty");
+    lua_Integer max = luaL_optinteger(L, 4, (lua_Integer)MAX_LINE);
+    luaL_argcheck(L, max >= 0, 4, "the largest size must not be negative");
+    size_t len = find_delim(s, delim, dlen);
+    if (len != NOT_FOUND && len <= (size_t)max) {
+        take_input(L, s, len, dlen);
+        return 1;
+    }
+    if (len != NOT_FOUND || s->searched > (size_t)max) {
         lua_pushnil(L);
-        lua_pushliteral(L, "timeout");
+        lua_pushliteral(L, "too long");
         return 2;
     }
-    return l_read_line(L);
+    if (s->eof || s->read_errno)
+        return push_end(L, s);
+    return wait_input(L, s, read_until_k);
+}
+
+/* s:read_until(delim [, timeout [, max]]) -> the bytes before delim
+ * (delim is consumed) | nil, "timeout" | "eof" | "too long" | the read
+ * error. "too long": more than max bytes (default MAX_LINE) come before
+ * any delim. On every failure the bytes received stay buffered (s:read
+ * takes them). */
+static int l_read_until(lua_State *L)
+{
+    stream *s = check_open(L);
+    start_read(L, s, 3);
+    return try_read_until(L, s);
+}
+
+static int read_until_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    stream *s = (stream *)ctx;
+    if (read_timed_out(L, s))
+        return 2;
+    return try_read_until(L, check_open(L));
+}
+
+static int read_exact_k(lua_State *L, int status, lua_KContext ctx);
+
+/* read_exact's work, once its deadline is set. */
+static int try_read_exact(lua_State *L, stream *s)
+{
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 0, 2, "the size must not be negative");
+    if (s->in.len >= (size_t)n) {
+        take_input(L, s, (size_t)n, 0);
+        return 1;
+    }
+    if (s->eof || s->read_errno)
+        return push_end(L, s);
+    return wait_input(L, s, read_exact_k);
+}
+
+/* s:read_exact(n [, timeout]) -> n bytes | nil, "timeout" | "eof" | the
+ * read error; on a failure the bytes received stay buffered. */
+static int l_read_exact(lua_State *L)
+{
+    stream *s = check_open(L);
+    start_read(L, s, 3);
+    return try_read_exact(L, s);
+}
+
+static int read_exact_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    stream *s = (stream *)ctx;
+    if (read_timed_out(L, s))
+        return 2;
+    return try_read_exact(L, check_open(L));
 }
 
 static int read_k(lua_State *L, int status, lua_KContext ctx);
+
+/* read's work, once its deadline is set. */
+static int try_read(lua_State *L, stream *s)
+{
+    if (s->in.len > 0) {
+        take_input(L, s, s->in.len, 0);
+        return 1;
+    }
+    if (s->eof || s->read_errno)
+        return push_end(L, s);
+    return wait_input(L, s, read_k);
+}
 
 /* s:read([timeout]) -> the bytes available (at least one) | nil, reason */
 static int l_read(lua_State *L)
 {
     stream *s = check_open(L);
-    if (s->in.len > 0) {
-        lua_pushlstring(L, s->in.data, s->in.len);
-        mp_sbuf_clear(&s->in);
-        s->searched = 0;
-        return 1;
-    }
-    if (s->eof || s->read_errno)
-        return push_end(L, s);
-    return wait_input(L, s, 2, read_k);
+    start_read(L, s, 2);
+    return try_read(L, s);
 }
 
 static int read_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     stream *s = (stream *)ctx;
-    if (mp_wait_check(L, &s->reader) == MP_WAKE_TIMEOUT) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "timeout");
+    if (read_timed_out(L, s))
         return 2;
-    }
-    return l_read(L);
+    return try_read(L, check_open(L));
 }
 
 /* s:write(data): queue data; returns true, or nil and the last write
@@ -374,6 +508,8 @@ static int l_socketpair(lua_State *L)
 
 static const luaL_Reg stream_methods[] = {
     { "read_line", l_read_line },
+    { "read_until", l_read_until },
+    { "read_exact", l_read_exact },
     { "read", l_read },
     { "write", l_write },
     { "flush", l_flush },

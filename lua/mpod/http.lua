@@ -208,13 +208,32 @@ local function request_parts(spec)
   return method, body, header_lines(spec, extra)
 end
 
--- Raise a transport error with where it happened.
-local function raise_failure(err, spec, method, what)
+-- A transport error with where it happened: pod, method, url, path, and
+-- the message prefixed with them.
+local function locate(err, spec, method, what)
   err.pod, err.method, err.url = spec.pod, method, spec.url
   err.path = spec.path or path_of(spec.url)
   err.message = string.format("%s%s %s%s: %s", what or "", method, err.path,
     spec.pod and (" on " .. spec.pod) or "", err.message)
-  error(err, 0)
+  return err
+end
+
+-- The spec's `raise` option: true (the default) unless it is false.
+local function raises(spec, what)
+  local raise = spec.raise
+  if raise == nil or raise == true then return true end
+  if raise ~= false then
+    errors.usage(string.format("%s: raise must be true or false, got %s", what, tostring(raise)))
+  end
+  return false
+end
+
+-- A request's transport error, located: raised, or returned as nil, err
+-- when the spec says raise = false.
+local function fail(err, spec, method)
+  locate(err, spec, method)
+  if raises(spec, "http.request") then error(err, 0) end
+  return nil, err
 end
 
 local function check_spec(spec, what)
@@ -412,7 +431,8 @@ end
 
 -- http.request(spec) -> Response. spec: url (full), method, query,
 -- headers, body, json, cookie, bearer, timeout, connect_timeout, follow,
--- unix_socket, proxy, max_body, pod (a name for messages).
+-- unix_socket, proxy, max_body, pod (a name for messages), raise (false:
+-- a transport failure returns nil, err instead of raising).
 function M.request(spec)
   check_spec(spec, "http.request")
   local method, body, lines = request_parts(spec)
@@ -423,7 +443,7 @@ function M.request(spec)
     follow = spec.follow, unix_socket = spec.unix_socket, proxy = spec.proxy,
     max_body = spec.max_body,
   }
-  if not res then raise_failure(err, spec, method) end
+  if not res then return fail(err, spec, method) end
   res.method, res.pod, res.path = method, spec.pod, spec.path or path_of(url)
   setmetatable(res, Response)
   if res.head:find("ookie:", 1, true) or res.head:find("OOKIE:", 1, true) then
@@ -532,10 +552,11 @@ function Stream:_pull()
 end
 
 local function raise_stream_error(s, err, what)
-  raise_failure(err, { pod = s.pod, url = s.url, path = s.path }, "GET", what)
+  error(locate(err, { pod = s.pod, url = s.url, path = s.path }, "GET", what), 0)
 end
 
--- Wait until the connection opened (or raise why it did not).
+-- Wait until the connection opened: true, or nil and why it did not (the
+-- stream closed; a cancellation raises).
 function Stream:_wait_open()
   local st = self._core
   while st:state() == "opening" do
@@ -548,12 +569,13 @@ function Stream:_wait_open()
   local _, err, opened = st:state()
   if not opened then
     self:close()
-    raise_stream_error(self, err or errors.new("closed", "the stream ended at once"),
-      "SSE ")
+    return nil, locate(err or errors.new("closed", "the stream ended at once"),
+      { pod = self.pod, url = self.url, path = self.path }, "GET", "SSE ")
   end
   local head
   self.status, head = st:head()
   self.headers = parse_head(head)
+  return true
 end
 
 -- s:next([timeout]) -> event | nil, "timeout" | nil, "closed"; raises
@@ -624,7 +646,8 @@ function Stream:reconnect()
   if self._closed then errors.usage("attempt to use a closed stream") end
   self:_drain()
   self._core:reconnect()
-  self:_wait_open()
+  local opened, err = self:_wait_open()
+  if not opened then error(err, 0) end
   return self
 end
 
@@ -657,8 +680,10 @@ end
 -- http.sse(spec) -> Stream, once the server answered with an event
 -- stream. spec as for request (no method or body) plus reconnect,
 -- max_attempts, retry (s), last_event_id, queue_limit (bytes), max_events.
+-- With raise = false a stream that does not open returns nil, err.
 function M.sse(spec)
   check_spec(spec, "http.sse")
+  local raise = raises(spec, "http.sse")
   local max_events = spec.max_events or MAX_EVENTS
   if type(max_events) ~= "number" or max_events < 1 or max_events ~= math.floor(max_events) then
     errors.usage("http.sse: max_events must be a whole number of events, at least 1 (math.huge: no bound)")
@@ -676,8 +701,10 @@ function M.sse(spec)
     _max_events = max_events, dropped_events = 0,
     url = url, pod = spec.pod, path = spec.path or path_of(url),
     timeout = spec.timeout }, Stream)
-  s:_wait_open()
-  return s
+  local opened, err = s:_wait_open()
+  if opened then return s end
+  if raise then error(err, 0) end
+  return nil, err
 end
 
 return M

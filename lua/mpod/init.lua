@@ -25,6 +25,7 @@ local mp = {
 
   expect = expect.expect,
   fail = expect.fail,
+  pattern = expect.pattern,
 
   now = sync.now,
   sleep = sync.sleep,
@@ -50,6 +51,7 @@ local lazy = {
   pg = function() return require "mpod.pg" end,
   cluster = function() return require("mpod.scenario.cluster").get end,
   exec = function() return require("mpod.exec").exec end,
+  tcp = function() return require "mpod.tcp" end,
 }
 
 return setmetatable(mp, {

@@ -39,9 +39,10 @@ local function scrub(err, dsn, password, parsed)
   return err
 end
 
--- mp.pg.connect(dsn [, {timeout=, query_timeout=}]) -> db
+-- mp.pg.connect(dsn [, {timeout=, query_timeout=, raise=}]) -> db
 -- timeout: seconds to connect (default 10); query_timeout: the limit for
--- each query (default none: the test's own timeout cancels a query).
+-- each query (default none: the test's own timeout cancels a query);
+-- raise = false: a failure to connect (kind "connect") returns nil, err.
 function M.connect(dsn, opts)
   if type(dsn) ~= "string" then
     errors.usage("mp.pg.connect expects a DSN string, got " .. type(dsn))
@@ -50,6 +51,9 @@ function M.connect(dsn, opts)
     errors.usage("mp.pg.connect options must be a table, got " .. type(opts))
   end
   opts = opts or {}
+  if opts.raise ~= nil and type(opts.raise) ~= "boolean" then
+    errors.usage("mp.pg.connect: raise must be true or false, got " .. tostring(opts.raise))
+  end
   local password, parsed, user, dbname = core.dsn_password(dsn)
   -- A password that is also the user or database name (postgres:postgres@
   -- .../postgres in test clusters) is given away by those names, which
@@ -59,7 +63,11 @@ function M.connect(dsn, opts)
   if password == user or password == dbname then password = nil end
   redact.add_secret(password)
   local ok, db = pcall(core.connect, dsn, opts.timeout)
-  if not ok then error(scrub(db, dsn, password, parsed), 0) end
+  if not ok then
+    local err = scrub(db, dsn, password, parsed)
+    if opts.raise == false and errors.is(err, "connect") then return nil, err end
+    error(err, 0)
+  end
   if opts.query_timeout then db:set_timeout(opts.query_timeout) end
   return db
 end

@@ -197,12 +197,13 @@ end
 
 -- Streams -------------------------------------------------------------------
 
--- open_stream(pod, session, thread_id [, {last_event_id=, timeout=}]) ->
--- the SSE stream, once the pod answered (timeout: for that answer)
+-- open_stream(pod, session, thread_id [, {last_event_id=, timeout=, raise=}])
+-- -> the SSE stream, once the pod answered (timeout: for that answer;
+-- raise = false: nil and the error when it did not)
 function M.open_stream(pod, session, thread_id, opts)
   opts = opts or {}
   return pod:sse("/api/threads/" .. thread_id .. "/stream", M.auth(session, {
-    last_event_id = opts.last_event_id, timeout = opts.timeout }))
+    last_event_id = opts.last_event_id, timeout = opts.timeout, raise = opts.raise }))
 end
 
 -- collect(stream, timeout [, into]) -> what the stream showed until `done`,
@@ -248,9 +249,9 @@ function M.follow(pods, session, thread_id, timeout)
   local i = 0
   while not seen.done and mp.now() < deadline do
     i = i % #pods + 1
-    local ok, s = pcall(M.open_stream, pods[i], session, thread_id,
-      { last_event_id = seen.seqs[#seen.seqs], timeout = 2 })
-    if ok then
+    local s = M.open_stream(pods[i], session, thread_id,
+      { last_event_id = seen.seqs[#seen.seqs], timeout = 2, raise = false })
+    if s then
       seen.hops[#seen.hops + 1] = pods[i].name
       M.collect(s, math.max(deadline - mp.now(), 0), seen)
       s:close()
@@ -312,6 +313,77 @@ function M.expect_complete(seen, n, who)
   end
   M.expect_exactly_once(seen.seqs, n, who)
   mp.expect(seen.done):eq({ status = "completed", last_seq = n })
+end
+
+-- NATS ----------------------------------------------------------------------
+--
+-- Straight to the NATS server, past the pods, with mp.tcp: its protocol is
+-- lines ending in CRLF (INFO, CONNECT, SUB, PUB, MSG, PING/PONG).
+
+-- nats_address(c) -> host, port: NATS's client port as this machine
+-- reaches it. The process backend's nats says it in /varz; on compose the
+-- server's own port is the container's, so Docker's published port is
+-- asked for.
+function M.nats_address(c)
+  local nats = c:pod("nats")
+  if c.backend == "compose" then
+    local r = mp.exec { "docker", "port", nats:info().container, "4222/tcp" }
+    local host, port = r.stdout:match("([%d.]+):(%d+)")
+    if not port then mp.fail("no published port for nats's 4222: " .. r.stdout .. r.stderr) end
+    return host, tonumber(port)
+  end
+  local varz = nats:get("/varz"):expect(200).json
+  return varz.host, varz.port
+end
+
+-- nats_connect(host, port [, opts]) -> a NATS connection (mp.tcp) past
+-- its greeting, or nil and the error with opts.raise = false
+function M.nats_connect(host, port, opts)
+  opts = opts or {}
+  local conn, err = mp.tcp.connect(host, port, { timeout = opts.timeout or 5, raise = opts.raise })
+  if not conn then return nil, err end
+  local info, why = conn:receive_until("\r\n")
+  if not info then conn:close(); return nil, why end
+  if not info:find("^INFO ") then mp.fail(string.format("NATS at %s:%d greeted with %q", host, port, info)) end
+  conn:send('CONNECT {"verbose":false,"pedantic":false,"name":"mpod-lua scenario"}\r\n')
+  return conn
+end
+
+-- nats_next(conn [, timeout]) -> the next line that is not a PING (which
+-- it answers), and for a MSG its subject and payload
+function M.nats_next(conn, timeout)
+  while true do
+    local line = conn:receive_until("\r\n", timeout)
+    if line == "PING" then
+      conn:send("PONG\r\n")
+    else
+      local subject, size = line:match("^MSG (%S+) %S+ (%d+)$")
+      if not subject then return line end
+      return line, subject, conn:receive(tonumber(size) + 2, timeout):sub(1, -3)
+    end
+  end
+end
+
+-- nats_answers(host, port) -> true when a NATS server there answers PING
+-- with PONG, else false and why
+function M.nats_answers(host, port)
+  local conn, err = M.nats_connect(host, port, { timeout = 2, raise = false })
+  if not conn then return false, err.message end
+  conn:send("PING\r\n")
+  local line, why = conn:receive_until("\r\n", { timeout = 2, raise = false })
+  conn:close()
+  if line == "PONG" then return true end
+  return false, line or why.message
+end
+
+-- nats_subscribe(c, subject) -> a NATS connection subscribed to subject,
+-- once the server confirmed the subscription
+function M.nats_subscribe(c, subject)
+  local conn = M.nats_connect(M.nats_address(c))
+  conn:send("SUB " .. subject .. " 1\r\nPING\r\n")
+  local line = M.nats_next(conn)
+  if line ~= "PONG" then mp.fail("NATS answered SUB " .. subject .. " with " .. line) end
+  return conn
 end
 
 -- Postgres ----------------------------------------------------------------

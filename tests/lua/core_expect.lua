@@ -79,6 +79,54 @@ mp.test("matches, contains, has, len, type", function()
     :eq("expected a table, got a string")
 end)
 
+mp.test("matches given a table matches partially: given keys, recursively, arrays by position", function()
+  local doc = { user = { id = "u_12", email = "ann@x.test", roles = { "admin", "dev" }, bio = mp.null },
+                total = 3, extra = true }
+  mp.expect(doc):matches { user = { email = "ann@x.test" } }
+    :matches { user = { roles = { "admin" }, bio = mp.null }, total = 3 }
+    :matches { user = { roles = { [2] = "dev" } } }
+    :matches { user = { id = mp.pattern("^u_%d+$") } }
+    :matches { total = function(n) return n > 2 end }
+    :matches {}
+  mp.expect("u_12"):matches(mp.pattern("^u_")):matches(function(v) return #v == 4 end)
+  -- a string in the table is compared as it is, not as a pattern
+  local literal = fails(function() mp.expect { id = "u_12" }:matches { id = "^u_" } end)
+  mp.expect(literal.diff):eq('id: got "u_12", expected "^u_"')
+end)
+
+mp.test("a failed partial match names every mismatching path", function()
+  local doc = { user = { id = "u_12", email = "ann@x.test", roles = { "admin", "dev" } }, total = 3 }
+  local function over_five(n) return n > 5 end
+  local err = fails(function()
+    mp.expect(doc):matches {
+      user = { email = "bob@x.test", id = mp.pattern("^v_"), roles = { "admin", "ops" },
+               team = { name = "core" } },
+      total = over_five,
+      ["the count"] = 1,
+    }
+  end)
+  mp.expect(err.message):eq('expected the value to match; 6 mismatches: ["the count"], total, ' ..
+    "user.email, user.id, user.roles[2], user.team")
+  mp.expect(err.diff):eq(table.concat({
+    '["the count"]: missing, expected 1',
+    "total: got 3, which the function at tests/lua/core_expect.lua:" .. debug.getinfo(over_five, "S").linedefined .. " rejected",
+    'user.email: got "ann@x.test", expected "bob@x.test"',
+    'user.id: got "u_12", expected a string matching "^v_"',
+    'user.roles[2]: got "dev", expected "ops"',
+    "user.team: missing, expected a table matching {name = \"core\"}",
+  }, "\n"))
+  mp.expect(err.got):matches('^{total = 3, user = {')
+  local top = fails(function() mp.expect("text"):matches { a = 1 } end)
+  mp.expect(top.diff):eq('(the value): got "text", expected a table matching {a = 1}')
+  local raised = fails(function()
+    mp.expect { n = 1 }:matches { n = function(v) mp.expect(v):gt(4) return true end }
+  end)
+  mp.expect(raised.diff):matches("^n: got 1, and the function at .-core_expect%.lua:%d+ raised: expected 1 > 4$")
+  local null = fails(function() mp.expect { v = "x" }:matches { v = mp.null } end)
+  mp.expect(null.diff):eq('v: got "x", expected null')
+  mp.expect(function() mp.pattern(5) end):raises { kind = "usage", message = "mp.pattern expects a Lua pattern" }
+end)
+
 mp.test("status shows the body when it differs", function()
   local res = { status = 503, body = '{"status":"down"}' }
   mp.expect({ status = 200 }):status(200)
@@ -95,6 +143,32 @@ mp.test("raises returns the error and checks its text", function()
   mp.expect(fails(function()
     mp.expect(function() error("other", 0) end):raises("wanted")
   end).message):eq('the error did not contain "wanted"')
+end)
+
+mp.test("raises takes an error's kind or message text, or a table of its fields", function()
+  local errors = require "mpod.error"
+  local function timeout() errors.raise("timeout", "GET /slow on a: timed out after 1 s", { pod = "a" }) end
+  mp.expect(timeout):raises("timeout")            -- the kind
+  mp.expect(timeout):raises("after 1 s")          -- text in the message
+  mp.expect(mp.expect(timeout):raises { kind = "timeout", pod = "a" }.pod):eq("a")
+  mp.expect(timeout):raises { message = "timed out" }           -- a plain string: contained
+  mp.expect(timeout):raises { message = mp.pattern("after %d s$") }
+  mp.expect(function() error("disk full", 0) end):raises { message = "disk" }
+  local by_text = fails(function() mp.expect(timeout):raises("refused") end)
+  mp.expect(by_text.message):eq('the error is not of kind "refused" and its message does not contain "refused"')
+  mp.expect(by_text.got):eq('kind "timeout": "GET /slow on a: timed out after 1 s"')
+  local by_fields = fails(function()
+    mp.expect(timeout):raises { kind = "connect", message = "refused", pod = "a" }
+  end)
+  mp.expect(by_fields.message):eq("the error did not match at kind, message")
+  mp.expect(by_fields.diff):eq(table.concat({
+    'kind: got "timeout", expected "connect"',
+    'message: got "GET /slow on a: timed out after 1 s", expected it to contain "refused"',
+  }, "\n"))
+  local plain = fails(function() mp.expect(function() error("disk full", 0) end):raises { kind = "io" } end)
+  mp.expect(plain.diff):eq('kind: missing, expected "io"')
+  mp.expect(function() mp.expect(timeout):raises(42) end)
+    :raises { kind = "usage", message = ":raises expects the text or kind of the error" }
 end)
 
 mp.test("mp.fail stops the test with the message and line", function()

@@ -166,3 +166,42 @@ end)
   mp.expect(r.stdout:find("tap-secret-77", 1, true)):is_nil()
   mp.expect(r.stdout):matches("the token was %*%*%*")
 end)
+
+mp.test("raise = false: a transport failure returns nil and the error the request would raise", function()
+  local dead = "http://127.0.0.1:" .. sys.free_port()
+  local c = require("mpod.scenario.cluster").build { name = "dead", pods = { { name = "gone", url = dead } } }
+  local res, err = mp.http.request { url = dead .. "/json", raise = false }
+  mp.expect(res):is_nil()
+  mp.expect(err.kind):eq("connect")
+  mp.expect(err.message):matches("^GET /json: ")
+  mp.expect(err.url):eq(dead .. "/json")
+  res, err = mp.http.get(fix.url .. "/hang", { timeout = 0.3, raise = false })
+  mp.expect(res):is_nil()
+  mp.expect(err.kind):eq("timeout")
+  local pod = c:pod("gone")
+  for _, call in ipairs {
+    function() return pod:get("/live", { raise = false }) end,
+    function() return pod:post("/runs", { n = 1 }, { raise = false }) end,
+    function() return pod:request { method = "PATCH", path = "/runs", raise = false } end,
+  } do
+    res, err = call()
+    mp.expect(res):is_nil()
+    mp.expect(err.kind):eq("connect")
+    mp.expect(err.pod):eq("gone")
+    mp.expect(err.message):matches(" on gone: ")
+  end
+  -- an answer is a response, whatever its status; raise = true is the default
+  res, err = mp.http.get(fix.url .. "/status/503", { raise = false })
+  mp.expect(res.status):eq(503)
+  mp.expect(err):is_nil()
+  mp.expect(function() pod:get("/live", { raise = true }) end):raises("GET /live on gone")
+  mp.expect(function() pod:get("/live", { raise = "no" }) end)
+    :raises("raise must be true or false, got no")
+end)
+
+mp.test("raise = false leaves a cancellation raising", function()
+  local t = mp.spawn(function() return mp.http.get(fix.url .. "/hang", { raise = false }) end)
+  mp.sleep(0.1)
+  t:cancel("stop")
+  mp.expect(function() t:wait(1) end):raises("task cancelled: stop")
+end)

@@ -171,6 +171,21 @@ mp.test("a stream that never answers times out; refused and reset fail at once",
   mp.expect(function() mp.http.sse { url = fix.reset_url .. "/" } end):raises("SSE GET /")
 end)
 
+mp.test("raise = false: a stream that does not open returns nil and why", function()
+  local s, err = open("/status/404", { raise = false })
+  mp.expect(s):is_nil()
+  mp.expect(err.kind):eq("status")
+  mp.expect(err.message):matches("^SSE GET /status/404: the server answered 404")
+  local dead = "http://127.0.0.1:" .. require("mpod.sys").free_port()
+  local c = require("mpod.scenario.cluster").build { name = "dead", pods = { { name = "gone", url = dead } } }
+  s, err = c:pod("gone"):sse("/events", { raise = false })
+  mp.expect(s):is_nil()
+  mp.expect(err.kind):eq("connect")
+  mp.expect(err.pod):eq("gone")
+  local ok <close> = open("/sse/basic", { raise = false })
+  mp.expect(ok:next(5).data):eq("hello")
+end)
+
 mp.test("events queue while the task is busy; next() then returns them at once", function()
   local s <close> = open("/sse/drip", { query = { n = 5, ms = 20 } })
   mp.sleep(0.5)

@@ -1,8 +1,9 @@
 -- meta.lua: docs/mpod.meta.lua (the LuaLS definitions of the scenario API)
 -- against the engine, so the file cannot drift. It must load with loadfile
 -- and run; every function and field it declares on mp, mp.http, mp.json,
--- mp.pg, Cluster, Pod, Proxy, Task, Expectation, Response, SSE streams and
--- events, Postgres connections and mp.exec results must exist on the real
+-- mp.pg, mp.tcp, Cluster, Pod, Proxy, Task, Expectation, Response, SSE
+-- streams and events, Postgres and TCP connections and mp.exec results
+-- must exist on the real
 -- objects (found at run time: pairs over the modules and metatables, a
 -- cluster built from a description, a real response and stream from the
 -- HTTP fixture), and every public one of those must be declared; the
@@ -269,13 +270,14 @@ mp.test("the meta file is valid Lua, runs, and returns the mp table", function()
     counts.classes, counts.functions, counts.fields, #(aliases["mpod.ErrorKind"] or {})))
 end)
 
-mp.test("mp, mp.http, mp.json and mp.pg: every name, both ways", function()
+mp.test("mp, mp.http, mp.json, mp.pg and mp.tcp: every name, both ways", function()
   local problems = {}
   local function add(list) table.move(list, 1, #list, #problems + 1, problems) end
   add(compare("mpod", real_mp(), { fields = "exact" }))
   add(compare("mpod.http", real_module(mp.http), { fields = "exact" }))
   add(compare("mpod.json", real_module(mp.json), { fields = "exact" }))
   add(compare("mpod.pg", real_module(mp.pg), { fields = "exact" }))
+  add(compare("mpod.tcp", real_module(mp.tcp), { fields = "exact" }))
   expect_no_problems(problems)
   mp.expect(mp.null == mp.json.null and mp.null == mp.pg.null):truthy()
 end)
@@ -298,7 +300,7 @@ mp.test("Cluster, Pod, Proxy, Task and Expectation", function()
   expect_no_problems(problems)
 end)
 
-mp.test("Response, SseStream and SseEvent from the HTTP fixture", function()
+mp.test("Response, SseStream, SseEvent and TcpConn from the HTTP fixture", function()
   local fix = httpfix.start()
   local ok, err = pcall(function()
     local pod = fix:cluster():pod("a")
@@ -316,6 +318,8 @@ mp.test("Response, SseStream and SseEvent from the HTTP fixture", function()
     end
     add(compare("mpod.SseStream", real_class(getmetatable(s), s, "stream_fields"), { fields = "exact" }))
     add(compare("mpod.SseEvent", { functions = {}, fields = seen }, { fields = "exact" }))
+    local conn <close> = mp.tcp.connect("127.0.0.1", fix.port, { raise = false })
+    add(compare("mpod.TcpConn", real_class(getmetatable(conn), conn), { fields = "exact" }))
     expect_no_problems(problems)
   end)
   fix:stop()
@@ -424,6 +428,8 @@ local OPTION_READERS = {
   ["mpod.RequestOptions"] = { "lua/mpod/http.lua", "lua/mpod/scenario/cluster.lua" },
   ["mpod.SseOptions"] = { "lua/mpod/http.lua", "lua/mpod/scenario/cluster.lua" },
   ["mpod.PgConnectOptions"] = { "lua/mpod/pg.lua" },
+  ["mpod.TcpOptions"] = { "lua/mpod/tcp.lua" },
+  ["mpod.TcpCallOptions"] = { "lua/mpod/tcp.lua" },
   ["mpod.JsonEncodeOptions"] = { "src/json.c" },
   ["mpod.LatencyFault"] = { "lua/mpod/runner/proxies.lua" },
   ["mpod.TimeoutFault"] = { "lua/mpod/runner/proxies.lua" },
@@ -466,6 +472,7 @@ local DOC_PREFIX = {
   ["mpod.pg"] = "mp.pg.", ["mpod.Cluster"] = "c:", ["mpod.Pod"] = "pod:",
   ["mpod.Proxy"] = "proxy:", ["mpod.Task"] = "task:", ["mpod.Expectation"] = ":",
   ["mpod.Response"] = "res:", ["mpod.SseStream"] = "s:", ["mpod.PgConn"] = "db:",
+  ["mpod.tcp"] = "mp.tcp.", ["mpod.TcpConn"] = "conn:",
 }
 
 mp.test("docs/reference.md names every function, option and error kind", function()

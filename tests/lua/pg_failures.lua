@@ -41,6 +41,24 @@ mp.test("an unreachable server raises kind connect, quickly", function()
   expect_no_secret(err, "unreachable-secret")
 end)
 
+mp.test("raise = false: a failure to connect returns nil and the error", function()
+  local port = sys.free_port()
+  local dsn = server:dsn_for("postgres", "unreachable-secret", ""):gsub(":%d+/", ":" .. port .. "/")
+  local db, err = mp.pg.connect(dsn, { raise = false })
+  mp.expect(db):is_nil()
+  mp.expect(err.kind):eq("connect")
+  mp.expect(err.message):matches("Connection refused")
+  expect_no_secret(err, "unreachable-secret")
+  local c = require("mpod.scenario.cluster").build { name = "pg", postgres = dsn }
+  db, err = c:db { raise = false }
+  mp.expect(db):is_nil()
+  mp.expect(err.kind):eq("connect")
+  -- a server that answers gives a connection; a misspelt option raises
+  local up <close> = mp.pg.connect(server.dsn, { raise = false })
+  mp.expect(up:scalar("SELECT 1")):eq(1)
+  mp.expect(function() mp.pg.connect(dsn, { raise = 0 }) end):raises("raise must be true or false")
+end)
+
 mp.test("a server that does not answer raises kind connect after the timeout", function()
   -- a stopped postmaster: the kernel completes the TCP handshake, nobody
   -- answers the startup packet

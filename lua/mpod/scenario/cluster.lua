@@ -20,6 +20,7 @@ Pod.__index = Pod
 
 local CONTROL_TIMEOUT = 600
 local CONTEXT_LINES = 15      -- log lines of each touched pod in a failure
+local NO_LINES = "(no lines written during this test)\n"
 local CONTEXT_PODS = 5
 local CONTEXT_TIMEOUT = 5
 
@@ -248,11 +249,12 @@ function Cluster:port(name)
       or "its cluster file has no ${PORT:name}"))
 end
 
-function Cluster:db()
+-- c:db([opts]) -> mp.pg.connect(the cluster's DSN, opts)
+function Cluster:db(opts)
   if not self.postgres then
     errors.usage("cluster " .. self.name .. " has no postgres DSN in its cluster file")
   end
-  return require("mpod.pg").connect(self.postgres)
+  return require("mpod.pg").connect(self.postgres, opts)
 end
 
 local function build(desc)
@@ -269,7 +271,8 @@ local function build(desc)
   return c
 end
 
--- The last log lines of the pods a failed test touched, as diag.logs.
+-- diag.logs: for each pod a failed test touched, the last log lines it
+-- wrote since the test started, or NO_LINES.
 local function failure_context(diag)
   local names = {}
   for name in pairs(runtime.touched) do names[#names + 1] = name end
@@ -277,8 +280,8 @@ local function failure_context(diag)
   local logs = {}
   for i = 1, math.min(#names, CONTEXT_PODS) do
     local ok, text = pcall(runtime.request, { op = "pod", pod = names[i], action = "logs",
-      args = { tail = CONTEXT_LINES } }, CONTEXT_TIMEOUT)
-    if ok and text ~= "" then logs[names[i]] = text end
+      args = { tail = CONTEXT_LINES, since = runtime.test_started } }, CONTEXT_TIMEOUT)
+    if ok then logs[names[i]] = text ~= "" and text or NO_LINES end
   end
   if next(logs) then diag.logs = logs end
 end

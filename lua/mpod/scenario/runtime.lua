@@ -12,12 +12,15 @@ local M = {
 }
 
 -- The pods the current test talked to or controlled (names as keys): a
--- failed test's diagnostics quote their last log lines.
+-- failed test's diagnostics quote the last log lines they wrote since the
+-- test started (test_started, wall-clock seconds).
 M.touched = {}
+M.test_started = nil
 M.failure_context = nil   -- function(diag), installed by mpod.scenario.cluster
 
 function M.begin_test()
   M.touched = {}
+  M.test_started = require("mpod.sched").wallclock()
 end
 
 -- add_failure_context(diag): let mpod.scenario.cluster add the touched

@@ -16,7 +16,10 @@
 -- group.
 -- Processes started by another mpod-lua process (the `up` before a run)
 -- are found again through the state file and checked by pid and start
--- time, so a recycled pid is never mistaken for a pod.
+-- time, so a recycled pid is never mistaken for a pod. Their exit status
+-- goes to the process that started them, not to this one: what `info`
+-- says of how they ended comes from what the engine did to them (the
+-- signal it sent, kept per process in `ending`) and when it saw them gone.
 
 local common = require "mpod.runner.backend.common"
 local errors = require "mpod.error"
@@ -37,7 +40,8 @@ local ONESHOT_TIMEOUT = 300
 
 -- new(cluster, st) -> backend; st is the state record (mpod.runner.state)
 function M.new(cluster, st)
-  local b = setmetatable({ cluster = cluster, st = st, procs = {}, pumps = {} }, Backend)
+  local b = setmetatable({ cluster = cluster, st = st, procs = {}, pumps = {}, ending = {} },
+    Backend)
   st.services = st.services or {}
   return b
 end
@@ -64,10 +68,7 @@ end
 
 -- State ---------------------------------------------------------------------
 
--- state(name) -> "running", "paused", "exited", "created" or "external"
-function Backend:state(name)
-  local svc = self:service(name)
-  if not managed(svc) then return "external" end
+local function observed_state(self, name)
   local rec = self:record(name)
   if not rec then return "created" end
   local p = self.procs[name]
@@ -78,12 +79,56 @@ function Backend:state(name)
   return "running"
 end
 
+-- The record of what ended name's current process: {signal=, by=, at=,
+-- killed_after=, ended_at=} (all optional; times are wall-clock seconds).
+function Backend:ending_of(name)
+  local e = self.ending[name]
+  if not e then
+    e = {}
+    self.ending[name] = e
+  end
+  return e
+end
+
+-- The engine sent `signal` (a name) to name's process, for `by`.
+function Backend:note_signal(name, signal, by)
+  local e = self:ending_of(name)
+  e.signal, e.by, e.at = signal, by, sched.wallclock()
+end
+
+-- name's process is seen gone now (the first sighting counts).
+function Backend:note_ended(name)
+  local e = self:ending_of(name)
+  e.ended_at = e.ended_at or sched.wallclock()
+end
+
+-- state(name) -> "running", "paused", "exited", "created" or "external"
+function Backend:state(name)
+  local svc = self:service(name)
+  if not managed(svc) then return "external" end
+  local s = observed_state(self, name)
+  if s == "exited" then self:note_ended(name) end
+  return s
+end
+
+local NOT_OURS = "it was started by another mpod-lua process (`mpod-lua up`), " ..
+  "which got its exit status"
+
+-- exit_text(name) -> how name's process ended: "exit code N" or "killed by
+-- SIGX" when this process started it (and reaped it), or when the engine
+-- sent it SIGKILL; else what the engine saw.
 function Backend:exit_text(name)
   local p = self.procs[name]
   local status = p and p:poll()
-  if not status then return "exit status unknown" end
-  if status.code then return "exit code " .. status.code end
-  return "killed by SIG" .. tostring(status.signame)
+  if status and status.code then return "exit code " .. status.code end
+  if status then return "killed by SIG" .. tostring(status.signame) end
+  local e = self.ending[name] or {}
+  if e.signal == "KILL" and e.ended_at then return "killed by SIGKILL" end
+  if e.signal and e.ended_at then
+    return string.format("exit status unknown: it ended within %.2f s of SIG%s from %s; %s",
+      math.max(e.ended_at - e.at, 0), e.signal, e.by, NOT_OURS)
+  end
+  return "exit status unknown: no signal from the engine ended it; " .. NOT_OURS
 end
 
 function Backend:started_at(name)
@@ -174,6 +219,7 @@ function Backend:spawn(name)
   local info = proc.info(p:pid()) or {}
   self.procs[name] = p
   self.pumps[name] = pump
+  self.ending[name] = nil
   self.st.services[name] = { pid = p:pid(), start = info.start, log = log,
                              started_at = started_at, stop_signal = svc.stop_signal,
                              stop_timeout = svc.stop_timeout }
@@ -204,9 +250,10 @@ function Backend:kill(name, signal)
   signal = signal or "KILL"
   local pid = self:running_pid(name, "kill")
   local num = proc.signum(signal)
+  self:note_signal(name, proc.signame(num) or tostring(num), "pod:kill")
   if num == proc.signum("KILL") then
     proc.kill(pid, "KILL", true)
-    self:wait_exit(name, KILL_WAIT)
+    if self:wait_exit(name, KILL_WAIT) then self:note_ended(name) end
   else
     proc.kill(pid, num)
   end
@@ -223,9 +270,17 @@ function Backend:stop(name, grace)
   if s ~= "exited" then self:running_pid(name, "stop") end    -- raises when it cannot
   local rec = self:record(name)
   if s == "exited" and not state.run_groups(self.st.run_id)[rec.pid] then return true end
-  state.stop_services { { pid = rec.pid, start = rec.start, signal = svc.stop_signal,
-                          timeout = grace or svc.stop_timeout or DEFAULT_STOP_TIMEOUT } }
-  self:wait_exit(name, KILL_WAIT)
+  local timeout = grace or svc.stop_timeout or DEFAULT_STOP_TIMEOUT
+  if s ~= "exited" then
+    local num = proc.signum(svc.stop_signal or "TERM")
+    self:note_signal(name, proc.signame(num) or tostring(num), "pod:stop")
+  end
+  local clean = state.stop_services { { pid = rec.pid, start = rec.start,
+                                        signal = svc.stop_signal, timeout = timeout } }
+  if s ~= "exited" and not clean then
+    self:note_signal(name, "KILL", string.format("pod:stop, after %g s", timeout))
+  end
+  if self:wait_exit(name, KILL_WAIT) then self:note_ended(name) end
   return true
 end
 
@@ -336,11 +391,16 @@ function Backend:rejoin()
   common.unsupported("process", "pod:rejoin()", SHARED_NETWORK)
 end
 
+-- info(name) -> {state=, pid=, started_at=, exit=, signal=, ended_at=}:
+-- signal is the last one the engine sent the process, ended_at when it
+-- first saw the process gone (wall-clock seconds)
 function Backend:info(name)
   local rec = self:record(name) or {}
   local s = self:state(name)
+  local e = self.ending[name] or {}
   return { state = s, pid = rec.pid, started_at = rec.started_at,
-           exit = s == "exited" and self:exit_text(name) or nil }
+           exit = s == "exited" and self:exit_text(name) or nil,
+           signal = e.signal, ended_at = s == "exited" and e.ended_at or nil }
 end
 
 -- heal() -> list of "name (what was done)"; raises when a pod cannot be
