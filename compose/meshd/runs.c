@@ -4,7 +4,11 @@
  * never emitted twice by this process; workers unlink themselves when they
  * end and runs_stop_all waits for the list to empty. A worker that hits a
  * Postgres error retries the same step every RETRY_MS for as long as it owns
- * the run; ownership is re-checked by every write. */
+ * the run; ownership is re-checked by every write. Every claim and takeover
+ * is also appended to run_claims, and every chunk records the instance that
+ * wrote it, with times taken under the thread row's lock: so Postgres holds
+ * the ordered log of who owned the run and who wrote what (README.md,
+ * "The ownership log"). */
 #include "runs.h"
 
 #include "bus.h"
@@ -89,6 +93,15 @@ static enum step check_owner(const struct run *r)
     return st;
 }
 
+#define STORE_PART_SQL                                                       \
+    "WITH owner AS (SELECT id FROM threads WHERE id = $1"                    \
+    "   AND run_owner_instance = $2 AND status = 'in_progress'"              \
+    "   FOR NO KEY UPDATE)"                                                  \
+    " INSERT INTO thread_message_parts"                                      \
+    "   (thread_id, seq, text, pod, instance, created_at)"                   \
+    " SELECT id, $3, $4, $5, $2, clock_timestamp() FROM owner"               \
+    " ON CONFLICT (thread_id, seq) DO NOTHING RETURNING seq"
+
 /* Persists chunk next_seq while owning the run (the owner row is locked for
  * the insert, so a concurrent takeover waits for it), then publishes it. */
 static enum step store_part(const struct run *r)
@@ -98,14 +111,7 @@ static enum step store_part(const struct run *r)
     snprintf(text, sizeof text, "chunk-%ld", r->next_seq);
     const char *params[] = {r->thread_id, cfg.instance, seq, text, cfg.pod_name};
     PGresult *res;
-    if (db_query(&res,
-                 "WITH owner AS (SELECT id FROM threads WHERE id = $1"
-                 "   AND run_owner_instance = $2 AND status = 'in_progress'"
-                 "   FOR NO KEY UPDATE)"
-                 " INSERT INTO thread_message_parts (thread_id, seq, text, pod)"
-                 " SELECT id, $3, $4, $5 FROM owner"
-                 " ON CONFLICT (thread_id, seq) DO NOTHING RETURNING seq",
-                 5, params) != DB_OK)
+    if (db_query(&res, STORE_PART_SQL, 5, params) != DB_OK)
         return STEP_RETRY;
     bool stored = PQntuples(res) == 1;
     PQclear(res);
@@ -280,10 +286,15 @@ enum claim_result runs_claim_new(const char *thread_id, const char *user_id,
     PGresult *res;
     enum db_status st = db_query(
         &res,
-        "UPDATE threads SET status = 'in_progress', message = $3,"
-        "  chunk_total = $4, chunk_interval_ms = $5, run_owner_pod = $6,"
-        "  run_owner_instance = $7, run_started_at = now(), run_claimed_at = now()"
-        " WHERE id = $1 AND user_id = $2 AND status = 'idle' RETURNING id",
+        "WITH t AS (UPDATE threads SET status = 'in_progress', message = $3,"
+        "   chunk_total = $4, chunk_interval_ms = $5, run_owner_pod = $6,"
+        "   run_owner_instance = $7, run_started_at = now(),"
+        "   run_claimed_at = clock_timestamp()"
+        "   WHERE id = $1 AND user_id = $2 AND status = 'idle'"
+        "   RETURNING id, run_claimed_at),"
+        " c AS (INSERT INTO run_claims (thread_id, kind, pod, instance, claimed_at)"
+        "   SELECT id, 'claim', $6, $7, run_claimed_at FROM t)"
+        " SELECT id FROM t",
         7, params);
     if (st != DB_OK)
         return st == DB_UNAVAILABLE ? CLAIM_UNAVAILABLE : CLAIM_FAILED;
@@ -296,6 +307,15 @@ enum claim_result runs_claim_new(const char *thread_id, const char *user_id,
     return CLAIM_OK;
 }
 
+/* A compare-and-set on the owner the scan saw, so exactly one pod wins. */
+#define TAKEOVER_WHERE                                                       \
+    " WHERE id = $1 AND status = 'in_progress'"                              \
+    "   AND run_owner_pod IS NOT DISTINCT FROM $2"                           \
+    "   AND run_owner_instance IS NOT DISTINCT FROM $3"
+
+/* The row is locked before the time is read (an UPDATE alone reads it
+ * before waiting for a chunk insert that holds the lock), so the takeover
+ * comes after that chunk in the ownership log. */
 void runs_take_over(const char *thread_id, const char *old_pod,
                     const char *old_instance)
 {
@@ -303,12 +323,16 @@ void runs_take_over(const char *thread_id, const char *old_pod,
                             cfg.instance};
     PGresult *res;
     if (db_query(&res,
-                 "UPDATE threads SET run_owner_pod = $4, run_owner_instance = $5,"
-                 "  run_claimed_at = now()"
-                 " WHERE id = $1 AND status = 'in_progress'"
-                 "   AND run_owner_pod IS NOT DISTINCT FROM $2"
-                 "   AND run_owner_instance IS NOT DISTINCT FROM $3"
-                 " RETURNING chunk_total, chunk_interval_ms",
+                 "WITH old AS (SELECT id FROM threads" TAKEOVER_WHERE
+                 "   FOR NO KEY UPDATE),"
+                 " t AS (UPDATE threads SET run_owner_pod = $4,"
+                 "   run_owner_instance = $5, run_claimed_at = clock_timestamp()"
+                 "   FROM old WHERE threads.id = old.id"
+                 "   RETURNING threads.id, chunk_total, chunk_interval_ms, run_claimed_at),"
+                 " c AS (INSERT INTO run_claims"
+                 "   (thread_id, kind, pod, instance, from_pod, from_instance, claimed_at)"
+                 "   SELECT id, 'takeover', $4, $5, $2, $3, run_claimed_at FROM t)"
+                 " SELECT chunk_total, chunk_interval_ms FROM t",
                  5, params) != DB_OK)
         return;
     if (PQntuples(res) == 1 &&

@@ -2,7 +2,9 @@
  * transaction that first takes a transaction-scoped advisory lock, so
  * concurrent migrations queue up instead of racing on CREATE ... IF NOT
  * EXISTS (which is not safe against itself). Ids are uuids (text in JSON),
- * timestamps timestamptz. */
+ * timestamps timestamptz. Columns added after a table first shipped come in
+ * with ADD COLUMN IF NOT EXISTS, so the script also upgrades an older
+ * schema in place. */
 #include "schema.h"
 
 #include "db.h"
@@ -71,6 +73,17 @@ static const char schema_script[] =
     "  pod text NOT NULL,"
     "  created_at timestamptz NOT NULL DEFAULT now(),"
     "  PRIMARY KEY (thread_id, seq));"
+    "ALTER TABLE thread_message_parts ADD COLUMN IF NOT EXISTS instance text;"
+    "CREATE TABLE IF NOT EXISTS run_claims ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  thread_id uuid NOT NULL REFERENCES threads(id) ON DELETE CASCADE,"
+    "  kind text NOT NULL CHECK (kind IN ('claim', 'takeover')),"
+    "  pod text NOT NULL,"
+    "  instance text NOT NULL,"
+    "  from_pod text,"
+    "  from_instance text,"
+    "  claimed_at timestamptz NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS run_claims_by_thread ON run_claims (thread_id, claimed_at);"
     "CREATE TABLE IF NOT EXISTS pods ("
     "  name text PRIMARY KEY,"
     "  instance text NOT NULL,"

@@ -409,6 +409,38 @@ function M.parts_of(db, id)
   return db:query("SELECT seq, text, pod FROM thread_message_parts WHERE thread_id = $1 ORDER BY seq", id)
 end
 
+-- ownership_log(db, id) -> the run's ownership log, from Postgres, in the
+-- order things happened: every claim and takeover (run_claims) and every
+-- persisted chunk (thread_message_parts), as entries { kind = "takeover" |
+-- "write", owner = "<pod>/<instance>", pod =, instance =, at = (text),
+-- seq = (writes), claim = true (the first owner's claim, a takeover from
+-- nobody), from = "<pod>/<instance>" (takeovers) }. meshd takes the times
+-- under the thread row's lock, so a write and a takeover never share one
+-- order position by accident; on a tie the write comes first. Fencing:
+-- after a takeover only its owner writes.
+function M.ownership_log(db, id)
+  local rows = db:query([[
+    SELECT 'takeover' AS kind, c.kind = 'claim' AS claim, c.pod, c.instance, NULL::int AS seq,
+           c.from_pod, c.from_instance, c.claimed_at AS at, 1 AS rank, c.id AS n
+      FROM run_claims c WHERE c.thread_id = $1
+    UNION ALL
+    SELECT 'write', false, p.pod, coalesce(p.instance, ''), p.seq, NULL, NULL, p.created_at, 0, p.seq
+      FROM thread_message_parts p WHERE p.thread_id = $1
+    ORDER BY at, rank, n]], id)
+  local log = {}
+  for i, row in ipairs(rows) do
+    local entry = { kind = row.kind, pod = row.pod, instance = row.instance,
+                    owner = row.pod .. "/" .. row.instance, at = row.at }
+    if row.kind == "write" then entry.seq = row.seq end
+    if row.claim then entry.claim = true end
+    if row.from_pod ~= mp.null then
+      entry.from = row.from_pod .. "/" .. (row.from_instance ~= mp.null and row.from_instance or "")
+    end
+    log[i] = entry
+  end
+  return log
+end
+
 -- part_count(db, id) -> chunks persisted so far
 function M.part_count(db, id)
   return db:scalar("SELECT count(*) FROM thread_message_parts WHERE thread_id = $1", id)
