@@ -1,6 +1,7 @@
 # Makefile: builds mpod-lua, its tests, the reference app and its images.
 #
-#   make            build build/mpod-lua (and the test fixtures, meshd)
+#   make            build build/mpod-lua (and the test fixtures, meshd and its
+#                   planted-bug variants, make meshd-bugs)
 #   make deps       install the Debian packages that are missing, for building
 #                   and `make run` (vendor/debian-packages.txt, group run)
 #   make deps-dev   the same, and what developing the engine needs (clang,

@@ -19,7 +19,10 @@
 --   toxiproxy   API 28474; proxies postgres 25433 -> 25432, nats 24223 -> 24222
 --
 -- Binaries come from $BUILD (default build): $BUILD/meshd, and
--- $BUILD/toxiproxy/toxiproxy-server from `make toxiproxy`. Without Go,
+-- $BUILD/toxiproxy/toxiproxy-server from `make toxiproxy`. MESHD_BIN names
+-- another meshd for the pods and the migration, e.g. a planted-bug variant
+-- (MESHD_BIN=build/meshd-bug-ack_before_commit; relative to the repository,
+-- like BUILD). Without Go,
 -- MESHD_TOXIPROXY=off leaves Toxiproxy out and the pods talk to Postgres
 -- and NATS directly (proxy-based scenarios then cannot run).
 
@@ -31,6 +34,12 @@ end
 local build = os.getenv("BUILD") or "build"
 if build:sub(1, 1) ~= "/" then build = "${ROOT}/../" .. build end
 local with_proxy = os.getenv("MESHD_TOXIPROXY") ~= "off"
+local meshd_bin = os.getenv("MESHD_BIN")
+if not meshd_bin or meshd_bin == "" then
+  meshd_bin = build .. "/meshd"
+elseif meshd_bin:sub(1, 1) ~= "/" then
+  meshd_bin = "${ROOT}/../" .. meshd_bin
+end
 
 -- port(fixed, name): the fixed port moved by MESHD_PORT_OFFSET, else the
 -- one mpod-lua chooses under name
@@ -77,7 +86,7 @@ end
 
 services[#services + 1] = {
   name = "migrate", oneshot = true, after = { "postgres" },
-  cmd = { build .. "/meshd", "--migrate" },
+  cmd = { meshd_bin, "--migrate" },
   env = { DATABASE_URL = dsn(PG), POD_NAME = "migrate" },
 }
 
@@ -87,7 +96,7 @@ for i = 1, 3 do
   local name = "mesh-" .. i
   services[#services + 1] = {
     name = name, group = "mesh",
-    cmd = { build .. "/meshd", "--skip-migrations" },
+    cmd = { meshd_bin, "--skip-migrations" },
     env = { PORT = port(23000 + i, name), POD_NAME = "${NAME}", BASE_URL = BASE_URL,
             DATABASE_URL = pg_url, NATS_URL = nats_url },
     url = "http://127.0.0.1:" .. port(23000 + i, name),

@@ -3,6 +3,7 @@
  * acts for r->who; a thread of another user is "not found". */
 #include "handlers.h"
 
+#include "bug.h"
 #include "config.h"
 #include "runs.h"
 
@@ -10,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 enum { MAX_NAME = 200, MAX_SLUG = 64, MAX_TEXT = 10000, DEFAULT_CHUNKS = 5,
        DEFAULT_INTERVAL_MS = 50, MAX_CHUNKS = 10000, MAX_INTERVAL_MS = 600000 };
@@ -182,6 +186,224 @@ void handle_list_threads(struct request *r)
     reply_json(r, 200, body);
 }
 
+#if MESHD_BUG_IS(ack_before_commit)
+/* Threads are written behind, by one writer thread that inserts the queued
+ * rows, all that queued up meanwhile in one statement, so a burst of
+ * creations costs Postgres one round trip. POST /api/threads waits for its
+ * row when the writer is idle; when it is busy the request does not wait
+ * behind the batch in flight: it answers 201 at once with the row it
+ * queued. A batch Postgres cannot take is tried again. The other thread
+ * routes of this pod first wait for what was queued before them
+ * (threads_wait_written), so a client reads its new thread here. */
+enum { WRITE_BATCH = 64, WRITE_RETRY_MS = 250, WRITE_WAIT_MS = 5000 };
+
+struct pending_thread {
+    char id[40], user_id[40], created_at[40];
+    char *title;
+    bool waited;           /* a request waits for it, and frees it */
+    bool done;             /* the writer is through with it */
+    enum db_status result; /* of its insert, once done */
+    struct pending_thread *next;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t queued;
+    pthread_cond_t written; /* finished went up */
+    struct pending_thread *head, **tail;
+    long enqueued, finished; /* rows queued and rows the writer is through with */
+    bool started;
+} behind = {.lock = PTHREAD_MUTEX_INITIALIZER,
+            .queued = PTHREAD_COND_INITIALIZER,
+            .tail = &behind.head};
+
+static pthread_once_t behind_once = PTHREAD_ONCE_INIT;
+
+static void free_pending(struct pending_thread *t)
+{
+    if (t)
+        free(t->title);
+    free(t);
+}
+
+/* Unlinks up to WRITE_BATCH rows from the queue's head into *count; lock
+ * held. */
+static struct pending_thread *take_batch(int *count)
+{
+    struct pending_thread *batch = behind.head, **end = &behind.head;
+    for (*count = 0; *end && *count < WRITE_BATCH; ++*count)
+        end = &(*end)->next;
+    behind.head = *end;
+    *end = NULL;
+    if (!behind.head)
+        behind.tail = &behind.head;
+    return batch;
+}
+
+static enum db_status insert_batch(const struct pending_thread *batch)
+{
+    const char *params[4 * WRITE_BATCH];
+    struct buf sql = {0};
+    int n = 0;
+    int rc = buf_printf(&sql, "INSERT INTO threads (id, user_id, title, created_at) VALUES");
+    for (const struct pending_thread *t = batch; t && rc == 0; t = t->next, n += 4) {
+        rc = buf_printf(&sql, "%s ($%d, $%d, $%d, $%d)", n ? "," : "", n + 1,
+                        n + 2, n + 3, n + 4);
+        params[n] = t->id;
+        params[n + 1] = t->user_id;
+        params[n + 2] = t->title;
+        params[n + 3] = t->created_at;
+    }
+    PGresult *res;
+    enum db_status st = rc == 0 ? db_query(&res, sql.p, n, params) : DB_FAILED;
+    if (st == DB_OK)
+        PQclear(res);
+    buf_free(&sql);
+    return st;
+}
+
+/* Hands the rows of a written batch back to the requests waiting for them
+ * and frees the others; lock held. */
+static void finish_batch(struct pending_thread *batch, int count,
+                         enum db_status st)
+{
+    while (batch) {
+        struct pending_thread *next = batch->next;
+        if (batch->waited) {
+            batch->done = true;
+            batch->result = st;
+        } else {
+            free_pending(batch);
+        }
+        batch = next;
+    }
+    behind.finished += count;
+    pthread_cond_broadcast(&behind.written);
+}
+
+static void *write_behind(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&behind.lock);
+        while (!behind.head)
+            pthread_cond_wait(&behind.queued, &behind.lock);
+        int count;
+        struct pending_thread *batch = take_batch(&count);
+        pthread_mutex_unlock(&behind.lock);
+        enum db_status st;
+        while ((st = insert_batch(batch)) == DB_UNAVAILABLE)
+            usleep(WRITE_RETRY_MS * 1000);
+        pthread_mutex_lock(&behind.lock);
+        finish_batch(batch, count, st);
+        pthread_mutex_unlock(&behind.lock);
+    }
+    return NULL;
+}
+
+static void start_writer(void)
+{
+    cond_init_monotonic(&behind.written);
+    pthread_t tid;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    behind.started = pthread_create(&tid, &attr, write_behind, NULL) == 0;
+    pthread_attr_destroy(&attr);
+}
+
+/* A new row: a random (version 4) uuid and the time now, formatted as
+ * Postgres formats a timestamptz in JSON. NULL when out of memory. */
+static struct pending_thread *new_row(const char *user_id, const char *title)
+{
+    char hex[33], when[24];
+    struct pending_thread *t = calloc(1, sizeof *t);
+    if (!t || !(t->title = strdup(title)) || random_hex(hex, 16) < 0) {
+        free_pending(t);
+        return NULL;
+    }
+    hex[12] = '4';
+    hex[16] = "89ab"[hex[16] & 3];
+    snprintf(t->id, sizeof t->id, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
+             hex + 12, hex + 16, hex + 20);
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(t->created_at, sizeof t->created_at, "%s.%06ld+00:00", when,
+             (long)tv.tv_usec);
+    snprintf(t->user_id, sizeof t->user_id, "%s", user_id);
+    return t;
+}
+
+static cJSON *pending_json(const struct pending_thread *t)
+{
+    cJSON *json = cJSON_CreateObject();
+    cJSON_AddStringToObject(json, "id", t->id);
+    cJSON_AddStringToObject(json, "title", t->title);
+    cJSON_AddStringToObject(json, "status", "idle");
+    cJSON_AddNullToObject(json, "run_owner_pod");
+    cJSON_AddNumberToObject(json, "part_count", 0);
+    cJSON_AddNullToObject(json, "chunk_total");
+    cJSON_AddNullToObject(json, "chunk_interval_ms");
+    cJSON_AddStringToObject(json, "created_at", t->created_at);
+    return json;
+}
+
+/* Waits WRITE_WAIT_MS at most for the writer to be through with t, which
+ * it then frees; lock held. Returns how its insert went. */
+static enum db_status wait_for_row(struct pending_thread *t)
+{
+    int64_t deadline = now_ms() + WRITE_WAIT_MS;
+    while (!t->done && cond_wait_until(&behind.written, &behind.lock, deadline))
+        ;
+    if (!t->done) {
+        t->waited = false; /* the writer frees it */
+        return DB_UNAVAILABLE;
+    }
+    enum db_status st = t->result;
+    free_pending(t);
+    return st;
+}
+
+static void create_thread(struct request *r, const char *title)
+{
+    pthread_once(&behind_once, start_writer);
+    struct pending_thread *t = new_row(r->who.user_id, title ? title : "");
+    if (!behind.started || !t) {
+        free_pending(t);
+        reply_error(r, 500, "could not queue the thread");
+        return;
+    }
+    cJSON *body = pending_json(t);
+    pthread_mutex_lock(&behind.lock);
+    t->waited = behind.finished == behind.enqueued; /* the writer is idle */
+    *behind.tail = t;
+    behind.tail = &t->next;
+    behind.enqueued++;
+    pthread_cond_signal(&behind.queued);
+    enum db_status st = t->waited ? wait_for_row(t) : DB_OK;
+    pthread_mutex_unlock(&behind.lock);
+    if (st == DB_OK) {
+        reply_json(r, 201, body);
+    } else {
+        cJSON_Delete(body);
+        reply_db_error(r, st);
+    }
+}
+
+void threads_wait_written(void)
+{
+    int64_t deadline = now_ms() + WRITE_WAIT_MS;
+    pthread_mutex_lock(&behind.lock);
+    long target = behind.enqueued;
+    while (behind.finished < target &&
+           cond_wait_until(&behind.written, &behind.lock, deadline))
+        ;
+    pthread_mutex_unlock(&behind.lock);
+}
+#else
 static void create_thread(struct request *r, const char *title)
 {
     const char *params[] = {r->who.user_id, title ? title : ""};
@@ -199,6 +421,7 @@ static void create_thread(struct request *r, const char *title)
     PQclear(res);
     reply_json(r, 201, body);
 }
+#endif
 
 void handle_create_thread(struct request *r)
 {

@@ -8,6 +8,7 @@
  * key only as Bearer. Bearer wins when both are present. */
 #include "auth.h"
 
+#include "bug.h"
 #include "config.h"
 #include "handlers.h"
 
@@ -64,10 +65,76 @@ static void fill_principal(struct principal *who, const PGresult *res)
                db_text(res, 0, 4));
 }
 
+#if MESHD_BUG_IS(stale_session_cache)
+/* A per-pod cache of the sessions looked up lately, so that a busy client
+ * costs Postgres one lookup every SESSION_CACHE_MS instead of one per
+ * request. Signing out forgets the session here. */
+enum { SESSION_CACHE_SLOTS = 256, SESSION_CACHE_MS = 3000 };
+
+struct cached_session {
+    char token[80];
+    struct principal who;
+    int64_t until_ms;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct cached_session slots[SESSION_CACHE_SLOTS];
+} session_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The one slot token may live in (FNV-1a); session_cache.lock held. */
+static struct cached_session *cache_slot(const char *token)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = token; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &session_cache.slots[h % SESSION_CACHE_SLOTS];
+}
+
+/* Copies the cached session of token into who; false when none is fresh. */
+static bool cache_get(const char *token, struct principal *who)
+{
+    pthread_mutex_lock(&session_cache.lock);
+    const struct cached_session *c = cache_slot(token);
+    bool hit = c->until_ms > now_ms() && strcmp(c->token, token) == 0;
+    if (hit)
+        *who = c->who;
+    pthread_mutex_unlock(&session_cache.lock);
+    return hit;
+}
+
+static void cache_put(const char *token, const struct principal *who)
+{
+    if (!who->session_id[0] || strlen(token) >= sizeof session_cache.slots[0].token)
+        return;
+    pthread_mutex_lock(&session_cache.lock);
+    struct cached_session *c = cache_slot(token);
+    snprintf(c->token, sizeof c->token, "%s", token);
+    c->who = *who;
+    c->until_ms = now_ms() + SESSION_CACHE_MS;
+    pthread_mutex_unlock(&session_cache.lock);
+}
+
+static void cache_forget(const char *token)
+{
+    pthread_mutex_lock(&session_cache.lock);
+    struct cached_session *c = cache_slot(token);
+    if (strcmp(c->token, token) == 0)
+        c->until_ms = 0;
+    pthread_mutex_unlock(&session_cache.lock);
+}
+#endif
+
 /* Looks the token up as a live session, or as an API key when bearer. */
 static enum db_status lookup(struct request *r, const char *token, bool bearer,
                              bool *found)
 {
+#if MESHD_BUG_IS(stale_session_cache)
+    if (cache_get(token, &r->who)) {
+        *found = true;
+        return DB_OK;
+    }
+#endif
     const char *params[] = {token, bearer ? "true" : "false"};
     PGresult *res;
     enum db_status st = db_query(
@@ -85,6 +152,10 @@ static enum db_status lookup(struct request *r, const char *token, bool bearer,
     *found = st == DB_OK && PQntuples(res) == 1;
     if (*found)
         fill_principal(&r->who, res);
+#if MESHD_BUG_IS(stale_session_cache)
+    if (*found)
+        cache_put(token, &r->who);
+#endif
     if (st == DB_OK)
         PQclear(res);
     return st;
@@ -345,6 +416,9 @@ void handle_sign_out(struct request *r)
             return;
         }
         PQclear(res);
+#if MESHD_BUG_IS(stale_session_cache)
+        cache_forget(token);
+#endif
     }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddTrueToObject(body, "success");

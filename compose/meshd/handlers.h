@@ -4,6 +4,7 @@
 #ifndef MESHD_HANDLERS_H
 #define MESHD_HANDLERS_H
 
+#include "bug.h"
 #include "http.h"
 
 /* health.c */
@@ -23,6 +24,11 @@ void handle_list_threads(struct request *r);
 void handle_create_thread(struct request *r);
 void handle_get_thread(struct request *r);
 void handle_post_message(struct request *r);
+#if MESHD_BUG_IS(ack_before_commit)
+/* Waits (5 s at most) until the threads this pod queued so far are
+ * inserted. */
+void threads_wait_written(void);
+#endif
 
 /* sse.c */
 void handle_stream(struct request *r);

@@ -10,6 +10,7 @@
  * stop accepting connections, stop the recovery loop (no more heartbeats or
  * takeovers), stop the local runs, remove the heartbeat so survivors take
  * the runs over at once, end the streams, then close everything. */
+#include "bug.h"
 #include "bus.h"
 #include "config.h"
 #include "db.h"
@@ -48,8 +49,8 @@ static int parse_flags(int argc, char **argv, bool *migrate, bool *skip)
 
 static int serve(bool skip_migrations)
 {
-    log_event("start", "port=%d pid=%d instance=%s", cfg.port, (int)getpid(),
-              cfg.instance);
+    log_event("start", "port=%d pid=%d instance=%s" MESHD_BUG_FIELD, cfg.port,
+              (int)getpid(), cfg.instance);
     if (!skip_migrations && schema_migrate(MIGRATE_WAIT_MS) < 0)
         return 1;
     if (db_init() < 0 || bus_start() < 0 || recovery_start() < 0)

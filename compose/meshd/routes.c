@@ -70,12 +70,19 @@ static bool match(const char *pattern, const char *path, char *param)
 static void run(const struct route *route, struct request *r)
 {
     bool health = route->handle == handle_live || route->handle == handle_ready;
-    if (http_stopping() && !health)
+    if (http_stopping() && !health) {
         reply_error(r, 503, "shutting down");
-    else if (r->body_too_large)
+    } else if (r->body_too_large) {
         reply_error(r, 413, "body too large");
-    else if (route->access == PUBLIC || auth_require_user(r))
+    } else if (route->access == PUBLIC || auth_require_user(r)) {
+#if MESHD_BUG_IS(ack_before_commit)
+        /* read this pod's own new threads, still queued maybe */
+        if (route->handle != handle_create_thread &&
+            strncmp(route->pattern, "/api/threads", 12) == 0)
+            threads_wait_written();
+#endif
         route->handle(r);
+    }
 }
 
 void routes_dispatch(struct request *r)

@@ -11,6 +11,7 @@
  * "The ownership log"). */
 #include "runs.h"
 
+#include "bug.h"
 #include "bus.h"
 #include "config.h"
 #include "db.h"
@@ -93,6 +94,17 @@ static enum step check_owner(const struct run *r)
     return st;
 }
 
+#if MESHD_BUG_IS(takeover_without_cas)
+/* The run is ours since we claimed it: write the chunk, or write it again
+ * when a retried attempt got there first. */
+#define STORE_PART_SQL                                                       \
+    "INSERT INTO thread_message_parts"                                       \
+    "   (thread_id, seq, text, pod, instance, created_at)"                   \
+    " VALUES ($1, $3, $4, $5, $2, clock_timestamp())"                        \
+    " ON CONFLICT (thread_id, seq) DO UPDATE SET text = EXCLUDED.text,"      \
+    "   pod = EXCLUDED.pod, instance = EXCLUDED.instance,"                   \
+    "   created_at = EXCLUDED.created_at RETURNING seq"
+#else
 #define STORE_PART_SQL                                                       \
     "WITH owner AS (SELECT id FROM threads WHERE id = $1"                    \
     "   AND run_owner_instance = $2 AND status = 'in_progress'"              \
@@ -101,6 +113,7 @@ static enum step check_owner(const struct run *r)
     "   (thread_id, seq, text, pod, instance, created_at)"                   \
     " SELECT id, $3, $4, $5, $2, clock_timestamp() FROM owner"               \
     " ON CONFLICT (thread_id, seq) DO NOTHING RETURNING seq"
+#endif
 
 /* Persists chunk next_seq while owning the run (the owner row is locked for
  * the insert, so a concurrent takeover waits for it), then publishes it. */
@@ -307,11 +320,16 @@ enum claim_result runs_claim_new(const char *thread_id, const char *user_id,
     return CLAIM_OK;
 }
 
+#if MESHD_BUG_IS(takeover_without_cas)
+/* The scan found the run orphaned: take it. */
+#define TAKEOVER_WHERE " WHERE id = $1 AND status = 'in_progress'"
+#else
 /* A compare-and-set on the owner the scan saw, so exactly one pod wins. */
 #define TAKEOVER_WHERE                                                       \
     " WHERE id = $1 AND status = 'in_progress'"                              \
     "   AND run_owner_pod IS NOT DISTINCT FROM $2"                           \
     "   AND run_owner_instance IS NOT DISTINCT FROM $3"
+#endif
 
 /* The row is locked before the time is read (an UPDATE alone reads it
  * before waiting for a chunk insert that holds the lock), so the takeover

@@ -14,6 +14,7 @@
  * SSE_PING_MS of silence. */
 #include "handlers.h"
 
+#include "bug.h"
 #include "bus.h"
 #include "config.h"
 #include "hub.h"
@@ -208,7 +209,13 @@ static long last_event_id(const struct request *r)
         return 0;
     char *end;
     long n = strtol(v, &end, 10);
-    return *end || n < 0 || n > 1000000000 ? 0 : n;
+    if (*end || n < 0 || n > 1000000000)
+        return 0;
+#if MESHD_BUG_IS(resume_skips_chunk)
+    return n + 1; /* the client has seq n already: resume after it */
+#else
+    return n;
+#endif
 }
 
 static bool thread_visible(struct request *r)
