@@ -7,9 +7,9 @@
 -- the lines are written again during it (the logs: block quotes only those).
 local mp = require "mpod"
 
-local function pod_log(pod)
+local function pod_log(pod, since)
   return mp.poll_until(function()
-    local text = pod:logs()
+    local text = pod:logs(since and { since = since })
     return text:find(": started", 1, true) and text
   end, { timeout = 10, label = "the pod's start line" })
 end
@@ -20,8 +20,9 @@ end)
 
 mp.test("fails quoting secrets", function()
   local leaky = mp.cluster():pod("leaky")
+  local restarted = mp.now()
   leaky:restart()                           -- its log lines are written during this test
-  pod_log(leaky)                            -- touched: its log joins the diagnostics
+  pod_log(leaky, restarted)                 -- touched: its log joins the diagnostics
   mp.expect("fail-dsn postgresql://app:faildsn-7731@db/app"):eq("fail-token token=failtok-7731")
 end)
 
