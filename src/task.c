@@ -5,7 +5,7 @@
  * coroutine and whose second is its outcome once finished. An unfinished
  * task is anchored in the registry, so a task nobody references still runs
  * to its end. Tasks wait only through mp_wait_yield; a coroutine.yield at a
- * task's top level is a cooperative "let others run" (core.yield, which
+ * task's top level is a cooperative "let others run" (sched.yield, which
  * scenario processes install as coroutine.yield, refuses values there).
  *
  * Cancelling a waiting task releases its pending I/O at once and resumes it
@@ -500,7 +500,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx)
     return 0;
 }
 
-/* core.yield(...): coroutine.yield as scenario code gets it. In a
+/* sched.yield(...): coroutine.yield as scenario code gets it. In a
  * coroutine of the user's own it is coroutine.yield. At a task's top
  * level the scheduler resumes the task with nothing: a bare call lets the
  * other ready tasks run, and values raise, since nothing would receive
@@ -517,7 +517,7 @@ static int l_yield(lua_State *L)
     return lua_yield(L, n);
 }
 
-/* core.sleep(seconds): yields the task for that long. */
+/* sched.sleep(seconds): yields the task for that long. */
 static int l_sleep(lua_State *L)
 {
     double seconds = luaL_checknumber(L, 1);
@@ -540,14 +540,14 @@ static int l_wallclock(lua_State *L)
     return 1;
 }
 
-/* core.spawn(fn, ...) -> task */
+/* sched.spawn(fn, ...) -> task */
 static int l_spawn(lua_State *L)
 {
     spawn(L, lua_gettop(L) - 1);
     return 1;
 }
 
-/* core.run(fn, ...) -> status, results... | status, err, traceback */
+/* sched.run(fn, ...) -> status, results... | status, err, traceback */
 static int l_run(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -739,7 +739,7 @@ static const luaL_Reg cond_methods[] = {
     { NULL, NULL }
 };
 
-static const luaL_Reg core_functions[] = {
+static const luaL_Reg sched_functions[] = {
     { "now", l_now },
     { "wallclock", l_wallclock },
     { "sleep", l_sleep },
@@ -757,8 +757,8 @@ int luaopen_mpod_sched(lua_State *L)
     lua_getfield(L, -1, "__index");        /* Lua adds wait() and friends */
     mp_new_class(L, COND_MT, cond_methods, NULL);
     lua_pop(L, 1);
-    luaL_newlib(L, core_functions);
-    lua_insert(L, -3);                      /* core, Task mt, methods */
+    luaL_newlib(L, sched_functions);
+    lua_insert(L, -3);                      /* sched, Task mt, methods */
     lua_setfield(L, -3, "Task");
     lua_pop(L, 1);
     return 1;
