@@ -126,7 +126,7 @@ void mp_child_template_close(void)
  * checker watches, no block is freed: the process ends next, and freeing
  * the blocks it inherited from the runner would first copy each of their
  * pages (copy-on-write). For 200 trivial files that was 6.2k of 49k page
- * faults (docs/architecture.md, "What a file costs"). */
+ * faults (bench/README.md, "core"). */
 static void close_child_state(lua_State *L)
 {
 #ifndef LEAK_CHECKED

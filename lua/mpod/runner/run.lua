@@ -324,8 +324,8 @@ end
 -- to ten times what was live after the last cycle (Lua's default: twice).
 -- Every fork makes the runner's pages copy-on-write, and a collector step
 -- after one marks objects all over its heap, faulting on page after page
--- (docs/architecture.md, "What a file costs", has the figures). The runner
--- leaves some 8 KiB of garbage per file.
+-- (docs/architecture.md, "What a file costs"; bench/README.md has the
+-- figures). The runner leaves some 8 KiB of garbage per file.
 local RUNNER_GC_PAUSE = 1000          -- percent (Lua's maximum is 1023)
 local DEFAULT_GC_PAUSE = 200          -- Lua's own (LUAI_GCPAUSE)
 
