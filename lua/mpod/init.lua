@@ -52,6 +52,7 @@ local lazy = {
   cluster = function() return require("mpod.scenario.cluster").get end,
   exec = function() return require("mpod.exec").exec end,
   tcp = function() return require "mpod.tcp" end,
+  check = function() return require "mpod.scenario.check" end,
 }
 
 return setmetatable(mp, {
