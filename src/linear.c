@@ -1,624 +1,745 @@
 /*
- * linear.c: the linearizability search (linear.h) and the Lua module
- * mpod.linear that mp.check.linearizable (lua/mpod/scenario/check.lua)
- * calls once per partition.
+ * linear.c: the Lua module mpod.linear, the C half of
+ * mp.check.linearizable (lua/mpod/scenario/check.lua).
  *
- * The search is Lowe's refinement of Wing and Gong's, laid out as
- * Porcupine's checkSingle: the calls and returns form a doubly linked
- * list in real-time order; walking it from the head, a call whose op the
- * model accepts from the current state is "lifted" (its call and return
- * leave the list), pushed on a stack with the state before it, and the
- * walk restarts; reaching a return means the op it closes cannot be put
- * anywhere after what is on the stack, so the top is popped and the walk
- * goes on after it. The list empty: every op is placed, linearizable; the
- * stack empty at a return: not. A cache of the (placed ops, state) pairs
- * already reached skips every branch explored before.
+ * linear.check(ops, spec) reads a history (an array of op tables in the
+ * export's format) in one pass: it keeps the ops whose f the model knows,
+ * pairs each completion with its invoke (by `invoke`, the invoke's index,
+ * else by process, as Jepsen's histories do), turns values into integer
+ * ids (equal values get one id: integers and integral floats alike,
+ * strings by content, tables by the text spec.canon gives them), splits
+ * the ops by key and runs the search of wgl.c on each key, all under one
+ * deadline. Reading is in C because it is the hot part: building Lua
+ * tables for 100k ops costs more than the search itself.
  *
- * What makes it fast: the placed-ops bitset carries an incremental
- * (Zobrist) hash, so hashing a pair costs the state's size, not the
- * history's; and the cache keeps only the bitset's window between its
- * first word not full and its last word not empty, a few words whatever
- * the history's length, since ops are placed roughly in time order. The
- * states live on a stack of int arrays; a model step writes the next state
- * above the current one and nothing is copied when it is refused.
- *
- * Models (states are int arrays, values are ids, 0 = nil):
- *   register, cas-register: [value]
- *   set: the element ids, sorted
- *   queue: the element ids, head first
+ * Everything allocated hangs on a userdata whose __gc frees it, so any
+ * error raised on the way (a bad op) leaks nothing.
  */
-#include "linear.h"
+#include "wgl.h"
 
 #include "mpod.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEADLINE_EVERY 4096      /* loop turns between two clock reads */
+#define READER_MT "mpod.linear.Reader"
+#define MAX_STUCK 10      /* ops listed as unplaceable in a failure */
+#define MAX_LAST 3        /* placed ops listed before them */
 
-static uint64_t mix64(uint64_t x)
+/* stack slots of l_check: its arguments, then what it keeps at hand,
+ * then the field names of an op, pushed once (lua_getfield would look
+ * each C string up again, a strcmp every time) */
+enum { OPS = 1, SPEC, NAMES, NULLV, CANON, VALUES, ANCHORS, READER,
+       K_F, K_TYPE, K_ENGINE, K_KEY, K_VALUE, K_INDEX, K_PROCESS, K_INVOKE, K_POINT };
+static const char *const field_names[] = {
+    "f", "type", "engine", "key", "value", "index", "process", "invoke", "point"
+};
+
+enum { OPEN = 0, DONE_OK, DONE_FAIL, DONE_INFO };
+enum { TAG_INT = 1, TAG_FLOAT, TAG_STRING, TAG_TABLE, TAG_BOOL };
+
+typedef struct {
+    uint64_t hash;
+    int32_t tag;
+    lua_Integer i;            /* TAG_INT, TAG_BOOL; TAG_FLOAT: the bits */
+    const char *s;            /* TAG_STRING, TAG_TABLE: anchored text */
+    size_t len;
+} intern_entry;
+
+typedef struct {
+    mp_lin_op op;
+    int32_t part, call_pos, ret_pos, done, has_input;
+} slot;
+
+typedef struct {
+    intern_entry *ids;        /* id k is ids[k - 1]; 0 is nil */
+    size_t nids, ids_cap;
+    int32_t *table;           /* open addressing: id, 0 empty */
+    size_t table_cap;
+    int32_t *by_index, *by_process, *part_of;   /* indexed by id: slot + 1 / part + 1 */
+    int32_t *small_index, *small_process;      /* the same for integers 0 .. nsmall - 1 */
+    size_t nsmall;
+    size_t index_cap, process_cap, part_of_cap;
+    slot *slots;
+    size_t nslots, slots_cap;
+    int32_t *pool;
+    size_t npool, pool_cap;
+    int32_t *call_slot, *ret_slot;   /* by record position: slot + 1 */
+    int32_t *part_key;               /* by part: the key's id */
+    size_t nparts, parts_cap;
+    mp_lin_op *part_ops;
+    int32_t *part_events, *local_id, *slot_of_local;
+    size_t *part_start, *part_fill;  /* by part; start has nparts + 1 */
+    int32_t *init;
+    size_t ninit;
+} reader;
+
+static void reader_free(reader *r)
+{
+    free(r->ids); free(r->table); free(r->by_index); free(r->by_process);
+    free(r->small_index); free(r->small_process);
+    free(r->part_of); free(r->slots); free(r->pool); free(r->call_slot);
+    free(r->ret_slot); free(r->part_key); free(r->part_ops);
+    free(r->part_events); free(r->local_id); free(r->slot_of_local);
+    free(r->part_start); free(r->part_fill); free(r->init);
+    memset(r, 0, sizeof *r);
+}
+
+static int reader_gc(lua_State *L)
+{
+    reader_free(luaL_checkudata(L, 1, READER_MT));
+    return 0;
+}
+
+/* Grow *p to hold need elements of size sz (zeroing the new part);
+ * raises "memory" when it cannot. */
+static void grow(lua_State *L, void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return;
+    size_t want = *cap ? *cap : 64;
+    while (want < need)
+        want *= 2;
+    char *q = realloc(*p, want * sz);
+    if (!q)
+        mp_raise(L, "memory", "mp.check.linearizable: out of memory reading the history");
+    memset(q + *cap * sz, 0, (want - *cap) * sz);
+    *p = q;
+    *cap = want;
+}
+
+/* ---- values as ids ----------------------------------------------------- */
+
+static uint64_t mix(uint64_t x)
 {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
     return x;
 }
 
-/* ---- models ---------------------------------------------------------- */
-
-static long step_set_add(const int32_t *s, size_t n, int32_t v, int32_t *next)
+static uint64_t text_hash(const char *s, size_t len)
 {
-    size_t i = 0;
-    while (i < n && s[i] < v)
-        i++;
-    memcpy(next, s, i * sizeof *s);
-    if (i < n && s[i] == v) {
-        memcpy(next + i, s + i, (n - i) * sizeof *s);
-        return (long)n;
-    }
-    next[i] = v;
-    memcpy(next + i + 1, s + i, (n - i) * sizeof *s);
-    return (long)n + 1;
-}
-
-static long step_dequeue(const mp_lin_op *op, const int32_t *s, size_t n, int32_t *next)
-{
-    if (n == 0)
-        return op->unknown || op->out == 0 ? 0 : -1;
-    if (!op->unknown && op->out != s[0])
-        return -1;
-    memcpy(next, s + 1, (n - 1) * sizeof *s);
-    return (long)n - 1;
-}
-
-static long step_set_read(const mp_lin_input *in, const mp_lin_op *op,
-                          const int32_t *s, size_t n, int32_t *next)
-{
-    if (!op->unknown && ((size_t)op->outlen != n ||
-                         memcmp(in->pool + op->out, s, n * sizeof *s) != 0))
-        return -1;
-    memcpy(next, s, n * sizeof *s);
-    return (long)n;
-}
-
-long mp_lin_step(const mp_lin_input *in, const int32_t *s, size_t n,
-                 int32_t index, int32_t *next)
-{
-    const mp_lin_op *op = &in->ops[index];
-    switch (op->code) {
-    case MP_LIN_READ:
-        if (n != 1 || (!op->unknown && s[0] != op->out))
-            return -1;
-        next[0] = s[0];
-        return 1;
-    case MP_LIN_WRITE:
-        next[0] = op->arg;
-        return 1;
-    case MP_LIN_CAS:
-        if (n != 1)
-            return -1;
-        if (!op->unknown && (s[0] == op->arg) != (op->out == 1))
-            return -1;
-        next[0] = s[0] == op->arg ? op->arg2 : s[0];
-        return 1;
-    case MP_LIN_ADD:
-        return step_set_add(s, n, op->arg, next);
-    case MP_LIN_SET_READ:
-        return step_set_read(in, op, s, n, next);
-    case MP_LIN_ENQUEUE:
-        memcpy(next, s, n * sizeof *s);
-        next[n] = op->arg;
-        return (long)n + 1;
-    case MP_LIN_DEQUEUE:
-        return step_dequeue(op, s, n, next);
-    default:
-        return -1;
-    }
-}
-
-static uint64_t state_hash(const int32_t *s, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-    for (size_t i = 0; i < n; i++)
-        h = mix64(h ^ (uint32_t)s[i]) + i;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
     return h;
 }
 
-/* ---- the search's memory ----------------------------------------------- */
-
-typedef struct {
-    uint64_t hash;
-    size_t bits_at, state_at;   /* offsets in the arenas */
-    uint32_t lo, nwords, nstate;
-} cache_entry;
-
-typedef struct {
-    const mp_lin_input *in;
-    size_t n, nodes;            /* ops; list nodes (2n + the head, node 0) */
-    int32_t *next, *prev, *match, *op_of;
-    uint64_t *bits, *zobrist, bits_hash;
-    size_t nwords, lo, hi;      /* bits[lo] is the first word not full, bits[hi-1] the last not empty */
-    int32_t *stack;             /* the call nodes placed, in order */
-    size_t depth;
-    int32_t *states;            /* state d is states[state_at[d] .. state_at[d + 1]) */
-    size_t *state_at, states_cap;
-    cache_entry *cache;
-    size_t ncache, cache_cap;
-    uint32_t *table;            /* open addressing, entry + 1, 0 = empty */
-    size_t table_cap;
-    uint64_t *bits_arena;
-    size_t bits_len, bits_cap;
-    int32_t *state_arena;
-    size_t state_len, state_cap;
-    size_t bytes;               /* allocated so far */
-    bool out_of_memory;
-    int32_t *best;
-    size_t nbest, low_water;
-} search;
-
-/* Grow *p (elements of size sz) to hold at least need; false when the cap
- * would be passed or malloc fails (then out_of_memory is set). */
-static bool grow(search *s, void **p, size_t *cap, size_t need, size_t sz)
+static bool same(const intern_entry *a, const intern_entry *b)
 {
-    if (need <= *cap)
-        return true;
-    size_t want = *cap ? *cap : 64;
-    while (want < need)
-        want *= 2;
-    size_t more = (want - *cap) * sz;
-    void *q = NULL;
-    if (s->bytes + more <= s->in->max_bytes)
-        q = realloc(*p, want * sz);
-    if (!q) {
-        s->out_of_memory = true;
+    if (a->hash != b->hash || a->tag != b->tag)
         return false;
-    }
-    s->bytes += more;
-    *p = q;
-    *cap = want;
-    return true;
+    if (a->tag == TAG_STRING || a->tag == TAG_TABLE)
+        return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+    return a->i == b->i;
 }
 
-static void *alloc_zero(search *s, size_t count, size_t sz)
+static void rehash(lua_State *L, reader *r)
 {
-    void *p = NULL;
-    if (s->bytes + count * sz <= s->in->max_bytes)
-        p = calloc(count ? count : 1, sz);
+    size_t cap = r->table_cap ? r->table_cap * 2 : 1024;
+    int32_t *t = calloc(cap, sizeof *t);
+    if (!t)
+        mp_raise(L, "memory", "mp.check.linearizable: out of memory reading the history");
+    for (size_t k = 0; k < r->nids; k++) {
+        size_t j = r->ids[k].hash & (cap - 1);
+        while (t[j])
+            j = (j + 1) & (cap - 1);
+        t[j] = (int32_t)k + 1;
+    }
+    free(r->table);
+    r->table = t;
+    r->table_cap = cap;
+}
+
+/* room in the arrays indexed by id for every id made so far */
+static void grow_id_arrays(lua_State *L, reader *r)
+{
+    size_t need = r->nids + 1;
+    grow(L, (void **)&r->by_index, &r->index_cap, need, sizeof *r->by_index);
+    grow(L, (void **)&r->by_process, &r->process_cap, need, sizeof *r->by_process);
+    grow(L, (void **)&r->part_of, &r->part_of_cap, need, sizeof *r->part_of);
+}
+
+/* The id of e; a new one is made (and the Lua value at idx recorded in
+ * VALUES) when e was not seen before. */
+static int32_t intern(lua_State *L, reader *r, intern_entry *e, int idx)
+{
+    if (r->nids * 2 >= r->table_cap)
+        rehash(L, r);
+    size_t j = e->hash & (r->table_cap - 1);
+    for (; r->table[j]; j = (j + 1) & (r->table_cap - 1))
+        if (same(&r->ids[r->table[j] - 1], e))
+            return r->table[j];
+    grow(L, (void **)&r->ids, &r->ids_cap, r->nids + 1, sizeof *r->ids);
+    r->ids[r->nids++] = *e;
+    int32_t id = (int32_t)r->nids;
+    r->table[j] = id;
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, VALUES, id);
+    grow_id_arrays(L, r);
+    return id;
+}
+
+/* The id of the Lua value at idx (absolute): 0 for nil and mp.null. */
+static int32_t value_id(lua_State *L, reader *r, int idx)
+{
+    intern_entry e = { 0 };
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        return 0;
+    case LUA_TBOOLEAN:
+        e.tag = TAG_BOOL;
+        e.i = lua_toboolean(L, idx);
+        break;
+    case LUA_TNUMBER: {
+        double d = lua_tonumber(L, idx);
+        e.tag = TAG_INT;
+        if (lua_isinteger(L, idx))
+            e.i = lua_tointeger(L, idx);
+        else if (d == floor(d) && d >= -9.2e18 && d <= 9.2e18)
+            e.i = (lua_Integer)d;
+        else {
+            e.tag = TAG_FLOAT;
+            memcpy(&e.i, &d, sizeof d);
+        }
+        break;
+    }
+    case LUA_TSTRING:
+        e.tag = TAG_STRING;
+        e.s = lua_tolstring(L, idx, &e.len);    /* anchored by the ops */
+        break;
+    default:
+        if (lua_rawequal(L, idx, NULLV))
+            return 0;
+        lua_pushvalue(L, CANON);
+        lua_pushvalue(L, idx);
+        lua_call(L, 1, 1);                      /* canon(v) -> text */
+        e.tag = TAG_TABLE;
+        e.s = lua_tolstring(L, -1, &e.len);
+        if (!e.s)
+            return luaL_error(L, "mp.check.linearizable: canon gave no text");
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, ANCHORS, (lua_Integer)lua_rawlen(L, ANCHORS) + 1);
+        lua_pop(L, 1);
+        e.hash = mix(text_hash(e.s, e.len) ^ (uint64_t)e.tag);
+        return intern(L, r, &e, idx);
+    }
+    e.hash = e.tag == TAG_STRING ? text_hash(e.s, e.len) : mix((uint64_t)e.i ^ ((uint64_t)e.tag << 56));
+    return intern(L, r, &e, idx);
+}
+
+/* push field k (a K_* slot) of the op on top */
+static int get(lua_State *L, int k)
+{
+    lua_pushvalue(L, k);
+    return lua_gettable(L, -2);
+}
+
+/* value_id of field k of the op on top; the stack is left as found */
+static int32_t field_id(lua_State *L, reader *r, int k, bool *present)
+{
+    get(L, k);
+    int32_t id = value_id(L, r, lua_gettop(L));
+    if (present)
+        *present = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    return id;
+}
+
+/* ---- reading the ops ------------------------------------------------------ */
+
+static int cmp_int32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* a set read's elements (the value at top), sorted, once each, into the pool */
+static void read_set(lua_State *L, reader *r, slot *s, int pos)
+{
+    int v = lua_gettop(L);
+    size_t n = lua_istable(L, v) ? lua_rawlen(L, v) : 0;
+    if (!lua_isnil(L, v) && !lua_rawequal(L, v, NULLV) && !lua_istable(L, v))
+        mp_raise(L, "usage", "mp.check.linearizable: the read at op %d is not an array", pos);
+    grow(L, (void **)&r->pool, &r->pool_cap, r->npool + n, sizeof *r->pool);
+    int32_t *out = r->pool + r->npool;
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, v, (lua_Integer)i + 1);
+        out[i] = value_id(L, r, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    qsort(out, n, sizeof *out, cmp_int32);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || out[m - 1] != out[i])
+            out[m++] = out[i];
+    s->op.out = (int32_t)r->npool;
+    s->op.outlen = (int32_t)m;
+    r->npool += m;
+}
+
+/* the op's input from its value (the op table on top) */
+static void read_input(lua_State *L, reader *r, slot *s, int pos)
+{
+    switch (s->op.code) {
+    case MP_LIN_WRITE: case MP_LIN_ADD: case MP_LIN_ENQUEUE:
+        s->op.arg = field_id(L, r, K_VALUE, (bool *)&s->has_input);
+        if (s->op.arg == 0)
+            s->has_input = false;
+        break;
+    case MP_LIN_CAS:
+        get(L, K_VALUE);
+        if (!lua_istable(L, -1))
+            mp_raise(L, "usage", "mp.check.linearizable: the cas at op %d needs value {old, new}", pos);
+        lua_rawgeti(L, -1, 1);
+        s->op.arg = value_id(L, r, lua_gettop(L));
+        lua_rawgeti(L, -2, 2);
+        s->op.arg2 = value_id(L, r, lua_gettop(L));
+        lua_pop(L, 3);
+        break;
+    }
+}
+
+/* the op's output from a completion ok (the op table on top) */
+static void read_output(lua_State *L, reader *r, slot *s, int pos)
+{
+    get(L, K_VALUE);
+    int v = lua_gettop(L);
+    switch (s->op.code) {
+    case MP_LIN_READ: case MP_LIN_DEQUEUE:
+        s->op.out = value_id(L, r, v);
+        break;
+    case MP_LIN_SET_READ:
+        read_set(L, r, s, pos);
+        break;
+    case MP_LIN_CAS:
+        s->op.out = !(lua_isboolean(L, v) && !lua_toboolean(L, v));
+        break;
+    default:
+        if (!s->has_input)
+            s->op.arg = value_id(L, r, v);
+    }
+    lua_pop(L, 1);
+}
+
+static slot *new_slot(lua_State *L, reader *r, int32_t code, int pos)
+{
+    grow(L, (void **)&r->slots, &r->slots_cap, r->nslots + 1, sizeof *r->slots);
+    slot *s = &r->slots[r->nslots++];
+    s->op.code = code;
+    s->call_pos = pos;
+    int32_t key = field_id(L, r, K_KEY, NULL);
+    if (!r->part_of[key]) {
+        grow(L, (void **)&r->part_key, &r->parts_cap, r->nparts + 1, sizeof *r->part_key);
+        r->part_key[r->nparts++] = key;
+        r->part_of[key] = (int32_t)r->nparts;
+    }
+    s->part = r->part_of[key] - 1;
+    r->call_slot[pos] = (int32_t)r->nslots;
+    return s;
+}
+
+/* The cell of field k of the op on top in by_id (indexed by the value's
+ * id) or, for the integers 0 .. nsmall - 1 (indexes and processes
+ * mostly are), in small without making an id; NULL when the field is
+ * nil. *present says whether it was there. */
+static int32_t *cell(lua_State *L, reader *r, int k, int32_t **by_id, int32_t *small)
+{
+    get(L, k);
+    int isint;
+    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    int32_t *c = NULL;
+    if (isint && lua_isinteger(L, -1) && v >= 0 && (size_t)v < r->nsmall) {
+        c = &small[v];
+    } else if (!lua_isnil(L, -1)) {
+        int32_t id = value_id(L, r, lua_gettop(L));
+        c = id ? &(*by_id)[id] : NULL;
+    }
+    lua_pop(L, 1);
+    return c;
+}
+
+static void read_invoke(lua_State *L, reader *r, int32_t code, int pos)
+{
+    slot *s = new_slot(L, r, code, pos);
+    int32_t self = (int32_t)r->nslots;
+    read_input(L, r, s, pos);
+    int32_t *c = cell(L, r, K_INDEX, &r->by_index, r->small_index);
+    if (c)
+        *c = self;
+    c = cell(L, r, K_PROCESS, &r->by_process, r->small_process);
+    if (c)
+        *c = self;
+}
+
+/* the open invoke a completion closes (found by its field invoke, else
+ * by its process unless it is a point op), or NULL */
+static slot *invoke_of(lua_State *L, reader *r, bool *named, bool *point)
+{
+    int32_t *by_index = cell(L, r, K_INVOKE, &r->by_index, r->small_index);
+    int32_t *by_process = NULL, k = by_index ? *by_index : 0;
+    *named = by_index != NULL;
+    *point = false;
+    if (!*named) {
+        get(L, K_POINT);
+        *point = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (!*point && (by_process = cell(L, r, K_PROCESS, &r->by_process, r->small_process)))
+            k = *by_process;
+    }
+    if (!k || r->slots[k - 1].done != OPEN)
+        return NULL;
+    if (by_process)
+        *by_process = 0;
+    return &r->slots[k - 1];
+}
+
+static void read_completion(lua_State *L, reader *r, int32_t code, int done, int pos)
+{
+    bool named, point;
+    slot *s = invoke_of(L, r, &named, &point);
+    if (!s && (point || (!named && done == DONE_OK))) {
+        s = new_slot(L, r, code, pos);       /* a point op: call and return here */
+        read_input(L, r, s, pos);
+    }
+    if (!s)
+        return;
+    s->done = done;
+    s->ret_pos = pos;
+    r->ret_slot[pos] = (int32_t)(s - r->slots) + 1;
+    if (done == DONE_OK)
+        read_output(L, r, s, pos);
+}
+
+/* OPEN for "invoke", DONE_* for a completion, -1 for anything else */
+static int type_of(const char *type, size_t len)
+{
+    if (!type)
+        return -1;
+    if (len == 6 && memcmp(type, "invoke", 6) == 0) return OPEN;
+    if (len == 2 && memcmp(type, "ok", 2) == 0) return DONE_OK;
+    if (len == 4 && memcmp(type, "fail", 4) == 0) return DONE_FAIL;
+    if (len == 4 && memcmp(type, "info", 4) == 0) return DONE_INFO;
+    return -1;
+}
+
+static void read_ops(lua_State *L, reader *r, size_t n, bool engine)
+{
+    r->call_slot = calloc(n + 1, sizeof *r->call_slot);
+    r->ret_slot = calloc(n + 1, sizeof *r->ret_slot);
+    r->nsmall = n + 1;
+    r->small_index = calloc(n + 1, sizeof *r->small_index);
+    r->small_process = calloc(n + 1, sizeof *r->small_process);
+    if (!r->call_slot || !r->ret_slot || !r->small_index || !r->small_process)
+        mp_raise(L, "memory", "mp.check.linearizable: out of memory reading the history");
+    grow_id_arrays(L, r);
+    for (size_t pos = 1; pos <= n; pos++) {
+        if (lua_rawgeti(L, OPS, (lua_Integer)pos) != LUA_TTABLE)
+            mp_raise(L, "usage", "mp.check.linearizable: op %d is a %s, not a table",
+                     (int)pos, luaL_typename(L, -1));
+        get(L, K_F);
+        int32_t code = lua_isstring(L, -1) && lua_rawget(L, NAMES) == LUA_TNUMBER
+                     ? (int32_t)lua_tointeger(L, -1) : -1;
+        lua_pop(L, 1);
+        if (code >= 0 && !engine) {
+            get(L, K_ENGINE);
+            if (lua_toboolean(L, -1))
+                code = -1;
+            lua_pop(L, 1);
+        }
+        if (code >= 0) {
+            size_t len = 0;
+            get(L, K_TYPE);
+            const char *text = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+            int type = type_of(text, len);
+            lua_pop(L, 1);
+            if (type == OPEN)
+                read_invoke(L, r, code, (int)pos);
+            else if (type > OPEN)
+                read_completion(L, r, code, type, (int)pos);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* ---- partitions ------------------------------------------------------------- */
+
+/* A failed op never happened; a read whose result is unknown says nothing. */
+static bool kept(const slot *s)
+{
+    bool read = s->op.code == MP_LIN_READ || s->op.code == MP_LIN_SET_READ;
+    return s->done != DONE_FAIL && !(read && s->done != DONE_OK);
+}
+
+static void *alloc_or_raise(lua_State *L, size_t count, size_t sz)
+{
+    void *p = calloc(count ? count : 1, sz);
     if (!p)
-        s->out_of_memory = true;
-    else
-        s->bytes += count * sz;
+        mp_raise(L, "memory", "mp.check.linearizable: out of memory reading the history");
     return p;
 }
 
-static void search_free(search *s)
+/* Part p's ops go to part_ops[start[p] .. start[p + 1]) (local ids from
+ * 0), its events to part_events[2 start[p] ..): calls and returns in
+ * record order, then the returns of the ops of unknown outcome. */
+static void build_parts(lua_State *L, reader *r, size_t n)
 {
-    free(s->next); free(s->prev); free(s->match); free(s->op_of);
-    free(s->bits); free(s->zobrist); free(s->stack); free(s->states);
-    free(s->state_at); free(s->cache); free(s->table); free(s->bits_arena);
-    free(s->state_arena); free(s->best);
-}
-
-/* The list in event order: node k + 1 is events[k]; a call node's match
- * is its return's node. */
-static bool build_list(search *s)
-{
-    const mp_lin_input *in = s->in;
-    size_t nodes = s->nodes;
-    s->next = alloc_zero(s, nodes, sizeof *s->next);
-    s->prev = alloc_zero(s, nodes, sizeof *s->prev);
-    s->match = alloc_zero(s, nodes, sizeof *s->match);
-    s->op_of = alloc_zero(s, nodes, sizeof *s->op_of);
-    int32_t *call_node = alloc_zero(s, s->n + 1, sizeof *call_node);
-    if (s->out_of_memory) {
-        free(call_node);
-        return false;
-    }
-    for (size_t k = 0; k < nodes; k++) {
-        s->next[k] = k + 1 < nodes ? (int32_t)(k + 1) : -1;
-        s->prev[k] = (int32_t)k - 1;
-        s->match[k] = -1;
-    }
-    for (size_t k = 0; k + 1 < nodes; k++) {
-        int32_t e = in->events[k], node = (int32_t)k + 1;
-        int32_t op = (e > 0 ? e : -e) - 1;
-        s->op_of[node] = op;
-        if (e > 0)
-            call_node[op] = node;
-        else
-            s->match[call_node[op]] = node;
-    }
-    free(call_node);
-    return true;
-}
-
-static bool search_init(search *s, const mp_lin_input *in)
-{
-    memset(s, 0, sizeof *s);
-    s->in = in;
-    s->n = in->nops;
-    s->nodes = 2 * in->nops + 1;
-    s->nwords = (s->n + 63) / 64;
-    if (!build_list(s))
-        return false;
-    s->bits = alloc_zero(s, s->nwords, sizeof *s->bits);
-    s->zobrist = alloc_zero(s, s->n, sizeof *s->zobrist);
-    s->stack = alloc_zero(s, s->n, sizeof *s->stack);
-    s->best = alloc_zero(s, s->n, sizeof *s->best);
-    s->state_at = alloc_zero(s, s->n + 2, sizeof *s->state_at);
-    if (s->out_of_memory)
-        return false;
-    for (size_t i = 0; i < s->n; i++)
-        s->zobrist[i] = mix64(i + 0x632be59bd9b4e019ULL);
-    if (!grow(s, (void **)&s->states, &s->states_cap, in->ninit + 1, sizeof *s->states))
-        return false;
-    memcpy(s->states, in->init, in->ninit * sizeof *in->init);
-    s->state_at[1] = in->ninit;
-    return true;
-}
-
-/* ---- the placed-ops bitset ------------------------------------------- */
-
-static void bit_set(search *s, int32_t op)
-{
-    size_t w = (size_t)op / 64;
-    s->bits[w] |= 1ULL << (op % 64);
-    s->bits_hash ^= s->zobrist[op];
-    while (s->lo < s->nwords && s->bits[s->lo] == ~0ULL)
-        s->lo++;
-    if (w + 1 > s->hi)
-        s->hi = w + 1;
-}
-
-static void bit_clear(search *s, int32_t op)
-{
-    size_t w = (size_t)op / 64;
-    s->bits[w] &= ~(1ULL << (op % 64));
-    s->bits_hash ^= s->zobrist[op];
-    if (w < s->lo)
-        s->lo = w;
-    while (s->hi > 0 && s->bits[s->hi - 1] == 0)
-        s->hi--;
-}
-
-static uint32_t window_words(const search *s)
-{
-    return s->hi > s->lo ? (uint32_t)(s->hi - s->lo) : 0;
-}
-
-/* ---- the cache of (placed ops, state) --------------------------------- */
-
-static bool entry_equal(const search *s, const cache_entry *e, uint64_t hash,
-                        const int32_t *st, size_t n)
-{
-    return e->hash == hash && e->lo == s->lo && e->nwords == window_words(s) &&
-           e->nstate == n &&
-           memcmp(s->bits_arena + e->bits_at, s->bits + s->lo, e->nwords * sizeof *s->bits) == 0 &&
-           memcmp(s->state_arena + e->state_at, st, n * sizeof *st) == 0;
-}
-
-static bool table_grow(search *s)
-{
-    size_t cap = s->table_cap ? s->table_cap * 2 : 1024;
-    uint32_t *t = alloc_zero(s, cap, sizeof *t);
-    if (!t)
-        return false;
-    for (size_t i = 0; i < s->ncache; i++) {
-        size_t j = s->cache[i].hash & (cap - 1);
-        while (t[j])
-            j = (j + 1) & (cap - 1);
-        t[j] = (uint32_t)i + 1;
-    }
-    free(s->table);
-    s->bytes -= s->table_cap * sizeof *t;
-    s->table = t;
-    s->table_cap = cap;
-    return true;
-}
-
-static bool cache_store(search *s, uint64_t hash, const int32_t *st, size_t n, size_t slot)
-{
-    uint32_t nw = window_words(s);
-    if (!grow(s, (void **)&s->cache, &s->cache_cap, s->ncache + 1, sizeof *s->cache) ||
-        !grow(s, (void **)&s->bits_arena, &s->bits_cap, s->bits_len + nw, sizeof *s->bits_arena) ||
-        !grow(s, (void **)&s->state_arena, &s->state_cap, s->state_len + n, sizeof *s->state_arena))
-        return false;
-    cache_entry *e = &s->cache[s->ncache];
-    *e = (cache_entry){ hash, s->bits_len, s->state_len, (uint32_t)s->lo, nw, (uint32_t)n };
-    memcpy(s->bits_arena + s->bits_len, s->bits + s->lo, nw * sizeof *s->bits);
-    memcpy(s->state_arena + s->state_len, st, n * sizeof *st);
-    s->bits_len += nw;
-    s->state_len += n;
-    s->table[slot] = (uint32_t)++s->ncache;
-    if (s->ncache * 2 > s->table_cap)
-        return table_grow(s);
-    return true;
-}
-
-/* Remember (the placed ops, st); returns 1 when new, 0 when seen before,
- * -1 out of memory. */
-static int cache_add(search *s, const int32_t *st, size_t n)
-{
-    if (!s->table && !table_grow(s))
-        return -1;
-    uint64_t hash = s->bits_hash ^ state_hash(st, n);
-    size_t j = hash & (s->table_cap - 1);
-    for (; s->table[j]; j = (j + 1) & (s->table_cap - 1))
-        if (entry_equal(s, &s->cache[s->table[j] - 1], hash, st, n))
-            return 0;
-    return cache_store(s, hash, st, n, j) ? 1 : -1;
-}
-
-/* ---- the walk ----------------------------------------------------------- */
-
-static void lift(search *s, int32_t node)
-{
-    int32_t ret = s->match[node];
-    s->next[s->prev[node]] = s->next[node];
-    s->prev[s->next[node]] = s->prev[node];   /* a call always has its return after it */
-    s->next[s->prev[ret]] = s->next[ret];
-    if (s->next[ret] >= 0)
-        s->prev[s->next[ret]] = s->prev[ret];
-}
-
-static void unlift(search *s, int32_t node)
-{
-    int32_t ret = s->match[node];
-    s->next[s->prev[ret]] = ret;
-    if (s->next[ret] >= 0)
-        s->prev[s->next[ret]] = ret;
-    s->next[s->prev[node]] = node;
-    s->prev[s->next[node]] = node;
-}
-
-/* Keep best = the longest stack seen; only the part of the stack pushed
- * since the last copy (above its low water mark) is copied again. */
-static void note_depth(search *s)
-{
-    if (s->depth <= s->nbest)
-        return;
-    for (size_t i = s->low_water; i < s->depth; i++)
-        s->best[i] = s->op_of[s->stack[i]];
-    s->nbest = s->depth;
-    s->low_water = s->depth;
-}
-
-/* Try to place the op of call node `node` now: 1 placed, 0 refused or
- * already explored, -1 out of memory. */
-static int try_place(search *s, int32_t node)
-{
-    size_t at = s->state_at[s->depth], n = s->state_at[s->depth + 1] - at;
-    if (!grow(s, (void **)&s->states, &s->states_cap, at + 2 * n + 1, sizeof *s->states))
-        return -1;
-    int32_t *cur = s->states + at, *next = cur + n;
-    long m = mp_lin_step(s->in, cur, n, s->op_of[node], next);
-    if (m < 0)
-        return 0;
-    int32_t op = s->op_of[node];
-    bit_set(s, op);
-    int added = cache_add(s, next, (size_t)m);
-    if (added <= 0) {
-        bit_clear(s, op);
-        return added;
-    }
-    s->stack[s->depth++] = node;
-    s->state_at[s->depth + 1] = s->state_at[s->depth] + (size_t)m;
-    lift(s, node);
-    note_depth(s);
-    return 1;
-}
-
-/* Pop the top op; returns its call node. */
-static int32_t backtrack(search *s)
-{
-    int32_t node = s->stack[--s->depth];
-    if (s->depth < s->low_water)
-        s->low_water = s->depth;
-    bit_clear(s, s->op_of[node]);
-    unlift(s, node);
-    return node;
-}
-
-static mp_lin_result walk(search *s, uint64_t *steps)
-{
-    int32_t node = s->next[0];
-    unsigned turns = 0;
-    while (s->next[0] >= 0) {
-        if (++turns % DEADLINE_EVERY == 0 && mp_now() > s->in->deadline)
-            return MP_LIN_TIMEOUT;
-        if (s->match[node] >= 0) {
-            ++*steps;
-            int placed = try_place(s, node);
-            if (placed < 0)
-                return MP_LIN_MEMORY;
-            node = placed ? s->next[0] : s->next[node];
+    size_t np = r->nparts;
+    r->part_start = alloc_or_raise(L, np + 1, sizeof *r->part_start);
+    r->part_fill = alloc_or_raise(L, np + 1, sizeof *r->part_fill);
+    r->local_id = alloc_or_raise(L, r->nslots, sizeof *r->local_id);
+    for (size_t k = 0; k < r->nslots; k++)
+        if (kept(&r->slots[k]))
+            r->part_start[r->slots[k].part + 1]++;
+    for (size_t p = 0; p < np; p++)
+        r->part_start[p + 1] += r->part_start[p];
+    size_t total = r->part_start[np];
+    r->part_ops = alloc_or_raise(L, total, sizeof *r->part_ops);
+    r->slot_of_local = alloc_or_raise(L, total, sizeof *r->slot_of_local);
+    r->part_events = alloc_or_raise(L, 2 * total, sizeof *r->part_events);
+    memcpy(r->part_fill, r->part_start, np * sizeof *r->part_fill);
+    for (size_t k = 0; k < r->nslots; k++) {
+        slot *s = &r->slots[k];
+        if (!kept(s))
             continue;
-        }
-        if (s->depth == 0)
-            return MP_LIN_ILLEGAL;
-        node = s->next[backtrack(s)];
+        size_t g = r->part_fill[s->part]++;
+        r->local_id[k] = (int32_t)(g - r->part_start[s->part]);
+        r->part_ops[g] = s->op;
+        r->part_ops[g].unknown = s->done != DONE_OK;
+        r->slot_of_local[g] = (int32_t)k;
     }
-    return MP_LIN_OK;
-}
-
-/* ---- results ------------------------------------------------------------- */
-
-/* The state after the best sequence, replayed from the first state. */
-static void replay_best(const mp_lin_input *in, mp_lin_output *out)
-{
-    size_t cap = in->ninit + out->nbest + 1;
-    int32_t *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return;
+    for (size_t p = 0; p < np; p++)
+        r->part_fill[p] = 2 * r->part_start[p];
+    for (size_t pos = 1; pos <= n; pos++) {
+        int32_t c = r->call_slot[pos], t = r->ret_slot[pos];
+        if (c && kept(&r->slots[c - 1]))
+            r->part_events[r->part_fill[r->slots[c - 1].part]++] = r->local_id[c - 1] + 1;
+        if (t && kept(&r->slots[t - 1]) && r->slots[t - 1].done == DONE_OK)
+            r->part_events[r->part_fill[r->slots[t - 1].part]++] = -(r->local_id[t - 1] + 1);
     }
-    memcpy(a, in->init, in->ninit * sizeof *a);
-    long n = (long)in->ninit;
-    for (size_t i = 0; i < out->nbest && n >= 0; i++) {
-        n = mp_lin_step(in, a, (size_t)n, out->best[i], b);
-        int32_t *t = a;
-        a = b;
-        b = t;
-    }
-    free(b);
-    out->state = a;
-    out->nstate = n < 0 ? 0 : (size_t)n;
+    for (size_t k = 0; k < r->nslots; k++)
+        if (kept(&r->slots[k]) && r->slots[k].done != DONE_OK)
+            r->part_events[r->part_fill[r->slots[k].part]++] = -(r->local_id[k] + 1);
 }
 
-void mp_lin_check(const mp_lin_input *in, mp_lin_output *out)
-{
-    search s;
-    memset(out, 0, sizeof *out);
-    out->result = MP_LIN_MEMORY;
-    if (search_init(&s, in))
-        out->result = walk(&s, &out->steps);
-    out->cached = s.ncache;
-    out->best = s.best;
-    out->nbest = s.nbest;
-    s.best = NULL;
-    search_free(&s);
-    if (out->best)
-        replay_best(in, out);
-}
-
-void mp_lin_output_free(mp_lin_output *out)
-{
-    free(out->best);
-    free(out->state);
-    memset(out, 0, sizeof *out);
-}
-
-/* ---- the Lua module mpod.linear --------------------------------------- */
+/* ---- results ------------------------------------------------------------------ */
 
 static const char *const result_names[] = { "ok", "illegal", "timeout", "memory" };
 
-/* Read t[k] as an array of int32 into a new malloc'd array of *n ints;
- * NULL with *bad set when an item is not an integer in range (a missing
- * field reads as an empty array). Raises
- * nothing (lua_rawgeti, lua_tointegerx). Pops what it pushed. */
-static int32_t *read_ints(lua_State *L, int t, const char *k, size_t *n, const char **bad)
-{
-    lua_getfield(L, t, k);
-    size_t len = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
-    int32_t *a = malloc((len ? len : 1) * sizeof *a);
-    if (!a) {
-        *bad = "out of memory";
-        lua_pop(L, 1);
-        return NULL;
-    }
-    for (size_t i = 0; i < len; i++) {
-        int isnum;
-        lua_Integer v = (lua_rawgeti(L, -1, (lua_Integer)i + 1), lua_tointegerx(L, -1, &isnum));
-        lua_pop(L, 1);
-        if (!isnum || v < INT32_MIN || v > INT32_MAX) {
-            free(a);
-            *bad = "an array holds something else than 32-bit integers";
-            lua_pop(L, 1);
-            return NULL;
-        }
-        a[i] = (int32_t)v;
-    }
-    lua_pop(L, 1);
-    *n = len;
-    return a;
-}
-
-/* The ops array is flat: 6 ints an op (code, arg, arg2, out, outlen,
- * unknown); the events must name each op once as a call, then once as a
- * return; pool offsets must lie in the pool. Returns NULL or what is wrong. */
-static const char *validate(const mp_lin_input *in, int32_t *seen)
-{
-    for (size_t i = 0; i < in->nops; i++) {
-        const mp_lin_op *op = &in->ops[i];
-        if (op->code < 0 || op->code >= MP_LIN_CODES)
-            return "an op has an unknown code";
-        if (op->code == MP_LIN_SET_READ && !op->unknown &&
-            (op->out < 0 || op->outlen < 0 || (size_t)op->out + (size_t)op->outlen > in->npool))
-            return "a set read lies outside the pool";
-    }
-    for (size_t k = 0; k < 2 * in->nops; k++) {
-        int32_t e = in->events[k], op = (e > 0 ? e : -e) - 1;
-        if (e == 0 || (size_t)op >= in->nops || seen[op] != (e > 0 ? 0 : 1))
-            return "events must give each op's call, then its return";
-        seen[op]++;
-    }
-    return NULL;
-}
-
-static mp_lin_op *ops_from_flat(const int32_t *flat, size_t n)
-{
-    mp_lin_op *ops = malloc((n ? n : 1) * sizeof *ops);
-    for (size_t i = 0; ops && i < n; i++) {
-        const int32_t *f = flat + 6 * i;
-        ops[i] = (mp_lin_op){ f[0], f[1], f[2], f[3], f[4], f[5] };
-    }
-    return ops;
-}
-
-static void push_ints(lua_State *L, const int32_t *a, size_t n, int base)
+/* t[field] = {call positions}, field_ret = {return positions, 0 none} of
+ * the slots listed (by their global part index g) */
+static void push_positions(lua_State *L, reader *r, const int32_t *g, size_t n, const char *field)
 {
     lua_createtable(L, (int)n, 0);
+    lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
-        lua_pushinteger(L, (lua_Integer)a[i] + base);
+        const slot *s = &r->slots[r->slot_of_local[g[i]]];
+        lua_pushinteger(L, s->call_pos);
+        lua_rawseti(L, -3, (lua_Integer)i + 1);
+        lua_pushinteger(L, s->done == DONE_OK ? s->ret_pos : 0);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
+    char name[32];
+    snprintf(name, sizeof name, "%s_ret", field);
+    lua_setfield(L, -3, name);
+    lua_setfield(L, -2, field);
 }
 
-static int push_output(lua_State *L, const mp_lin_output *out)
+/* the ops none of which can come after the best order: the unplaced op
+ * that returns first (the "blocking" one), then the other unplaced ops
+ * called before that return. Fills out[] (global indexes), returns the
+ * count of such ops (more than max may exist). */
+static size_t stuck_ops(reader *r, size_t p, const bool *placed, int32_t *out, size_t max)
 {
-    lua_createtable(L, 0, 6);
-    lua_pushstring(L, result_names[out->result]);
-    lua_setfield(L, -2, "result");
-    lua_pushinteger(L, (lua_Integer)out->steps);
-    lua_setfield(L, -2, "steps");
-    lua_pushinteger(L, (lua_Integer)out->cached);
-    lua_setfield(L, -2, "cached");
-    if (out->result != MP_LIN_OK) {
-        push_ints(L, out->best, out->nbest, 1);
-        lua_setfield(L, -2, "best");
-        push_ints(L, out->state, out->nstate, 0);
-        lua_setfield(L, -2, "state");
+    size_t start = r->part_start[p], m = r->part_start[p + 1] - start;
+    int32_t first_ret = INT32_MAX, blocking = -1;
+    for (size_t l = 0; l < m; l++) {
+        const slot *s = &r->slots[r->slot_of_local[start + l]];
+        int32_t ret = s->done == DONE_OK ? s->ret_pos : INT32_MAX;
+        if (!placed[l] && (blocking < 0 || ret < first_ret))
+            first_ret = ret, blocking = (int32_t)l;
     }
-    return 1;
+    if (blocking < 0)
+        return 0;
+    size_t count = 1;
+    out[0] = (int32_t)(start + (size_t)blocking);
+    for (size_t l = 0; l < m; l++) {
+        const slot *s = &r->slots[r->slot_of_local[start + l]];
+        if (placed[l] || (int32_t)l == blocking || s->call_pos >= first_ret)
+            continue;
+        if (count < max)
+            out[count] = (int32_t)(start + l);
+        count++;
+    }
+    return count;
 }
 
-/* linear.check{ops=, events=, pool=, init=, budget=, max_bytes=} ->
- * {result=, steps=, cached=, best= (1-based op numbers), state=}; see
- * linear.h for the fields' meaning. */
+static void push_state(lua_State *L, const mp_lin_output *res, bool single)
+{
+    if (single) {
+        if (res->nstate == 1)
+            lua_rawgeti(L, VALUES, res->state[0]);
+        else
+            lua_pushnil(L);
+        lua_setfield(L, -2, "state_value");
+        return;
+    }
+    lua_createtable(L, (int)res->nstate, 0);
+    for (size_t i = 0; i < res->nstate; i++) {
+        lua_rawgeti(L, VALUES, res->state[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "state");
+}
+
+/* result.failure = what proves part p is not linearizable */
+static void push_failure(lua_State *L, reader *r, size_t p, const mp_lin_output *res, bool single)
+{
+    size_t start = r->part_start[p], m = r->part_start[p + 1] - start;
+    bool *placed = calloc(m ? m : 1, sizeof *placed);
+    int32_t last[MAX_LAST], stuck[MAX_STUCK];
+    size_t nlast = 0, nstuck = 0;
+    if (placed) {
+        for (size_t i = 0; i < res->nbest; i++)
+            placed[res->best[i]] = true;
+        nstuck = stuck_ops(r, p, placed, stuck, MAX_STUCK);
+        free(placed);
+    }
+    for (size_t i = res->nbest > MAX_LAST ? res->nbest - MAX_LAST : 0; i < res->nbest; i++)
+        last[nlast++] = (int32_t)start + res->best[i];
+    lua_createtable(L, 0, 8);
+    lua_rawgeti(L, VALUES, r->part_key[p]);
+    lua_setfield(L, -2, "key");
+    lua_pushinteger(L, (lua_Integer)res->nbest);
+    lua_setfield(L, -2, "placed");
+    lua_pushinteger(L, (lua_Integer)m);
+    lua_setfield(L, -2, "total");
+    lua_pushinteger(L, (lua_Integer)nstuck);
+    lua_setfield(L, -2, "stuck_count");
+    push_positions(L, r, last, nlast, "last");
+    push_positions(L, r, stuck, nstuck < MAX_STUCK ? nstuck : MAX_STUCK, "stuck");
+    push_state(L, res, single);
+    lua_setfield(L, -2, "failure");
+}
+
+/* ---- linear.check --------------------------------------------------------------- */
+
+/* spec.init (values) as the model's first state: one value ("value"
+ * models), the sorted distinct ids ("set"), or the list ("list") */
+static void read_init(lua_State *L, reader *r, const char *state)
+{
+    lua_getfield(L, SPEC, "init");
+    int t = lua_gettop(L);
+    size_t n = lua_istable(L, t) ? lua_rawlen(L, t) : 0;
+    bool single = strcmp(state, "value") == 0;
+    r->init = alloc_or_raise(L, n + 1, sizeof *r->init);
+    r->ninit = single ? 1 : n;
+    for (size_t i = 0; i < (single ? 1 : n); i++) {
+        if (lua_istable(L, t))
+            lua_rawgeti(L, t, (lua_Integer)i + 1);
+        else
+            lua_pushnil(L);
+        r->init[i] = value_id(L, r, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    if (strcmp(state, "set") == 0) {
+        qsort(r->init, n, sizeof *r->init, cmp_int32);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (m == 0 || r->init[m - 1] != r->init[i])
+                r->init[m++] = r->init[i];
+        r->ninit = m;
+    }
+    lua_pop(L, 1);
+}
+
+static void set_number(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_integer(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
+/* Run the search on each part; push the result table. */
+static void check_parts(lua_State *L, reader *r, double deadline, size_t max_bytes, bool single)
+{
+    lua_createtable(L, 0, 8);
+    mp_lin_result verdict = MP_LIN_OK;
+    uint64_t steps = 0;
+    size_t cached = 0;
+    for (size_t p = 0; p < r->nparts; p++) {
+        size_t start = r->part_start[p], m = r->part_start[p + 1] - start;
+        mp_lin_input in = { r->part_ops + start, m, r->pool, r->npool,
+                            r->part_events + 2 * start, r->init, r->ninit,
+                            deadline, max_bytes };
+        mp_lin_output res;
+        mp_lin_check(&in, &res);
+        steps += res.steps;
+        cached += res.cached;
+        if (res.result == MP_LIN_ILLEGAL) {
+            verdict = MP_LIN_ILLEGAL;
+            push_failure(L, r, p, &res, single);
+        } else if (res.result != MP_LIN_OK && verdict == MP_LIN_OK) {
+            verdict = res.result;
+            lua_rawgeti(L, VALUES, r->part_key[p]);
+            lua_setfield(L, -2, "unknown_key");
+        }
+        mp_lin_output_free(&res);
+        if (verdict == MP_LIN_ILLEGAL)
+            break;
+    }
+    lua_pushstring(L, result_names[verdict]);
+    lua_setfield(L, -2, "result");
+    set_integer(L, "partitions", (lua_Integer)r->nparts);
+    set_integer(L, "ops", (lua_Integer)r->part_start[r->nparts]);
+    set_number(L, "steps", (double)steps);
+    set_integer(L, "cached", (lua_Integer)cached);
+}
+
+/* linear.check(ops, spec) -> result. spec: names = {f = code} (the codes
+ * of wgl.h), state = "value" | "set" | "list", init = {values}, canon =
+ * function(table) -> text, budget (s), max_bytes, engine (keep engine
+ * ops). result: result = "ok" | "illegal" | "timeout" | "memory",
+ * partitions, ops, steps, cached, unknown_key, and on "illegal" failure =
+ * {key, placed, total, last, last_ret, stuck, stuck_ret, stuck_count,
+ * state | state_value}: positions in ops (ret 0: no completion). */
 static int l_check(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    double budget = (lua_getfield(L, 1, "budget"), luaL_optnumber(L, -1, 10));
-    lua_Integer max_bytes = (lua_getfield(L, 1, "max_bytes"), luaL_optinteger(L, -1, (lua_Integer)1 << 30));
-    lua_pop(L, 2);
-    size_t nflat = 0, nevents = 0, npool = 0, ninit = 0;
-    const char *bad = NULL;
-    int32_t *flat = read_ints(L, 1, "ops", &nflat, &bad);
-    int32_t *events = bad ? NULL : read_ints(L, 1, "events", &nevents, &bad);
-    int32_t *pool = bad ? NULL : read_ints(L, 1, "pool", &npool, &bad);
-    int32_t *init = bad ? NULL : read_ints(L, 1, "init", &ninit, &bad);
-    int32_t *seen = bad ? NULL : calloc(nflat / 6 + 1, sizeof *seen);
-    mp_lin_op *ops = bad ? NULL : ops_from_flat(flat, nflat / 6);
-    mp_lin_input in = { ops, nflat / 6, pool, npool, events, init,
-                        ninit, mp_now() + budget, (size_t)max_bytes };
-    if (!bad && (!seen || !ops))
-        bad = "out of memory";
-    if (!bad && (nflat % 6 != 0 || nevents != 2 * in.nops))
-        bad = "ops must hold 6 ints an op and events two an op";
-    if (!bad)
-        bad = validate(&in, seen);
-    mp_lin_output out = { 0 };
-    if (!bad)
-        mp_lin_check(&in, &out);
-    free(flat); free(ops); free(events); free(pool); free(init); free(seen);
-    if (bad)
-        return luaL_error(L, "linear.check: bad input: %s", bad);
-    push_output(L, &out);
-    mp_lin_output_free(&out);
+    luaL_checktype(L, OPS, LUA_TTABLE);
+    luaL_checktype(L, SPEC, LUA_TTABLE);
+    lua_settop(L, SPEC);
+    lua_getfield(L, SPEC, "names");
+    luaL_checktype(L, NAMES, LUA_TTABLE);
+    mp_push_null(L);
+    lua_getfield(L, SPEC, "canon");
+    luaL_checktype(L, CANON, LUA_TFUNCTION);
+    lua_newtable(L);
+    lua_newtable(L);
+    reader *r = lua_newuserdatauv(L, sizeof *r, 0);
+    memset(r, 0, sizeof *r);
+    luaL_setmetatable(L, READER_MT);
+    double budget = (lua_getfield(L, SPEC, "budget"), luaL_optnumber(L, -1, 10));
+    lua_Integer max_bytes = (lua_getfield(L, SPEC, "max_bytes"), luaL_optinteger(L, -1, (lua_Integer)1 << 30));
+    bool engine = (lua_getfield(L, SPEC, "engine"), lua_toboolean(L, -1));
+    const char *state = (lua_getfield(L, SPEC, "state"), luaL_optstring(L, -1, "value"));
+    lua_pop(L, 4);
+    for (size_t i = 0; i < sizeof field_names / sizeof *field_names; i++)
+        lua_pushstring(L, field_names[i]);
+    double deadline = mp_now() + budget;
+    size_t n = lua_rawlen(L, OPS);
+    read_ops(L, r, n, engine);
+    read_init(L, r, state);
+    build_parts(L, r, n);
+    check_parts(L, r, deadline, (size_t)max_bytes, strcmp(state, "value") == 0);
     return 1;
 }
 
@@ -635,8 +756,15 @@ static const luaL_Reg linear_functions[] = {
     { NULL, NULL }
 };
 
+static const luaL_Reg reader_meta[] = {
+    { "__gc", reader_gc },
+    { NULL, NULL }
+};
+
 int luaopen_mpod_linear(lua_State *L)
 {
+    mp_new_class(L, READER_MT, NULL, reader_meta);
+    lua_pop(L, 1);
     luaL_newlib(L, linear_functions);
     return 1;
 }

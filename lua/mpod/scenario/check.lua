@@ -35,11 +35,6 @@ local function ops_of(h, who)
   if type(h) ~= "table" then
     errors.usage(who .. " expects a history (mp.history()) or an array of ops, got " .. type(h))
   end
-  for i, op in ipairs(h) do
-    if type(op) ~= "table" then
-      errors.usage(string.format("%s: op %d is a %s, not a table", who, i, type(op)))
-    end
-  end
   return h
 end
 
@@ -106,9 +101,12 @@ end
 -- completion names its invoke by `invoke` (its index), or else is matched
 -- to the open invoke of its process (Jepsen's histories). type is the
 -- completion's, "info" for an invoke never completed.
-local function pair(ops)
+local function pair(ops, who)
   local by_index, open_by_process, operations = {}, {}, {}
   for pos, op in ipairs(ops) do
+    if type(op) ~= "table" then
+      errors.usage(string.format("%s: op %d is a %s, not a table", who, pos, type(op)))
+    end
     local t = op.type
     if t == "invoke" then
       local o = { invoke = op, f = op.f, value = op.value, key = op.key, process = op.process,
@@ -156,15 +154,15 @@ end
 local LIN = { READ = 0, WRITE = 1, CAS = 2, ADD = 3, SET_READ = 4, ENQUEUE = 5, DEQUEUE = 6 }
 
 -- each model: its op names (the history's f, unless opts.f renames them)
--- and their codes
+-- with their codes (src/wgl.h), and the shape of its state
 local MODELS = {
-  register = { read = LIN.READ, write = LIN.WRITE },
-  ["cas-register"] = { read = LIN.READ, write = LIN.WRITE, cas = LIN.CAS },
-  set = { add = LIN.ADD, read = LIN.SET_READ },
-  queue = { enqueue = LIN.ENQUEUE, dequeue = LIN.DEQUEUE },
+  register = { state = "value", ops = { read = LIN.READ, write = LIN.WRITE } },
+  ["cas-register"] = { state = "value", ops = { read = LIN.READ, write = LIN.WRITE, cas = LIN.CAS } },
+  set = { state = "set", ops = { add = LIN.ADD, read = LIN.SET_READ } },
+  queue = { state = "list", ops = { enqueue = LIN.ENQUEUE, dequeue = LIN.DEQUEUE } },
 }
 
--- A canonical text of a value, so equal values get one id: numbers
+-- A canonical text of a value, so equal values compare equal: numbers
 -- integral in value are integers, tables list their keys sorted.
 local function canonical(v)
   local t = type(v)
@@ -185,213 +183,67 @@ local function canonical(v)
   return t .. tostring(v)
 end
 
--- an interner: id(v) -> integer (0 for nil), value(id) -> v
-local function interner()
-  local ids, values = {}, {}
-  local self = {}
-  function self.id(v)
-    if is_null(v) then return 0 end
-    local t = type(v)
-    local key = (t == "number" and math.type(v) == "integer") and v or canonical(v)
-    local id = ids[key]
-    if not id then
-      values[#values + 1] = v
-      id = #values
-      ids[key] = id
-    end
-    return id
-  end
-  function self.value(id) return id ~= 0 and values[id] or nil end
-  return self
-end
-
-local function element_list(o, v, what)
-  if is_null(v) then return {} end
-  if type(v) ~= "table" then
-    errors.usage(string.format("mp.check.linearizable: the %s of op %s is not an array: %s",
-      what, tostring(o.invoke.index), show_value(v)))
-  end
-  return v
-end
-
--- the model's code for an operation, with its ints; nil to leave it out
-local function encode_op(model, code, o, intern, pool)
-  local unknown = o.type ~= "ok"
-  if code == LIN.READ or code == LIN.SET_READ then
-    if unknown then return nil end   -- a read whose result is unknown constrains nothing
-    if code == LIN.READ then return { code, 0, 0, intern.id(output(o)), 0, 0 } end
-    local ids, seen = {}, {}
-    for _, v in ipairs(element_list(o, output(o), "read")) do
-      local id = intern.id(v)
-      if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
-    end
-    table.sort(ids)
-    local at = #pool
-    for _, id in ipairs(ids) do pool[#pool + 1] = id end
-    return { code, 0, 0, at, #ids, 0 }
-  end
-  local u = unknown and 1 or 0
-  if code == LIN.WRITE or code == LIN.ADD or code == LIN.ENQUEUE then
-    return { code, intern.id(input(o)), 0, 0, 0, u }
-  end
-  if code == LIN.CAS then
-    local v = o.invoke.value
-    if type(v) ~= "table" then
-      errors.usage(string.format("mp.check.linearizable: cas op %s needs value {old, new}, got %s",
-        tostring(o.invoke.index), show_value(v)))
-    end
-    local swapped = not (o.complete and o.complete.value == false)
-    return { code, intern.id(v[1]), intern.id(v[2]), swapped and 1 or 0, 0, u }
-  end
-  -- dequeue
-  return { code, 0, 0, intern.id(output(o)), 0, u }
-end
-
--- partition the operations the model knows by key: {key=, list={...}}
-local function partitions_of(operations, names, opts)
-  local parts, order = {}, {}
-  for _, o in ipairs(operations) do
-    local code = names[o.f]
-    if code and o.type ~= "fail" and keep(o.invoke, opts) then
-      local key = o.key
-      local k = key == nil and parts or key
-      local p = parts[k]
-      if not p then
-        p = { key = key, list = {} }
-        parts[k] = p
-        order[#order + 1] = p
-      end
-      p.list[#p.list + 1] = o
-      o.code = code
-    end
-  end
-  return order
-end
-
--- the input of linear.check for one partition
-local function prepare(model, part, intern, init)
-  local flat, pool, events, kept = {}, {}, {}, {}
-  for _, o in ipairs(part.list) do
-    local enc = encode_op(model, o.code, o, intern, pool)
-    if enc then
-      kept[#kept + 1] = o
-      o.lin = #kept
-      for i = 1, 6 do flat[#flat + 1] = enc[i] end
-    end
-  end
-  -- calls and returns in record order; unknown ops return after everything
-  local marks = {}
-  for _, o in ipairs(kept) do
-    marks[#marks + 1] = { o.at, o.lin }
-    if o.type == "ok" then marks[#marks + 1] = { o.done_at, -o.lin, o.point } end
-  end
-  table.sort(marks, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] > b[2]          -- a point op: its call before its return
-  end)
-  for _, m in ipairs(marks) do events[#events + 1] = m[2] end
-  for _, o in ipairs(kept) do
-    if o.type ~= "ok" then events[#events + 1] = -o.lin end
-  end
-  return { ops = flat, pool = pool, events = events, init = init }, kept
-end
-
-local function state_value(model, state, intern)
-  if model == "register" or model == "cas-register" then return intern.value(state[1]) end
-  local values = {}
-  for i, id in ipairs(state) do values[i] = intern.value(id) end
-  return values
-end
-
--- The proof of a partition that is not linearizable: the last ops of the
--- longest order found, and the ops none of which can come next (those
--- called before the first return still open; the op of that return first).
-local function lin_proof(kept, out, events)
-  local placed, call_pos, ret_pos = {}, {}, {}
-  for _, id in ipairs(out.best) do placed[id] = true end
-  for pos, e in ipairs(events) do
-    if e > 0 then call_pos[e] = pos else ret_pos[-e] = pos end
-  end
-  local first_ret, blocking = math.huge, nil
-  for id = 1, #kept do
-    if not placed[id] and ret_pos[id] < first_ret then first_ret, blocking = ret_pos[id], id end
-  end
-  local stuck = { kept[blocking] }
-  for id = 1, #kept do
-    if not placed[id] and id ~= blocking and call_pos[id] < first_ret then
-      stuck[#stuck + 1] = kept[id]
-    end
-  end
-  local last = {}
-  for i = math.max(1, #out.best - 2), #out.best do last[#last + 1] = kept[out.best[i]] end
-  return last, stuck
-end
-
 local function describe_key(key)
   return key == nil and "" or (", key " .. show_value(key))
 end
 
-local function lin_failure(result, opts, model, part, kept, out, events, intern)
-  local last, stuck = lin_proof(kept, out, events)
-  local state = state_value(model, out.state, intern)
+-- the ops at the positions calls[i] (and their completions, rets[i])
+local function position_lines(ops, calls, rets)
+  local lines = {}
+  for i, at in ipairs(calls) do
+    lines[#lines + 1] = op_line(ops[at])
+    if rets[i] ~= 0 and rets[i] ~= at then lines[#lines + 1] = op_line(ops[rets[i]]) end
+  end
+  return lines
+end
+
+local function lin_failure(result, opts, model, ops, f)
+  local state = MODELS[model].state == "value" and f.state_value or f.state
+  local stuck = position_lines(ops, f.stuck, f.stuck_ret)
+  if f.stuck_count > #f.stuck then
+    stuck[#stuck + 1] = string.format("(%d more)", f.stuck_count - #f.stuck)
+  end
   local message = string.format(
     "not linearizable (model %s%s): the longest valid order places %d of %d ops, "
       .. "then none of the %d ops that must come next fits state %s",
-    model, describe_key(part.key), #out.best, #kept, #stuck, show_value(state))
+    model, describe_key(f.key), f.placed, f.total, f.stuck_count, show_value(state))
+  result.key = f.key
   return fail(result, opts, message, {
-    model = model, key = part.key, placed = #out.best, total = #kept,
-    state = show_value(state), placed_last = proof_lines(last), ops = proof_lines(stuck),
+    model = model, key = f.key, placed = f.placed, total = f.total, state = show_value(state),
+    placed_last = position_lines(ops, f.last, f.last_ret), ops = stuck,
   })
 end
 
--- mp.check.linearizable(h, {model=, budget=, key=, f=, init=, raise=})
+-- mp.check.linearizable(h, {model=, budget=, f=, init=, raise=, max_bytes=, engine=})
 function M.linearizable(h, opts)
   local who = "mp.check.linearizable"
   opts = check_opts(opts, who, { model = true, budget = true, f = true, init = true,
                                  raise = true, max_bytes = true, engine = true })
   local model = opts.model or "register"
-  local codes = MODELS[model]
-  if not codes then
+  local spec = MODELS[model]
+  if not spec then
     errors.usage(who .. ": model must be register, cas-register, set or queue, got " .. tostring(model))
   end
   local budget = opts.budget or DEFAULT_BUDGET
   if type(budget) ~= "number" or budget <= 0 then errors.usage(who .. ": budget must be seconds > 0") end
+  if opts.f ~= nil and type(opts.f) ~= "table" then
+    errors.usage(who .. ": f must map the model's op names to the history's, e.g. {read = \"get\"}")
+  end
   local names = {}
-  for name, code in pairs(codes) do
-    local f = opts.f and opts.f[name] or name
-    names[f] = code
-  end
-  local operations = pair(ops_of(h, who))
-  local parts = partitions_of(operations, names, opts)
-  local intern = interner()
-  local init = { intern.id(opts.init) }
-  if model == "set" or model == "queue" then
-    init = {}
-    for i, v in ipairs(opts.init or {}) do init[i] = intern.id(v) end
-    if model == "set" then table.sort(init) end
-  end
-  local result = { checker = "linearizable", model = model, valid = true, partitions = #parts,
-                   ops = 0, steps = 0, cached = 0 }
-  local deadline = linear.now() + budget
-  local unknown
-  for _, part in ipairs(parts) do
-    local left = deadline - linear.now()
-    local input, kept = prepare(model, part, intern, init)
-    input.budget, input.max_bytes = math.max(left, 0), opts.max_bytes
-    local out = linear.check(input)
-    result.ops = result.ops + #kept
-    result.steps = result.steps + out.steps
-    result.cached = result.cached + out.cached
-    if out.result == "illegal" then
-      return lin_failure(result, opts, model, part, kept, out, input.events, intern)
-    elseif out.result ~= "ok" and not unknown then
-      unknown = { key = part.key, reason = out.result == "timeout"
-        and string.format("the budget of %g s ran out", budget)
-        or "the search reached its memory cap" }
-    end
-  end
-  if unknown then
-    result.valid, result.reason, result.key = "unknown", unknown.reason, unknown.key
+  for name, code in pairs(spec.ops) do names[opts.f and opts.f[name] or name] = code end
+  local init = opts.init
+  if spec.state == "value" then init = { opts.init } end
+  if init ~= nil and type(init) ~= "table" then errors.usage(who .. ": init must be an array for a " .. model) end
+  local ops = ops_of(h, who)
+  local out = linear.check(ops, { names = names, state = spec.state, init = init or {},
+    canon = canonical, budget = budget, max_bytes = opts.max_bytes, engine = opts.engine })
+  local result = { checker = "linearizable", model = model, valid = true,
+                   partitions = out.partitions, ops = out.ops, steps = out.steps, cached = out.cached }
+  if out.result == "illegal" then return lin_failure(result, opts, model, ops, out.failure) end
+  if out.result ~= "ok" then
+    result.valid, result.key = "unknown", out.unknown_key
+    result.reason = out.result == "timeout" and string.format("the budget of %g s ran out", budget)
+      or "the search reached its memory cap"
   end
   return result
 end
@@ -492,6 +344,15 @@ function M.no_split_brain(log, opts)
   return result
 end
 
+local function element_list(o, v, who)
+  if is_null(v) then return {} end
+  if type(v) ~= "table" then
+    errors.usage(string.format("%s: the read at op %s is not an array: %s",
+      who, tostring(o.complete.index), show_value(v)))
+  end
+  return v
+end
+
 -- Set -------------------------------------------------------------------------
 
 local function sorted_values(set)
@@ -514,7 +375,7 @@ function M.set(h, opts)
   local who = "mp.check.set"
   opts = check_opts(opts, who, { add = true, read = true, raise = true, engine = true })
   local add_f, read_f = opts.add or "add", opts.read or "read"
-  local operations = pair(ops_of(h, who))
+  local operations = pair(ops_of(h, who), who)
   local adds, final = {}, nil
   for _, o in ipairs(operations) do
     if keep(o.invoke, opts) then
@@ -538,7 +399,7 @@ function M.set(h, opts)
     return result
   end
   local seen, lost, unexpected, dup, recovered = {}, {}, {}, {}, {}
-  for _, v in ipairs(element_list(final, output(final), "read")) do
+  for _, v in ipairs(element_list(final, output(final), who)) do
     local k = canonical(v)
     if seen[k] then dup[k] = v end
     seen[k] = true
@@ -658,7 +519,7 @@ function M.monotonic(h, opts)
   end
   local result = { checker = "monotonic", valid = true, reads = 0, readers = 0 }
   local last = {}
-  for _, o in ipairs(pair(ops_of(h, who))) do
+  for _, o in ipairs(pair(ops_of(h, who), who)) do
     if o.f == opts.f and o.type == "ok" and keep(o.invoke, opts) then
       local v = output(o)
       if opts.value then v = opts.value(o.complete) end
@@ -694,7 +555,7 @@ function M.read_your_writes(h, opts)
   local write_f, read_f = opts.write or "write", opts.read or "read"
   local window, per = opts.window or 0, opts.per or "process"
   if type(window) ~= "number" or window < 0 then errors.usage(who .. ": window must be seconds >= 0") end
-  local operations = pair(ops_of(h, who))
+  local operations = pair(ops_of(h, who), who)
   local writes = {}   -- by key: the writes in invoke order
   local function key_of(o) return o.key == nil and writes or o.key end
   for _, o in ipairs(operations) do

@@ -1,5 +1,6 @@
 /*
- * linear.h: the linearizability search behind mp.check.linearizable.
+ * wgl.h: the linearizability search behind mp.check.linearizable (the
+ * Wing-Gong algorithm with Lowe's memoisation, hence the name).
  *
  * One partition of a history (the ops of one key) is given as ops and as
  * the order of their calls and returns; mp_lin_check decides whether the
@@ -13,8 +14,8 @@
  * The search stops at a deadline (MP_LIN_TIMEOUT) or when its memory would
  * pass a cap (MP_LIN_MEMORY): it never hangs, and says it does not know.
  */
-#ifndef MPOD_LINEAR_H
-#define MPOD_LINEAR_H
+#ifndef MPOD_WGL_H
+#define MPOD_WGL_H
 
 #include <stddef.h>
 #include <stdint.h>
