@@ -24,6 +24,7 @@
 ---runner for a file: crash, exit, error (a non-mpod value was raised).
 ---@alias mpod.ErrorKind
 ---| "cancelled"
+---| "check"
 ---| "closed"
 ---| "cluster"
 ---| "compose"
@@ -111,6 +112,20 @@
 ---@field stderr? string `mp.exec` timeout: the last 2000 bytes written
 ---@field service? string `ready`: the service that was not ready
 ---@field log? string `ready`: the service's last log lines
+---@field checker? string `check`: the checker that found the anomaly (`linearizable`, `set`, ...)
+---@field ops? string `check`: the ops that prove it, one a line: `index time process type f value`
+---@field model? string `check` (linearizable): the model
+---@field key? any `check` (linearizable): the key whose ops are not linearizable
+---@field placed? integer `check` (linearizable): ops in the longest valid order
+---@field total? integer `check` (linearizable): ops of the key
+---@field state? string `check` (linearizable): the model's state after that order
+---@field placed_last? string `check` (linearizable): the last ops of that order, one a line
+---@field lost? any[] `check` (set): acknowledged adds missing from the final read
+---@field unexpected? any[] `check` (set): items read that no add put (or a failed one)
+---@field duplicated? any[] `check` (set): items read more than once
+---@field missing? string `check` (exactly_once): the items never seen
+---@field reader? string `check` (monotonic): the reader whose value went back
+---@field window? number `check` (read_your_writes): the window allowed
 
 -- The mp table -----------------------------------------------------------------
 
@@ -122,6 +137,7 @@
 ---@field http mpod.http HTTP and SSE to any URL (loaded on first use)
 ---@field pg mpod.pg Postgres connections (loaded on first use)
 ---@field tcp mpod.tcp TCP connections for line protocols (loaded on first use)
+---@field check mpod.check checkers of operation histories (loaded on first use)
 local mp = {}
 
 ---Options of `mp.test`.
@@ -1146,5 +1162,109 @@ function TcpConn:receive(n, opts) end
 
 ---Closes the connection; twice is fine.
 function TcpConn:close() end
+
+-- Checkers -----------------------------------------------------------------------
+
+---What a checker returns; more fields by checker (docs/checkers.md).
+---@class mpod.CheckResult
+---@field valid boolean|"unknown" false: an anomaly (raised unless `raise = false`)
+---@field checker string the checker's name
+---@field reason? string why `valid` is `"unknown"`
+---@field error? mpod.Error the `check` error, with `raise = false`
+
+---Options of `mp.check.linearizable`.
+---@class mpod.LinearizableOptions
+---@field model? "register"|"cas-register"|"set"|"queue" the object's model (default `"register"`)
+---@field budget? number seconds the search may take; then `valid = "unknown"` (default 10)
+---@field f? table<string, string> the history's names of the model's ops: `{ read = "get" }`
+---@field init? any the first state: a value (registers), an array (set, queue)
+---@field max_bytes? integer memory of the search for one key; then `"unknown"` (default 1 GiB)
+---@field engine? boolean also read the ops the engine recorded (default false)
+---@field raise? boolean `false`: return the result instead of raising (default true)
+
+---Options of `mp.check.fencing` and `mp.check.no_split_brain`.
+---@class mpod.LogCheckOptions
+---@field raise? boolean `false`: return the result instead of raising (default true)
+
+---Options of `mp.check.set`.
+---@class mpod.SetCheckOptions
+---@field add? string the adds' `f` (default `"add"`)
+---@field read? string the reads' `f` (default `"read"`); the last successful one is final
+---@field engine? boolean also read the ops the engine recorded (default false)
+---@field raise? boolean `false`: return the result instead of raising (default true)
+
+---Options of `mp.check.exactly_once`.
+---@class mpod.ExactlyOnceOptions
+---@field first? integer the first item expected (default 1)
+---@field raise? boolean `false`: return the result instead of raising (default true)
+
+---Options of `mp.check.monotonic`.
+---@class mpod.MonotonicOptions
+---@field f string the reads' `f`
+---@field per? "process"|"pod"|fun(op: table): any who a reader is (default `"process"`)
+---@field value? fun(op: table): number the number an op read (default its `value`)
+---@field strict? boolean a value may not repeat either (default false)
+---@field engine? boolean also read the ops the engine recorded (default false)
+---@field raise? boolean `false`: return the result instead of raising (default true)
+
+---Options of `mp.check.read_your_writes`.
+---@class mpod.ReadYourWritesOptions
+---@field write? string the writes' `f` (default `"write"`)
+---@field read? string the reads' `f` (default `"read"`)
+---@field per? "process"|"pod"|fun(op: table): any who a client is (default `"process"`)
+---@field window? number seconds a read may still miss the write (default 0)
+---@field engine? boolean also read the ops the engine recorded (default false)
+---@field raise? boolean `false`: return the result instead of raising (default true)
+
+---`mp.check`: checkers of operation histories (docs/checkers.md). Each
+---takes `mp.history()` or an array of op tables and raises a `check`
+---error when the history shows an anomaly.
+---@class mpod.check
+local check = {}
+
+---Whether the ops fit one sequential order that respects real time and
+---the model (Wing-Gong-Lowe search, per key, within `budget`).
+---@param h table `mp.history()` or an array of ops
+---@param opts? mpod.LinearizableOptions
+---@return mpod.CheckResult result
+function check.linearizable(h, opts) end
+
+---Rows `{owner=, epoch=, write=, time=}` in persisted order: epochs never
+---go back, one owner an epoch.
+---@param log table[]
+---@param opts? mpod.LogCheckOptions
+---@return mpod.CheckResult result
+function check.fencing(log, opts) end
+
+---Rows `{owner=, time=}`: sorted by time, a superseded owner never acts again.
+---@param log table[]
+---@param opts? mpod.LogCheckOptions
+---@return mpod.CheckResult result
+function check.no_split_brain(log, opts) end
+
+---Jepsen's set checker: lost, unexpected, duplicated, recovered items.
+---@param h table `mp.history()` or an array of ops
+---@param opts? mpod.SetCheckOptions
+---@return mpod.CheckResult result
+function check.set(h, opts) end
+
+---`seq` holds `first .. first + n - 1`, each once, in order.
+---@param seq table numbers, or ops whose `value` is the number
+---@param n integer
+---@param opts? mpod.ExactlyOnceOptions
+---@return mpod.CheckResult result
+function check.exactly_once(seq, n, opts) end
+
+---The values each reader reads never go back.
+---@param h table `mp.history()` or an array of ops
+---@param opts mpod.MonotonicOptions
+---@return mpod.CheckResult result
+function check.monotonic(h, opts) end
+
+---After the window, a client's reads see its writes (or newer ones).
+---@param h table `mp.history()` or an array of ops
+---@param opts? mpod.ReadYourWritesOptions
+---@return mpod.CheckResult result
+function check.read_your_writes(h, opts) end
 
 return mp

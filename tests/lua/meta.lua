@@ -1,7 +1,7 @@
 -- meta.lua: docs/mpod.meta.lua (the LuaLS definitions of the scenario API)
 -- against the engine, so the file cannot drift. It must load with loadfile
 -- and run; every function and field it declares on mp, mp.http, mp.json,
--- mp.pg, mp.tcp, Cluster, Pod, Proxy, Task, Expectation, Response, SSE
+-- mp.pg, mp.tcp, mp.check, Cluster, Pod, Proxy, Task, Expectation, Response, SSE
 -- streams and events, Postgres and TCP connections and mp.exec results
 -- must exist on the real
 -- objects (found at run time: pairs over the modules and metatables, a
@@ -270,7 +270,7 @@ mp.test("the meta file is valid Lua, runs, and returns the mp table", function()
     counts.classes, counts.functions, counts.fields, #(aliases["mpod.ErrorKind"] or {})))
 end)
 
-mp.test("mp, mp.http, mp.json, mp.pg and mp.tcp: every name, both ways", function()
+mp.test("mp, mp.http, mp.json, mp.pg, mp.tcp and mp.check: every name, both ways", function()
   local problems = {}
   local function add(list) table.move(list, 1, #list, #problems + 1, problems) end
   add(compare("mpod", real_mp(), { fields = "exact" }))
@@ -278,6 +278,7 @@ mp.test("mp, mp.http, mp.json, mp.pg and mp.tcp: every name, both ways", functio
   add(compare("mpod.json", real_module(mp.json), { fields = "exact" }))
   add(compare("mpod.pg", real_module(mp.pg), { fields = "exact" }))
   add(compare("mpod.tcp", real_module(mp.tcp), { fields = "exact" }))
+  add(compare("mpod.check", real_module(mp.check), { fields = "exact" }))
   expect_no_problems(problems)
   mp.expect(mp.null == mp.json.null and mp.null == mp.pg.null):truthy()
 end)
@@ -441,6 +442,13 @@ local OPTION_READERS = {
   ["mpod.PgRows"] = { "src/pg.c" },
   ["mpod.SetCookie"] = { "lua/mpod/http.lua" },
   ["mpod.HeaderLine"] = { "lua/mpod/http.lua" },
+  ["mpod.CheckResult"] = { "lua/mpod/scenario/check.lua" },
+  ["mpod.LinearizableOptions"] = { "lua/mpod/scenario/check.lua" },
+  ["mpod.LogCheckOptions"] = { "lua/mpod/scenario/check.lua" },
+  ["mpod.SetCheckOptions"] = { "lua/mpod/scenario/check.lua" },
+  ["mpod.ExactlyOnceOptions"] = { "lua/mpod/scenario/check.lua" },
+  ["mpod.MonotonicOptions"] = { "lua/mpod/scenario/check.lua" },
+  ["mpod.ReadYourWritesOptions"] = { "lua/mpod/scenario/check.lua" },
 }
 
 mp.test("every option and record field is read or set by the engine's code", function()
@@ -472,7 +480,7 @@ local DOC_PREFIX = {
   ["mpod.pg"] = "mp.pg.", ["mpod.Cluster"] = "c:", ["mpod.Pod"] = "pod:",
   ["mpod.Proxy"] = "proxy:", ["mpod.Task"] = "task:", ["mpod.Expectation"] = ":",
   ["mpod.Response"] = "res:", ["mpod.SseStream"] = "s:", ["mpod.PgConn"] = "db:",
-  ["mpod.tcp"] = "mp.tcp.", ["mpod.TcpConn"] = "conn:",
+  ["mpod.tcp"] = "mp.tcp.", ["mpod.TcpConn"] = "conn:", ["mpod.check"] = "mp.check.",
 }
 
 mp.test("docs/reference.md names every function, option and error kind", function()

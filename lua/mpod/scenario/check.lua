@@ -204,9 +204,9 @@ local function lin_failure(result, opts, model, ops, f)
     stuck[#stuck + 1] = string.format("(%d more)", f.stuck_count - #f.stuck)
   end
   local message = string.format(
-    "not linearizable (model %s%s): the longest valid order places %d of %d ops, "
-      .. "then none of the %d ops that must come next fits state %s",
-    model, describe_key(f.key), f.placed, f.total, f.stuck_count, show_value(state))
+    "not linearizable (model %s%s): the longest valid order places %d of %d ops and leaves "
+      .. "state %s, which none of the %d op(s) that must come next fits",
+    model, describe_key(f.key), f.placed, f.total, show_value(state), f.stuck_count)
   result.key = f.key
   return fail(result, opts, message, {
     model = model, key = f.key, placed = f.placed, total = f.total, state = show_value(state),
@@ -432,9 +432,10 @@ function M.set(h, opts)
   end
   local lines = proof_lines(proof, MAX_PROOF_OPS - 1)
   lines[#lines + 1] = op_line(final.complete)
+  local function nonempty(list) return #list > 0 and list or nil end
   return fail(result, opts, "set: " .. table.concat(parts, "; "), {
-    lost = result.lost, unexpected = result.unexpected, duplicated = result.duplicated,
-    ops = lines })
+    lost = nonempty(result.lost), unexpected = nonempty(result.unexpected),
+    duplicated = nonempty(result.duplicated), ops = lines })
 end
 
 -- exactly_once ---------------------------------------------------------------------
