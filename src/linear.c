@@ -353,7 +353,7 @@ static int32_t *cell(lua_State *L, reader *r, int k, int32_t **by_id, int32_t *s
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
     int32_t *c = NULL;
-    if (isint && lua_isinteger(L, -1) && v >= 0 && (size_t)v < r->nsmall) {
+    if (isint && v >= 0 && (size_t)v < r->nsmall) {
         c = &small[v];
     } else if (!lua_isnil(L, -1)) {
         int32_t id = value_id(L, r, lua_gettop(L));
