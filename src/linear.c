@@ -438,7 +438,7 @@ static void read_ops(lua_State *L, reader *r, size_t n, bool engine)
         mp_raise(L, "memory", "mp.check.linearizable: out of memory reading the history");
     grow_id_arrays(L, r);
     for (size_t pos = 1; pos <= n; pos++) {
-        if (lua_rawgeti(L, OPS, (lua_Integer)pos) != LUA_TTABLE)
+        if (lua_geti(L, OPS, (lua_Integer)pos) != LUA_TTABLE)
             mp_raise(L, "usage", "mp.check.linearizable: op %d is a %s, not a table",
                      (int)pos, luaL_typename(L, -1));
         get(L, K_F);
@@ -735,7 +735,8 @@ static int l_check(lua_State *L)
     for (size_t i = 0; i < sizeof field_names / sizeof *field_names; i++)
         lua_pushstring(L, field_names[i]);
     double deadline = mp_now() + budget;
-    size_t n = lua_rawlen(L, OPS);
+    lua_Integer len = luaL_len(L, OPS);
+    size_t n = len > 0 ? (size_t)len : 0;
     read_ops(L, r, n, engine);
     read_init(L, r, state);
     build_parts(L, r, n);
