@@ -271,6 +271,12 @@ mp.test("set: lost, unexpected, duplicated, recovered", function()
   mp.expect(check.set(set_history { 1, 4 })):matches {
     valid = true, attempted = 4, acknowledged = 2, ok = 2, recovered = {}, lost = {} }
   mp.expect(check.set(set_history { 4, 2, 1 }).recovered):eq { 2 }
+  -- 3 added twice: failed, then of unknown outcome: present is fine
+  local twice = H {
+    { 3, "invoke", "add", 3 }, { 3, "fail", "add", 3 }, { 6, "invoke", "add", 3 }, { 6, "info", "add", 3 },
+    { 5, "invoke", "read" }, { 5, "ok", "read", { 3, 3 } },
+  }
+  mp.expect(check.set(twice, { raise = false })):matches { valid = false, recovered = { 3 }, duplicated = { 3 }, ok = 0 }
   local err = raises_check(check.set, set_history { 2, 9, 1, 1, 3 })
   mp.expect(err.message):eq("set: 1 acknowledged add(s) lost: {4}; 2 unexpected: {3, 9}; 1 duplicated: {1}")
   mp.expect(has_line(err.ops, "6 0.600 4 invoke add 4")):truthy()

@@ -11,9 +11,10 @@
 -- opts.raise = false it returns the result instead, the error in
 -- result.error.
 --
--- linearizable prepares each key's ops here (values become integer ids,
--- the calls and returns an ordered list) and hands the search to C
--- (mpod.linear, src/linear.c); the other checkers are plain Lua.
+-- linearizable hands the ops to C: mpod.linear (src/linear.c) reads them
+-- into integer ids and per-key lists of calls and returns, and src/wgl.c
+-- searches; this file checks the options and turns what the search found
+-- into the result and the error. The other checkers are plain Lua.
 
 local errors = require "mpod.error"
 local inspect = require "mpod.inspect"
@@ -62,7 +63,6 @@ local function op_line(op)
     type(op.time) == "number" and string.format("%.3f", op.time) or "?",
     tostring(op.process or "?"), tostring(op.type), tostring(op.f), show_value(op.value))
 end
-
 
 -- the lines of operations (pairs of invoke and completion, or single ops)
 local function proof_lines(operations, limit)
@@ -131,14 +131,12 @@ local function pair(ops, who)
   return operations
 end
 
-
--- the output of an operation: the completion's value, else the invoke's
+-- the result of an operation: its completion's value
 local function output(o)
-  local c = o.complete
-  if c and c.value ~= nil then return c.value end
-  return nil
+  return o.complete and o.complete.value
 end
 
+-- the argument of an operation: its invoke's value, else its completion's
 local function input(o)
   if not is_null(o.invoke.value) then return o.invoke.value end
   return o.complete and o.complete.value
@@ -365,6 +363,10 @@ local function sorted_values(set)
   return list
 end
 
+-- When a value was added more than once, the add that says most counts:
+-- ok, then unknown (info or never completed), then fail.
+local ADD_RANK = { ok = 3, info = 2, fail = 1 }
+
 -- mp.check.set(h, {add="add", read="read"}): Jepsen's set checker. The
 -- last successful read is the final state: every acknowledged add must
 -- be in it (else lost), nothing else but attempted adds (else unexpected;
@@ -382,7 +384,9 @@ function M.set(h, opts)
       if o.f == add_f then
         local k = canonical(input(o))
         local a = adds[k]
-        if not a or o.type == "ok" then adds[k] = { value = input(o), o = o, type = o.type } end
+        if not a or ADD_RANK[o.type] > ADD_RANK[a.type] then
+          adds[k] = { value = input(o), o = o, type = o.type }
+        end
       elseif o.f == read_f and o.type == "ok" then
         if not final or o.done_at > final.done_at then final = o end
       end
@@ -401,12 +405,12 @@ function M.set(h, opts)
   local seen, lost, unexpected, dup, recovered = {}, {}, {}, {}, {}
   for _, v in ipairs(element_list(final, output(final), who)) do
     local k = canonical(v)
-    if seen[k] then dup[k] = v end
-    seen[k] = true
     local a = adds[k]
-    if not a or a.type == "fail" then unexpected[k] = v
+    if seen[k] then dup[k] = v
+    elseif not a or a.type == "fail" then unexpected[k] = v
     elseif a.type ~= "ok" then recovered[k] = v
     else result.ok = result.ok + 1 end
+    seen[k] = true
   end
   for k, a in pairs(adds) do
     if a.type == "ok" and not seen[k] then lost[k] = a.value end
