@@ -148,6 +148,13 @@ mp.test("a history object (:ops()) is read like an array", function()
   local rows = H { { 1, "invoke", "write", 3 }, { 1, "ok", "write", 3 }, { 2, "invoke", "read" }, { 2, "ok", "read", 3 } }
   local h = { ops = function() return rows end }
   mp.expect(check.linearizable(h).ops):eq(2)
+  -- read-only views: the ops and the array behind __index and __len
+  local views = {}
+  for i, op in ipairs(rows) do views[i] = setmetatable({}, { __index = op }) end
+  local view = setmetatable({}, { __index = views, __len = function() return #views end })
+  mp.expect(check.linearizable({ ops = function() return view end }).ops):eq(2)
+  rows[4].value = 9
+  raises_check(check.linearizable, { ops = function() return view end })
 end)
 
 mp.test("point ops, integral float indexes, bad ops", function()
