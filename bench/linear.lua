@@ -3,7 +3,7 @@
 --
 -- Generates, once (kept in BENCH_LINEAR_DIR, default $BUILD/bench-linear),
 -- deterministic concurrent histories of a cas register in the export's
--- JSONL format: for each size, keys of OPS_PER_KEY operations by
+-- JSONL format: for each size (SIZES), keys of so many operations by
 -- PROCS_PER_KEY processes each; every op takes effect at a random moment
 -- between its invoke and its completion, in that order on a real register,
 -- so the histories are linearizable; reads, writes and cas of values 0..4
@@ -20,9 +20,11 @@ local sys = require "mpod.sys"
 
 local DIR = os.getenv("BENCH_LINEAR_DIR") or ((os.getenv("BUILD") or "build") .. "/bench-linear")
 local RUNS = tonumber(os.getenv("BENCH_LINEAR_RUNS") or "3")
-local OPS_PER_KEY = 1000
 local PROCS_PER_KEY = 5
-local SIZES = { 1000, 10000, 100000 }
+-- {ops, ops per key}: the sizes the issue asks for, keys of 1000 ops as
+-- in Jepsen's tests; and one key of 20k ops, where the search's cache
+-- holds long histories of one object
+local SIZES = { { 1000, 1000 }, { 10000, 1000 }, { 100000, 1000 }, { 20000, 20000 } }
 local VERSION = 1 -- change when the generator changes: new file names
 
 local function rng(seed)
@@ -78,11 +80,11 @@ local function apply(r, ops)
   end
 end
 
-local function generate(path, n)
-  local r = rng(n * 7919 + VERSION)
+local function generate(path, n, per_key)
+  local r = rng(n * 7919 + per_key + VERSION)
   local marks = {}
-  for key = 1, math.max(1, n // OPS_PER_KEY) do
-    local ops = key_ops(r, key, math.min(n, OPS_PER_KEY), PROCS_PER_KEY)
+  for key = 1, math.max(1, n // per_key) do
+    local ops = key_ops(r, key, math.min(n, per_key), PROCS_PER_KEY)
     apply(r, ops)
     for _, op in ipairs(ops) do
       marks[#marks + 1] = { op.inv, op, true }
@@ -118,9 +120,10 @@ end
 
 mp.test("linearizability check times", function()
   sys.mkdir_p(DIR)
-  for _, n in ipairs(SIZES) do
-    local path = string.format("%s/cas-register-%d-v%d.jsonl", DIR, n, VERSION)
-    if not sys.stat(path) then generate(path, n) end
+  for _, size in ipairs(SIZES) do
+    local n, per_key = size[1], size[2]
+    local path = string.format("%s/cas-register-%d-%dkeys-v%d.jsonl", DIR, n, n // per_key, VERSION)
+    if not sys.stat(path) then generate(path, n, per_key) end
     local ops = read_ops(path)
     local best, result = math.huge, nil
     for _ = 1, math.max(RUNS, 200000 // n) do

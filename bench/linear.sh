@@ -3,8 +3,8 @@
 # bench` (bench/bench.mk). bench/linear.lua generates (once, cached in
 # $BUILD/bench-linear) linearizable cas-register histories of 1k, 10k and
 # 100k operations in the export's JSONL format (keys of 1000 ops, 5
-# processes each) and times mp.check.linearizable on them, the ops in
-# memory; bench/porcupine (a Go program, built once into $BUILD with the
+# processes each) and one of 20k operations on a single key, and times
+# mp.check.linearizable on them, the ops in memory; bench/porcupine (a Go program, built once into $BUILD with the
 # Go module proxy, Porcupine v1.3.1) times Porcupine's CheckEvents on the
 # same files, the events built beforehand. Both keep the best of
 # BENCH_LINEAR_RUNS (default 3) runs, or of 200000 / ops runs when that
@@ -57,7 +57,7 @@ printf '%s\n%s\n' "$ours" "$theirs" | awk '
             }
             ratio = ours[f] / theirs[f]
             name = f; sub(/.*\//, "", name)
-            printf "  %-34s %7d ops  mpod-lua %9.2f ms  Porcupine %9.2f ms  %5.2f x  target <= 1.0 x  %s\n",
+            printf "  %-38s %7d ops  mpod-lua %9.2f ms  Porcupine %9.2f ms  %5.2f x  target <= 1.0 x  %s\n",
                 name, ops[f], ours[f] * 1000, theirs[f] * 1000, ratio, ratio <= 1.0 ? "PASS" : "MISS"
         }
         exit bad
