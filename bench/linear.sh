@@ -4,12 +4,13 @@
 # $BUILD/bench-linear) linearizable cas-register histories of 1k, 10k and
 # 100k operations in the export's JSONL format (keys of 1000 ops, 5
 # processes each) and one of 20k operations on a single key, and times
-# mp.check.linearizable on them, the ops in memory; bench/porcupine (a Go program, built once into $BUILD with the
-# Go module proxy, Porcupine v1.3.1) times Porcupine's CheckEvents on the
-# same files, the events built beforehand. Both keep the best of
-# BENCH_LINEAR_RUNS (default 3) runs, or of 200000 / ops runs when that
-# is more (short checks vary more). Porcupine checks the keys in parallel
-# goroutines (all cores); mpod-lua on one core.
+# mp.check.linearizable on them, the ops in memory; bench/porcupine (a Go
+# program, built once into $BUILD with the Go module proxy, Porcupine
+# v1.3.1) times Porcupine's CheckEvents on the same files, the events
+# built beforehand. Both keep the best of BENCH_LINEAR_RUNS (default 3)
+# runs, or of 200000 / ops runs when that is more (short checks vary
+# more). Porcupine checks the keys in parallel goroutines (all cores);
+# mpod-lua on one core.
 #
 # Target: mpod-lua at most as long as Porcupine (ratio <= 1.0) on each
 # size. Both must find every history linearizable. Prints the figures
