@@ -345,8 +345,8 @@ static slot *new_slot(lua_State *L, reader *r, int32_t code, int pos)
 
 /* The cell of field k of the op on top in by_id (indexed by the value's
  * id) or, for the integers 0 .. nsmall - 1 (indexes and processes
- * mostly are), in small without making an id; NULL when the field is
- * nil. *present says whether it was there. */
+ * mostly are), in small without making an id; NULL when the field is nil
+ * or mp.null. */
 static int32_t *cell(lua_State *L, reader *r, int k, int32_t **by_id, int32_t *small)
 {
     get(L, k);
