@@ -445,6 +445,8 @@ static void read_ops(lua_State *L, reader *r, size_t n, bool engine)
         int32_t code = lua_isstring(L, -1) && lua_rawget(L, NAMES) == LUA_TNUMBER
                      ? (int32_t)lua_tointeger(L, -1) : -1;
         lua_pop(L, 1);
+        if (code >= MP_LIN_CODES)
+            luaL_error(L, "linear.check: spec.names gives an unknown code %d", (int)code);
         if (code >= 0 && !engine) {
             get(L, K_ENGINE);
             if (lua_toboolean(L, -1))
