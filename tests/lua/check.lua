@@ -236,6 +236,29 @@ mp.test("the Jepsen etcd histories shipped with Porcupine: its verdicts", functi
   mp.note(string.format("%d etcd histories, %d not linearizable, as Porcupine says", count, illegal))
 end, { skip = NO_PORCUPINE })
 
+mp.test("a failed check in the report: the headline, then the ops as a block", function()
+  local r = st.run { "--seed", "1", st.case("check_failures") }
+  st.expect_code(r, 1)
+  for _, line in ipairs {
+    "    not ok 1 - linearizable",
+    '      message: "not linearizable (model register): the longest valid order places 2 of 3 ops and leaves state 2, which none of the 1 op(s) that must come next fits"',
+    '      kind: "check"',
+    '      checker: "linearizable"',
+    "      ops: |",
+    "        4 0.400 3 invoke read nil",
+    "        5 0.500 3 ok read 1",
+    "      placed_last: |",
+    "        3 0.300 2 ok write 2",
+    "    not ok 2 - set",
+    [[      message: "set: 1 acknowledged add(s) lost: {\"x\"}"]],
+    '        1 0.100 1 ok add "x"',
+    "        3 0.300 2 ok read {}",
+    "    ok 3 - a valid history passes",
+  } do
+    st.expect_line(r.stdout, line)
+  end
+end)
+
 -- fencing and no_split_brain ---------------------------------------------------------
 
 mp.test("fencing: epochs never go back, one owner an epoch; without epochs owners take turns", function()
