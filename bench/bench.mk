@@ -23,3 +23,4 @@ BENCH_PARTS += bench/pg.sh
 BENCH_PARTS += bench/http.sh
 BENCH_PARTS += bench/redact.sh
 BENCH_PARTS += bench/linear.sh
+BENCH_PARTS += bench/report.sh

@@ -1,11 +1,20 @@
 /*
- * text.c: report escaping (see text.h), into mp_sbuf buffers (buf.c).
+ * text.c: report escaping (see text.h), into mp_sbuf buffers (buf.c), and
+ * the Lua module mpod.text that hands it to the reporter
+ * (lua/mpod/runner/report/).
  *
  * Every function here produces valid UTF-8 whatever its input: an invalid
  * byte is replaced by U+FFFD, one replacement per byte. Memory failures
  * abort (mp_sbuf_add): the reports are small, and a half-written report
  * would be worse.
+ *
+ * Why this is C while the reporter is Lua: these loops look at every byte
+ * of every name, diagnostic and note a run reports. Written with Lua
+ * patterns they cost 10 to 40 ns a byte (a class scanned per byte), here
+ * one or two, and a failed test's diagnostics (a response body, pod logs)
+ * run to kilobytes: docs/architecture.md has the measured figures.
  */
+#include "mpod.h"
 #include "text.h"
 
 #include <string.h>
@@ -44,16 +53,43 @@ size_t mp_utf8_seq_len(const unsigned char *s, size_t avail)
     return n;
 }
 
+/* What a byte must be for an escaping to leave it as it is. */
+typedef enum { PLAIN_UTF8, PLAIN_TAP, PLAIN_YAML, PLAIN_XML } plain_kind;
+
+static bool plain_byte(unsigned char c, plain_kind kind)
+{
+    if (c >= 0x80)
+        return false;
+    switch (kind) {
+    case PLAIN_TAP:
+        return c >= 0x20 && c != 0x7F && c != '\\' && c != '#';
+    case PLAIN_YAML:
+        return c >= 0x20 && c != 0x7F && c != '\\' && c != '"';
+    case PLAIN_XML:
+        return (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') && c != '&'
+            && c != '<' && c != '>' && c != '"' && c != '\'';
+    default:
+        return true;
+    }
+}
+
 /* Walks s calling `each` for every character: its bytes and length, or
- * the replacement character for an invalid byte. */
+ * the replacement character for an invalid byte; runs of bytes that `kind`
+ * leaves as they are are appended whole. */
 typedef void (*char_fn)(mp_sbuf *b, const char *ch, size_t n, void *ctx);
 
 static void each_char(mp_sbuf *b, const char *s, size_t len, char_fn fn,
-                      void *ctx)
+                      void *ctx, plain_kind kind)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        size_t start = i;          /* a run that needs no escaping, at once */
+        while (i < len && plain_byte(p[i], kind))
+            i++;
+        mp_sbuf_add(b, s + start, i - start);
+        if (i == len)
+            break;
         size_t n = mp_utf8_seq_len(p + i, len - i);
         if (n == 0) {
             fn(b, replacement, 3, ctx);
@@ -82,7 +118,7 @@ static void tap_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
 
 void mp_tap_escape_name(mp_sbuf *b, const char *s, size_t len)
 {
-    each_char(b, s, len, tap_char, NULL);
+    each_char(b, s, len, tap_char, NULL, PLAIN_TAP);
 }
 
 size_t mp_utf8_prefix(const char *s, size_t len, size_t max)
@@ -104,7 +140,7 @@ size_t mp_utf8_prefix(const char *s, size_t len, size_t max)
 void mp_tap_escape_cut(mp_sbuf *b, const char *s, size_t len, size_t max)
 {
     size_t n = mp_utf8_prefix(s, len, max);
-    each_char(b, s, n, tap_char, NULL);
+    each_char(b, s, n, tap_char, NULL, PLAIN_TAP);
     if (n < len)
         mp_sbuf_addf(b, " ... (%zu more bytes)", len - n);
 }
@@ -178,29 +214,27 @@ static bool block_friendly(const char *s, size_t len)
     return true;
 }
 
-typedef struct {
-    int indent;
-    bool line_start;
-} block_state;
-
 /* Every line of the block is indented, blank ones too: TAP::Harness's
  * YAMLish reader (prove) ends a block at the first line that is not. */
-static void yaml_block_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
+static void yaml_block_lines(mp_sbuf *b, const char *s, size_t len, int indent)
 {
-    block_state *st = ctx;
-    if (st->line_start) {
-        mp_sbuf_addf(b, "%*s", st->indent, "");
-        st->line_start = false;
+    size_t start = 0;
+    while (start <= len) {
+        const char *nl = memchr(s + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - s) : len;
+        mp_sbuf_addf(b, "%*s", indent, "");
+        mp_utf8_valid(b, s + start, end - start);
+        if (!nl)
+            break;
+        mp_sbuf_add(b, "\n", 1);
+        start = end + 1;
     }
-    mp_sbuf_add(b, ch, n);
-    if (ch[0] == '\n')
-        st->line_start = true;
 }
 
 void mp_yaml_quoted(mp_sbuf *b, const char *s, size_t len)
 {
     mp_sbuf_add(b, "\"", 1);
-    each_char(b, s, len, yaml_quoted_char, NULL);
+    each_char(b, s, len, yaml_quoted_char, NULL, PLAIN_YAML);
     mp_sbuf_add(b, "\"", 1);
 }
 
@@ -210,8 +244,7 @@ void mp_yaml_scalar(mp_sbuf *b, const char *s, size_t len, int indent)
         while (len > 0 && s[len - 1] == '\n')
             len--;
         mp_sbuf_adds(b, "|\n");    /* "|-" is not YAMLish: prove rejects it */
-        block_state st = { indent, true };
-        each_char(b, s, len, yaml_block_char, &st);
+        yaml_block_lines(b, s, len, indent);
         return;
     }
     mp_yaml_quoted(b, s, len);
@@ -248,5 +281,165 @@ static void xml_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
 
 void mp_xml_escape(mp_sbuf *b, const char *s, size_t len)
 {
-    each_char(b, s, len, xml_char, NULL);
+    each_char(b, s, len, xml_char, NULL, PLAIN_XML);
+}
+
+static void copy_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
+{
+    (void)ctx;
+    mp_sbuf_add(b, ch, n);
+}
+
+void mp_utf8_valid(mp_sbuf *b, const char *s, size_t len)
+{
+    each_char(b, s, len, copy_char, NULL, PLAIN_UTF8);
+}
+
+/* ---- the Lua module mpod.text ---- */
+
+/* Whether the escaping of this kind leaves s as it is (ASCII only: other
+ * text takes the full path). */
+static bool plain_ascii(const char *s, size_t len, plain_kind kind)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!plain_byte((unsigned char)s[i], kind))
+            return false;
+    return true;
+}
+
+static int push_result(lua_State *L, mp_sbuf *b)
+{
+    lua_pushlstring(L, b->data ? b->data : "", b->len);
+    mp_sbuf_free(b);
+    return 1;
+}
+
+/* text.valid(s) -> s with invalid UTF-8 bytes as U+FFFD */
+static int l_valid(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (plain_ascii(s, len, PLAIN_UTF8)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    mp_sbuf b = { 0 };
+    mp_utf8_valid(&b, s, len);
+    return push_result(L, &b);
+}
+
+/* text.prefix(s, max) -> bytes of s kept by a cut at max bytes that does
+ * not split a UTF-8 character */
+static int l_prefix(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_Integer max = luaL_checkinteger(L, 2);
+    lua_pushinteger(L, (lua_Integer)mp_utf8_prefix(s, len, max < 0 ? 0 : (size_t)max));
+    return 1;
+}
+
+/* text.tap_name(s) -> s as a TAP description on one line */
+static int l_tap_name(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (plain_ascii(s, len, PLAIN_TAP)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    mp_sbuf b = { 0 };
+    mp_tap_escape_name(&b, s, len);
+    return push_result(L, &b);
+}
+
+/* text.tap_cut(s, max) -> tap_name of s cut to max bytes, with
+ * " ... (N more bytes)" when cut */
+static int l_tap_cut(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_Integer max = luaL_checkinteger(L, 2);
+    if (len <= (size_t)(max < 0 ? 0 : max) && plain_ascii(s, len, PLAIN_TAP)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    mp_sbuf b = { 0 };
+    mp_tap_escape_cut(&b, s, len, max < 0 ? 0 : (size_t)max);
+    return push_result(L, &b);
+}
+
+/* text.yaml_scalar(s, indent) -> s as a YAML scalar: a double-quoted
+ * string, or a literal block whose lines are indented by `indent` */
+static int l_yaml_scalar(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_Integer indent = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, indent >= 0 && indent <= 1000, 2, "indent out of range");
+    mp_sbuf b = { 0 };
+    mp_yaml_scalar(&b, s, len, (int)indent);
+    return push_result(L, &b);
+}
+
+/* text.yaml_quoted(s) -> s as a double-quoted YAML scalar */
+static int l_yaml_quoted(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    mp_sbuf b = { 0 };
+    mp_yaml_quoted(&b, s, len);
+    return push_result(L, &b);
+}
+
+/* text.xml(s) -> s escaped for XML text and attributes */
+static int l_xml(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (plain_ascii(s, len, PLAIN_XML)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    mp_sbuf b = { 0 };
+    mp_xml_escape(&b, s, len);
+    return push_result(L, &b);
+}
+
+/* text.indent(s, n) -> s with n spaces before each line: at its start and
+ * after each newline but a final one */
+static int l_indent(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 0 && n <= 1000, 2, "indent out of range");
+    mp_sbuf b = { 0 };
+    size_t start = 0;
+    while (start < len) {
+        const char *nl = memchr(s + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - s) + 1 : len;
+        mp_sbuf_addf(&b, "%*s", (int)n, "");
+        mp_sbuf_add(&b, s + start, end - start);
+        start = end;
+    }
+    return push_result(L, &b);
+}
+
+static const luaL_Reg text_functions[] = {
+    { "indent", l_indent },
+    { "valid", l_valid },
+    { "prefix", l_prefix },
+    { "tap_name", l_tap_name },
+    { "tap_cut", l_tap_cut },
+    { "yaml_scalar", l_yaml_scalar },
+    { "yaml_quoted", l_yaml_quoted },
+    { "xml", l_xml },
+    { NULL, NULL }
+};
+
+int luaopen_mpod_text(lua_State *L)
+{
+    luaL_newlib(L, text_functions);
+    return 1;
 }

@@ -1,7 +1,7 @@
 /*
  * text.h: the escaping rules of the reports: TAP test names, YAML
- * scalars, XML text, appended to mp_sbuf buffers (buf.h). Pure C, no Lua,
- * fuzzed by tests/fuzz/fuzz_text.c.
+ * scalars, XML text, appended to mp_sbuf buffers (buf.h). Pure C (text.c
+ * also opens them to Lua as mpod.text), fuzzed by tests/fuzz/fuzz_text.c.
  */
 #ifndef MPOD_TEXT_H
 #define MPOD_TEXT_H
@@ -14,6 +14,9 @@
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid
  * (overlong forms, surrogates and code points above U+10FFFF included). */
 size_t mp_utf8_seq_len(const unsigned char *s, size_t avail);
+
+/* Append s as valid UTF-8: each invalid byte as U+FFFD. */
+void mp_utf8_valid(mp_sbuf *b, const char *s, size_t len);
 
 /* Append s as a TAP description: valid UTF-8 (invalid bytes become U+FFFD),
  * "\" and "#" escaped with a backslash, control characters (newlines

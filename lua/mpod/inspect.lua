@@ -60,6 +60,7 @@ local function tostring_method(v)
   return type(mt) == "table" and rawget(mt, "__tostring") or nil
 end
 
+-- is_sequence(t) -> true when t's keys are exactly 1..#t, read raw
 local function is_sequence(t)
   local n = rawlen(t)
   if n == 0 then return false end
@@ -67,6 +68,7 @@ local function is_sequence(t)
   for _ in next, t do count = count + 1 end
   return count == n
 end
+M.is_sequence = is_sequence
 
 local describe
 

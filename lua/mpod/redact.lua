@@ -2,7 +2,7 @@
 --
 -- redact(text) is the one scrubbing function, applied wherever output
 -- leaves the engine: the events a scenario process sends (runtime.emit),
--- every argument of the reporter (report.c calls redact_all, so nothing
+-- every argument of the reporter (runner/report calls redact_all, so nothing
 -- reaches TAP, JUnit or the progress line without it), the runner's
 -- messages on stderr (M.stderr), the rows of `mpod-lua status` and the
 -- copies --dump-logs writes. docs/output.md#secrets lists what it hides:

@@ -1,5 +1,5 @@
 -- report_driver.lua: runs the Lua chunk in $MPOD_REPORT_CHUNK inside one
--- test, for tests/lua/report.lua, which drives mpod.report directly.
+-- test, for tests/lua/report.lua, which drives mpod.runner.report directly.
 --
 -- A scenario child's C stdout is the runner's stderr (stdout carries the
 -- runner's TAP only), so a reporter made here writes its TAP and its
@@ -16,7 +16,7 @@ end
 
 mp.test("report chunk", function()
   local src = assert(os.getenv("MPOD_REPORT_CHUNK"), "MPOD_REPORT_CHUNK is not set")
-  local env = setmetatable({ report = require "mpod.report", mark = mark }, { __index = _G })
+  local env = setmetatable({ report = require "mpod.runner.report", mark = mark }, { __index = _G })
   local chunk = assert(load(src, "=report chunk", "t", env))
   chunk()
   io.stdout:flush()

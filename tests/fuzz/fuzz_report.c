@@ -1,6 +1,8 @@
 /*
  * fuzz_report.c: libFuzzer target for the YAML emitter of the reports
- * (report.yaml in src/report.c) on arbitrary Lua tables.
+ * (mpod.runner.report.yaml, lua/mpod/runner/report/yaml.lua, on the
+ * escaping loops of src/text.c) on arbitrary Lua tables. The state is the
+ * engine's own (mp_host_new: the bundled modules, the C modules).
  *
  * The input's bytes drive a small builder that makes a Lua value: strings
  * of any bytes, integers, floats (NaN and infinities included), booleans,
@@ -22,6 +24,7 @@
  * entries, the block limit) are exercised but, where they cut, only the
  * layout is checked.
  */
+#include "host.h"
 #include "mpod.h"
 #include "text.h"
 
@@ -32,8 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int luaopen_mpod_report(lua_State *L);
 
 #define MAX_DEPTH 8             /* the emitter's YAML_MAX_DEPTH */
 
@@ -671,16 +672,19 @@ static void read_yaml(const mp_sbuf *yaml, int indent, mp_sbuf *out)
 
 static void setup(void)
 {
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    luaL_requiref(L, "mpod.report", luaopen_mpod_report, 0);
+    L = mp_host_new();
+    if (!L)
+        fail("out of memory", NULL);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "mpod.runner.report.yaml");
+    lua_call(L, 1, 1);
     lua_setglobal(L, "report");
 }
 
 static int emit(lua_State *S)
 {
     lua_getglobal(S, "report");
-    lua_getfield(S, -1, "yaml");
+    lua_getfield(S, -1, "block");
     lua_pushvalue(S, 1);
     lua_pushvalue(S, 2);
     lua_call(S, 2, 1);

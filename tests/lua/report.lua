@@ -1,6 +1,7 @@
--- report.lua: mpod.report, the TAP/JUnit writer, driven directly.
+-- report.lua: mpod.runner.report, the TAP/JUnit writer, driven directly.
 --
--- The pure functions (report.yaml, report.escape_name) run here. A
+-- The pure functions (report.yaml, report.escape_name) run here; the
+-- escaping rules one by one are in report_text.lua. A
 -- reporter object writes to the process's stdout and stderr, so those
 -- tests run it one level down: tests/cases/report_driver.lua runs a chunk
 -- of Lua inside a nested mpod-lua, where a scenario child's stdout is the
@@ -9,7 +10,7 @@
 -- calls, and the reporter's closing line).
 
 local mp = require "mpod"
-local report = require "mpod.report"
+local report = require "mpod.runner.report"
 local st = require "selftest"
 local sys = require "mpod.sys"
 
@@ -482,17 +483,17 @@ mark(select(2, pcall(r.file_end, r, f, {})))
 r:finish()
 mark(select(2, pcall(r.finish, r)))
 ]]):eq [[
-@bad argument #1 to 'mpod.report.new' (tap_version must be 13 or 14)
-@bad argument #2 to '?' (no such file index)
+@report.new: tap_version must be 13 or 14, not 12
+@report: no such file index 1
 TAP version 13
 # Subtest: f.lua
     1..0
 ok 1 - f.lua
-@bad argument #2 to '?' (file already ended)
-@bad argument #2 to '?' (file already ended)
+@report: file f.lua already ended
+@report: file f.lua already ended
 1..1
 mpod-lua: 0 passed, 0 failed, 0 skipped (T s)
-@bad argument #1 to '?' (already finished)
+@report: the run already finished
 ]]
 end)
 

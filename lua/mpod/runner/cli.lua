@@ -12,7 +12,7 @@
 
 local errors = require "mpod.error"
 local redact = require "mpod.redact"
-local report = require "mpod.report"
+local report = require "mpod.runner.report"
 local sys = require "mpod.sys"
 
 local M = {}

@@ -21,7 +21,7 @@ local json = require "mpod.json"
 local proc = require "mpod.proc"
 local reaper = require "mpod.reaper"
 local redact = require "mpod.redact"
-local report = require "mpod.report"
+local report = require "mpod.runner.report"
 local sched = require "mpod.sched"
 local sys = require "mpod.sys"
 
