@@ -5,8 +5,9 @@
 -- .stderr and .xml after normalising only what varies from run to run:
 -- elapsed times, the time and timestamp attributes, the closing line's
 -- duration. MPOD_GOLDEN_UPDATE=1 rewrites the golden files instead
--- (tests/golden/README.md). The JUnit output must also parse with xmllint
--- and match tests/golden/junit.rng, and its counts must add up.
+-- (tests/golden/README.md). The JUnit output must also parse with xmllint,
+-- match tests/golden/junit.rng and the Jenkins xunit rules
+-- (tests/golden/junit-10.xsd), and its counts must add up.
 
 local mp = require "mpod"
 local st = require "selftest"
@@ -160,7 +161,25 @@ local function check_xml(xml)
   if schema.code ~= 0 then
     mp.fail("the JUnit XML does not match tests/golden/junit.rng:\n" .. schema.stderr)
   end
+  local xsd = xmllint(xml, "--noout", "--schema", GOLDEN .. "junit-10.xsd")
+  if xsd.code ~= 0 then
+    mp.fail("the JUnit XML breaks the Jenkins xunit rules (tests/golden/junit-10.xsd):\n"
+      .. xsd.stderr)
+  end
 end
+
+-- The schema check can fail: junit-10.xsd rejects what it must.
+mp.test("tests/golden/junit-10.xsd rejects skipped on testsuites, accepts it on a testsuite", function()
+  local ok = '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="x" tests="1" '
+    .. 'failures="0" errors="0" time="0.001">\n  <testsuite name="a" tests="1" failures="0" '
+    .. 'errors="0" skipped="1" time="0.001">\n    <testcase name="t" classname="a" file="a.lua" '
+    .. 'line="3" time="0.000"><skipped message="m"/></testcase>\n  </testsuite>\n</testsuites>\n'
+  mp.expect(xmllint(ok, "--noout", "--schema", GOLDEN .. "junit-10.xsd").code):eq(0)
+  local bad = ok:gsub('errors="0" time', 'errors="0" skipped="1" time', 1)
+  local r = xmllint(bad, "--noout", "--schema", GOLDEN .. "junit-10.xsd")
+  mp.expect(r.code):ne(0)
+  mp.expect(r.stderr):contains("attribute 'skipped': The attribute 'skipped' is not allowed")
+end)
 
 local outputs = {}       -- case name -> the raw JUnit text, for the count checks
 
@@ -220,7 +239,10 @@ local function count_problems(xml)
     end
   end
   local root = attrs(xml:match("<testsuites (.-)>") or "")
-  for _, attr in ipairs(ATTRS) do
+  if root.skipped then
+    problems[#problems + 1] = "<testsuites> has a skipped attribute (junit-10.xsd rejects it)"
+  end
+  for _, attr in ipairs { "tests", "failures", "errors" } do
     if tonumber(root[attr]) ~= sums[attr] then
       problems[#problems + 1] = string.format('<testsuites %s="%s"> but its testsuites add up to %d',
         attr, root[attr], sums[attr])
