@@ -54,7 +54,7 @@ size_t mp_utf8_seq_len(const unsigned char *s, size_t avail)
 }
 
 /* What a byte must be for an escaping to leave it as it is. */
-typedef enum { PLAIN_UTF8, PLAIN_TAP, PLAIN_YAML, PLAIN_XML } plain_kind;
+typedef enum { PLAIN_UTF8, PLAIN_TAP, PLAIN_YAML, PLAIN_XML, PLAIN_XML_ATTR } plain_kind;
 
 static bool plain_byte(unsigned char c, plain_kind kind)
 {
@@ -68,6 +68,8 @@ static bool plain_byte(unsigned char c, plain_kind kind)
     case PLAIN_XML:
         return (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') && c != '&'
             && c != '<' && c != '>' && c != '"' && c != '\'';
+    case PLAIN_XML_ATTR:
+        return c >= 0x20 && c != '&' && c != '<' && c != '>' && c != '"' && c != '\'';
     default:
         return true;
     }
@@ -254,7 +256,7 @@ void mp_yaml_scalar(mp_sbuf *b, const char *s, size_t len, int indent)
 
 static void xml_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
 {
-    (void)ctx;
+    bool attr = ctx != NULL;
     unsigned char c = (unsigned char)ch[0];
     if (n > 1) {
         /* U+FFFE and U+FFFF are not XML characters */
@@ -271,6 +273,9 @@ static void xml_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
     case '>': mp_sbuf_adds(b, "&gt;"); return;
     case '"': mp_sbuf_adds(b, "&quot;"); return;
     case '\'': mp_sbuf_adds(b, "&apos;"); return;
+    case '\n': mp_sbuf_adds(b, attr ? "&#10;" : "\n"); return;
+    case '\r': mp_sbuf_adds(b, attr ? "&#13;" : "\r"); return;
+    case '\t': mp_sbuf_adds(b, attr ? "&#9;" : "\t"); return;
     default:
         if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
             mp_sbuf_add(b, replacement, 3);
@@ -282,6 +287,12 @@ static void xml_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
 void mp_xml_escape(mp_sbuf *b, const char *s, size_t len)
 {
     each_char(b, s, len, xml_char, NULL, PLAIN_XML);
+}
+
+void mp_xml_escape_attr(mp_sbuf *b, const char *s, size_t len)
+{
+    static int attr = 1;
+    each_char(b, s, len, xml_char, &attr, PLAIN_XML_ATTR);
 }
 
 static void copy_char(mp_sbuf *b, const char *ch, size_t n, void *ctx)
@@ -426,7 +437,24 @@ static int l_indent(lua_State *L)
     return push_result(L, &b);
 }
 
+/* text.xml_attr(s) -> s escaped for an XML attribute: as xml(), and tab,
+ * newline, carriage return as character references (&#9; &#10; &#13;),
+ * which every reader keeps (raw ones are normalised to spaces) */
+static int l_xml_attr(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (plain_ascii(s, len, PLAIN_XML_ATTR)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    mp_sbuf b = { 0 };
+    mp_xml_escape_attr(&b, s, len);
+    return push_result(L, &b);
+}
+
 static const luaL_Reg text_functions[] = {
+    { "xml_attr", l_xml_attr },
     { "indent", l_indent },
     { "valid", l_valid },
     { "prefix", l_prefix },

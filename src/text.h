@@ -43,4 +43,9 @@ void mp_tap_escape_cut(mp_sbuf *b, const char *s, size_t len, size_t max);
  * characters XML cannot carry and invalid UTF-8 as U+FFFD. */
 void mp_xml_escape(mp_sbuf *b, const char *s, size_t len);
 
+/* Append s escaped for an XML attribute value: as mp_xml_escape, and tab,
+ * newline and carriage return as &#9; &#10; &#13; (an XML reader turns raw
+ * ones in an attribute into spaces). */
+void mp_xml_escape_attr(mp_sbuf *b, const char *s, size_t len);
+
 #endif

@@ -95,6 +95,11 @@ static void test_xml(void)
            "characters XML cannot carry become U+FFFD");
     is_str(xml(S("tab\tnl\n")), "tab\tnl\n", "tab and newline are kept");
     is_str(xml(S("\xef\xbf\xbf")), "\xef\xbf\xbd", "U+FFFF is replaced");
+    static mp_sbuf b;
+    mp_xml_escape_attr(&b, S("two\nlines\r\tand \"q\"\x01"));
+    is_str(b.data, "two&#10;lines&#13;&#9;and &quot;q&quot;\xef\xbf\xbd",
+           "in an attribute, newline, return and tab are character references");
+    mp_sbuf_free(&b);
 }
 
 /* The bounds of the reports: cuts never split a character. */

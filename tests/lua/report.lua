@@ -522,6 +522,7 @@ r:test(a, { name = [[<tag> & "quotes" 'apos']] .. "\1\255", ok = false, elapsed 
             diag = { message = "a < b", got = "]]>" } })
 r:test(a, { name = "skipped", ok = true, directive = "SKIP", reason = "no <db>" })
 r:test(a, { name = "with output", ok = true, output = "stdout & more" })
+r:test(a, { name = "two\nlines", ok = false, diag = { message = "first\nsecond\r\tthird" } })
 r:note(a, "note <1>")
 r:file_end(a, {})
 r:finish()
@@ -529,7 +530,11 @@ r:finish()
   local f = assert(io.open(path))
   local xml = f:read("a")
   f:close()
-  mp.expect(xml):contains('<testsuite name="a&amp;b.lua" tests="3" failures="1" errors="0" skipped="1" ')
+  mp.expect(xml):contains('<testsuite name="a&amp;b.lua" tests="4" failures="2" errors="0" skipped="1" ')
+  -- attributes keep newlines (raw ones would read back as spaces); bodies stay raw
+  mp.expect(xml):contains('<testcase name="two&#10;lines" ')
+  mp.expect(xml):contains('<failure message="first&#10;second&#13;&#9;third">---\n'
+    .. 'message: &quot;first\\nsecond\\r\\tthird&quot;\n...\n</failure>')
   mp.expect(xml):contains('<testcase name="&lt;tag&gt; &amp; &quot;quotes&quot; &apos;apos&apos;'
     .. "\u{FFFD}\u{FFFD}" .. '" classname="a&amp;b.lua" time="1.250">')
   mp.expect(xml):contains('<failure message="a &lt; b">---\nmessage: &quot;a &lt; b&quot;\n'

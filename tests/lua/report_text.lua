@@ -55,6 +55,13 @@ mp.test("xml: markup as entities, characters XML cannot carry as U+FFFD", functi
   mp.expect(text.xml("\xef\xbf\xbf")):eq(FFFD)
 end)
 
+mp.test("xml_attr: newlines, returns and tabs as character references, which readers keep", function()
+  mp.expect(text.xml_attr("plain")):eq("plain")
+  mp.expect(text.xml_attr("line one\nline two\r\n\tend & <x>"))
+    :eq("line one&#10;line two&#13;&#10;&#9;end &amp; &lt;x&gt;")
+  mp.expect(text.xml_attr("\1\255")):eq(FFFD .. FFFD)
+end)
+
 mp.test("cuts never split a character; a cut name says how much is left out", function()
   mp.expect(text.prefix("abc", 5)):eq(3)
   mp.expect(text.prefix("a\xc3\xa9", 2)):eq(1)

@@ -6,7 +6,9 @@
 -- failure is <failure> with the test's YAML diagnostics as its body. A file
 -- that failed as a whole (crash, timeout, load error) gets an <error>
 -- testcase of its own, and a run that bailed out a "Bail out!" suite, so
--- the XML read alone never shows a run with nothing wrong.
+-- the XML read alone never shows a run with nothing wrong. Attribute
+-- values keep their newlines and tabs as character references (&#10;):
+-- raw ones would reach every reader as spaces.
 
 local text = require "mpod.runner.report.text"
 local yaml = require "mpod.runner.report.yaml"
@@ -16,7 +18,7 @@ local M = {}
 local NAME_MAX = 1024                   -- bytes of a test name or reason
 local OUTPUT_MAX = 1 << 20              -- bytes of one test's output
 
-local xml = text.xml
+local xml, attr = text.xml, text.xml_attr
 
 local function cut(s, max) return (text.cut(s, max)) end
 
@@ -28,7 +30,7 @@ end
 local function open_case(suite, name, elapsed)
   local cases = suite.cases
   cases[#cases + 1] = string.format('    <testcase name="%s" classname="%s" time="%.3f">\n',
-    xml(cut(name, NAME_MAX)), xml(suite.name), elapsed)
+    attr(cut(name, NAME_MAX)), attr(suite.name), elapsed)
 end
 
 -- <tag message="diag.message">YAML of diag</tag>; body: that YAML when
@@ -42,7 +44,7 @@ local function problem(suite, diag, tag, body)
   end
   local cases = suite.cases
   cases[#cases + 1] = string.format('      <%s message="%s">%s</%s>\n', tag,
-    xml(message and cut(message, yaml.SCALAR_MAX) or "failed"), xml(body or ""), tag)
+    attr(message and cut(message, yaml.SCALAR_MAX) or "failed"), xml(body or ""), tag)
 end
 
 -- case(suite, t): one test point; t has name, ok, directive, reason,
@@ -54,7 +56,7 @@ function M.case(suite, t)
   local cases = suite.cases
   if t.directive then
     cases[#cases + 1] = string.format('      <skipped message="%s%s"/>\n',
-      t.directive == "TODO" and "TODO: " or "", xml(t.reason and cut(t.reason, NAME_MAX) or ""))
+      t.directive == "TODO" and "TODO: " or "", attr(t.reason and cut(t.reason, NAME_MAX) or ""))
     suite.skipped = suite.skipped + 1
   elseif not t.ok then
     problem(suite, t.diag, "failure", t.diag_yaml)
@@ -82,7 +84,7 @@ end
 
 local function suite_xml(suite, elapsed, timestamp)
   local parts = { string.format('  <testsuite name="%s" tests="%d" failures="%d" errors="%d" '
-    .. 'skipped="%d" time="%.3f" timestamp="%s">\n', xml(suite.name), suite.tests,
+    .. 'skipped="%d" time="%.3f" timestamp="%s">\n', attr(suite.name), suite.tests,
     suite.failures, suite.errors, suite.skipped, elapsed, timestamp) }
   parts[2] = table.concat(suite.cases)
   if #suite.out > 0 then
@@ -93,12 +95,11 @@ local function suite_xml(suite, elapsed, timestamp)
 end
 
 local function bail_xml(reason, timestamp)
-  reason = xml(reason)
   return string.format('  <testsuite name="Bail out!" tests="1" failures="0" errors="1" '
     .. 'skipped="0" time="0.000" timestamp="%s">\n'
     .. '    <testcase name="Bail out!" classname="mpod-lua" time="0.000">\n'
     .. '      <error message="%s">%s</error>\n    </testcase>\n  </testsuite>\n',
-    timestamp, reason, reason)
+    timestamp, attr(reason), xml(reason))
 end
 
 -- write(path, files, elapsed, bail) -> true | nil, message: files are the
