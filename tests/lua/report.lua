@@ -512,7 +512,7 @@ r:finish()
   mp.expect(out):contains("1..1\n" .. CLEAR .. "mpod-lua: 1 passed, 0 failed, 0 skipped (T s)\n")
 end)
 
-mp.test("JUnit from the reporter: escaping, failure bodies, well-formed, the documented shape", function()
+mp.test("JUnit from the reporter: escaping, failure bodies, file and line, well-formed, the documented shape", function()
   local dir = sys.mkdtemp("mpod-report-junit")
   local path = dir .. "/r.xml"
   drive([=[
@@ -523,6 +523,8 @@ r:test(a, { name = [[<tag> & "quotes" 'apos']] .. "\1\255", ok = false, elapsed 
 r:test(a, { name = "skipped", ok = true, directive = "SKIP", reason = "no <db>" })
 r:test(a, { name = "with output", ok = true, output = "stdout & more" })
 r:test(a, { name = "two\nlines", ok = false, diag = { message = "first\nsecond\r\tthird" } })
+r:test(a, { name = "here", ok = false, diag = { message = "m", at = "a&b.lua:7" } })
+r:test(a, { name = "in a helper", ok = false, diag = { message = "m", at = "lib/h.lua:3" } })
 r:note(a, "note <1>")
 r:file_end(a, {})
 r:finish()
@@ -530,13 +532,16 @@ r:finish()
   local f = assert(io.open(path))
   local xml = f:read("a")
   f:close()
-  mp.expect(xml):contains('<testsuite name="a&amp;b.lua" tests="4" failures="2" errors="0" skipped="1" ')
+  mp.expect(xml):contains('<testsuite name="a&amp;b.lua" tests="6" failures="4" errors="0" skipped="1" ')
+  -- file: the scenario; line: where the failure is in it, never a helper's line
+  mp.expect(xml):contains('<testcase name="here" classname="a&amp;b.lua" file="a&amp;b.lua" line="7" time=')
+  mp.expect(xml):contains('<testcase name="in a helper" classname="a&amp;b.lua" file="a&amp;b.lua" time=')
   -- attributes keep newlines (raw ones would read back as spaces); bodies stay raw
   mp.expect(xml):contains('<testcase name="two&#10;lines" ')
   mp.expect(xml):contains('<failure message="first&#10;second&#13;&#9;third">---\n'
     .. 'message: &quot;first\\nsecond\\r\\tthird&quot;\n...\n</failure>')
   mp.expect(xml):contains('<testcase name="&lt;tag&gt; &amp; &quot;quotes&quot; &apos;apos&apos;'
-    .. "\u{FFFD}\u{FFFD}" .. '" classname="a&amp;b.lua" time="1.250">')
+    .. "\u{FFFD}\u{FFFD}" .. '" classname="a&amp;b.lua" file="a&amp;b.lua" time="1.250">')
   mp.expect(xml):contains('<failure message="a &lt; b">---\nmessage: &quot;a &lt; b&quot;\n'
     .. 'got: &quot;]]&gt;&quot;\n...\n</failure>')
   mp.expect(xml):contains('<skipped message="no &lt;db&gt;"/>')

@@ -27,10 +27,25 @@ function M.new_suite(name)
   return { name = name, cases = {}, out = {}, tests = 0, failures = 0, errors = 0, skipped = 0 }
 end
 
-local function open_case(suite, name, elapsed)
+-- The line of the failure in the scenario file itself: diag.at when it
+-- names that file ("scenarios/login.lua:12"); a helper's line would
+-- mislead an annotation of the scenario.
+local function failure_line(suite, diag)
+  local at = type(diag) == "table" and rawget(diag, "at")
+  if type(at) ~= "string" then return nil end
+  local file, line = at:match("^(.*):(%d+)$")
+  return file == suite.name and line or nil
+end
+
+-- <testcase> with `file` (the scenario path, for annotations: readers such
+-- as action-junit-report otherwise guess a file from the classname) and
+-- `line` when the failure's line in it is known
+local function open_case(suite, name, elapsed, diag)
+  local line = failure_line(suite, diag)
   local cases = suite.cases
-  cases[#cases + 1] = string.format('    <testcase name="%s" classname="%s" time="%.3f">\n',
-    attr(cut(name, NAME_MAX)), attr(suite.name), elapsed)
+  cases[#cases + 1] = string.format('    <testcase name="%s" classname="%s" file="%s"%s time="%.3f">\n',
+    attr(cut(name, NAME_MAX)), attr(suite.name), attr(suite.name),
+    line and string.format(' line="%s"', line) or "", elapsed)
 end
 
 -- <tag message="diag.message">YAML of diag</tag>; body: that YAML when
@@ -51,7 +66,7 @@ end
 -- elapsed, diag and output as the reporter's test() got them, and
 -- diag_yaml, the YAML of diag at indentation 0 when the caller made it
 function M.case(suite, t)
-  open_case(suite, t.name or "", t.elapsed)
+  open_case(suite, t.name or "", t.elapsed, not t.ok and not t.directive and t.diag or nil)
   suite.tests = suite.tests + 1
   local cases = suite.cases
   if t.directive then
@@ -70,7 +85,7 @@ end
 
 -- file_error(suite, diag, elapsed): the file failed as a whole
 function M.file_error(suite, diag, elapsed)
-  open_case(suite, "the file as a whole", elapsed)
+  open_case(suite, "the file as a whole", elapsed, diag)
   problem(suite, diag, "error")
   suite.cases[#suite.cases + 1] = "    </testcase>\n"
   suite.tests = suite.tests + 1
