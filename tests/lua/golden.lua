@@ -266,6 +266,12 @@ mp.test("JUnit counts add up: a testsuite's counts match its testcases, "
   if #problems > 0 then mp.fail(table.concat(problems, "\n")) end
 end)
 
+mp.test("a test killed with its file has its time in JUnit, not 0", function()
+  local xml = outputs.file_timeout or mp.fail("the file_timeout case did not run")
+  local time = xml:match('<testcase name="waits" [^>]*time="([%d.]+)"')
+  mp.expect(tonumber(time)):ge(0.9)          -- it ran until the 1 s file timeout
+end)
+
 mp.test("a file that fails as a whole says why in JUnit too", function()
   for name, why in pairs {
     syntax_error = "expected (to close", load_error = "attempt to index a nil value",

@@ -155,7 +155,7 @@ local function on_message(run, st, msg)
       st.channel:send { go = true }
     end):name("gate")
   elseif ev == "test_start" then
-    st.current = msg.name
+    st.current, st.current_started = msg.name, sched.now()
   elseif ev == "test" then
     st.current = nil
     msg.ev = nil
@@ -208,7 +208,9 @@ local function finish_file(run, st, status)
   local result = {}
   if diag and st.current then
     if diag.message then diag.message = diag.message .. " (during this test)" end
-    run.reporter:test(st.index, { name = st.current, ok = false, diag = diag })
+    -- a test killed with its file (timeout, crash) ran until now
+    run.reporter:test(st.index, { name = st.current, ok = false, diag = diag,
+                                  elapsed = sched.now() - st.current_started })
   elseif diag then
     result = { ok = false, diag = diag }
   elseif st.ntests == 0 then
