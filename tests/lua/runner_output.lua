@@ -81,6 +81,8 @@ mp.test("--filter keeps matching tests; a file with none is skipped", function()
   st.expect_line(r.stdout, "ok 1 - tests/cases/passing.lua # SKIP no test matches the filter")
   st.expect_line(r.stdout, "    ok 1 - inner > nested")
   mp.expect(st.has_line(r.stdout, "    ok 1 - top")):falsy()
+  -- counted as one skip everywhere: the TAP above, the closing line, JUnit
+  mp.expect(r.stderr):matches("mpod%-lua: 1 passed, 0 failed, 1 skipped ")
 end)
 
 mp.test("exit codes: 0 passed, 1 failed, 2 usage", function()

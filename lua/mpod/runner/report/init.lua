@@ -243,8 +243,13 @@ function Reporter:file_end(index, t)
   local diag = rawget(t, "diag")
   if f.failed_itself then junit.file_error(f.junit, diag, f.elapsed) end
   local directive, reason = field(t, "directive"), field(t, "reason")
+  local skipped_whole = f.ntests == 0 and directive == "SKIP"
+  if skipped_whole then                 -- one skip, in the counts and in JUnit too
+    count_test(self, f, true, "SKIP")
+    junit.file_skipped(f.junit, reason)
+  end
   f.tap[#f.tap + 1] = string.format("%s1..%d%s\n", SUBTEST_INDENT, f.ntests,
-    (f.ntests == 0 and directive == "SKIP") and directive_text(directive, reason) or "")
+    skipped_whole and directive_text(directive, reason) or "")
   add_point(f.tap, "", f.index, ok, f.name, directive, reason,
     type(diag) == "table" and yaml.block(diag, 2) or nil)
   f.ended = true

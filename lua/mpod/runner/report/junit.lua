@@ -92,6 +92,14 @@ function M.file_error(suite, diag, elapsed)
   suite.errors = suite.errors + 1
 end
 
+-- file_skipped(suite, reason): the file ran no test (none matched the
+-- filter, or it has none): one skipped testcase, so it counts as skipped
+-- here as in the TAP and the closing line
+function M.file_skipped(suite, reason)
+  M.case(suite, { name = "the file as a whole", ok = true, directive = "SKIP", reason = reason,
+                  elapsed = 0 })
+end
+
 -- output(suite, text): a file-level note, for the suite's <system-out>
 function M.output(suite, s)
   suite.out[#suite.out + 1] = xml(s) .. "\n"
