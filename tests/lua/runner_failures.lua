@@ -113,10 +113,12 @@ end)
 -- start(case) -> the runner running one case file, read as it goes:
 -- r.proc, r.err (its stderr), r.wait_for(text, label) reads until the text
 -- has come, r.rest() reads to the end and returns all it printed (r.seen)
-local function start(case)
+local function start(case, args)
   local proc = require "mpod.proc"
-  local p, _, out, err = proc.spawn { argv = { st.MPOD, st.case(case) },
-                                      stdout = "pipe", stderr = "pipe" }
+  local argv = { st.MPOD }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  argv[#argv + 1] = st.case(case)
+  local p, _, out, err = proc.spawn { argv = argv, stdout = "pipe", stderr = "pipe" }
   local r = { proc = p, err = err, seen = "" }
   function r.wait_for(text, label)
     mp.poll_until(function()
@@ -132,8 +134,9 @@ local function start(case)
   return r
 end
 
-mp.test("SIGINT stops a run without a cluster: Bail out!, closing line, 130", function()
-  local r = start("sleep_forever")
+mp.test("SIGINT stops a run without a cluster: Bail out!, closing line, JUnit error, 130", function()
+  local dir = require("mpod.sys").mkdtemp("mpod-sigint-junit")
+  local r = start("sleep_forever", { "--junit", dir .. "/junit.xml" })
   r.wait_for("# Subtest: tests/cases/sleep_forever.lua", "the file started")
   mp.sleep(0.2)
   r.proc:kill("INT")
@@ -142,6 +145,14 @@ mp.test("SIGINT stops a run without a cluster: Bail out!, closing line, 130", fu
   st.expect_line(r.rest(), "Bail out! interrupted by SIGINT")
   local e = r.err:read(1) or ""
   mp.expect(e):contains("mpod-lua: 0 passed, 0 failed, 0 skipped")
+  -- the JUnit file read alone shows the run failed, and why
+  local f = assert(io.open(dir .. "/junit.xml"))
+  local xml = f:read("a")
+  f:close()
+  require("mpod.sys").rmtree(dir)
+  mp.expect(xml):matches('<testsuites name="mpod%-lua" tests="%d+" failures="%d+" errors="[1-9]')
+  mp.expect(xml):matches('<testcase name="Bail out!" classname="mpod%-lua" time="[%d.]+">\n'
+    .. '      <error message="interrupted by SIGINT">')
 end)
 
 mp.test("a runner that reads slowly still gets the end of a file (the child's last flush waits)", function()

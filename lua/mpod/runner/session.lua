@@ -180,7 +180,10 @@ local function watch_signals(s, reporter)
       reporter:bail("interrupted by SIG" .. name)
     end
     M.close(s, nil)
-    if reporter then pcall(reporter.finish, reporter) end   -- closing line, JUnit
+    if reporter then                            -- closing line, JUnit
+      local ok, err = pcall(reporter.finish, reporter)
+      if not ok then redact.stderr("mpod-lua: the report could not be finished: " .. tostring(err) .. "\n") end
+    end
     proc.exit_now(128 + byte:byte())
   end):name("signal watcher")
 end

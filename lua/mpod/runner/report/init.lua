@@ -268,6 +268,7 @@ function Reporter:bail(reason)
   if not self.bail_reason then
     self.bail_reason = text.cut(reason, yaml.SCALAR_MAX)
     self.bail_timestamp = utc_timestamp()
+    self.bail_elapsed = sched.now() - self.t0
   end
   self.bailed = true
 end
@@ -291,8 +292,16 @@ function Reporter:finish()
                    todo = self.todo, files = #self.files, files_failed = self.files_failed,
                    elapsed = elapsed }
   if self.junit_path then
+    for _, f in ipairs(self.files) do     -- cut short by a bail-out (SIGINT...)
+      if not f.ended then
+        f.elapsed = sched.now() - f.started
+        junit.file_error(f.junit, { message = "the run stopped before this file ended: "
+          .. (self.bail_reason or "the reporter finished") }, f.elapsed)
+      end
+    end
     local written, err = junit.write(self.junit_path, self.files, elapsed, self.bail_reason
-      and { reason = self.bail_reason, timestamp = self.bail_timestamp })
+      and { reason = self.bail_reason, timestamp = self.bail_timestamp,
+            elapsed = self.bail_elapsed })
     if not written then totals.junit_error = err end
   end
   return totals

@@ -117,17 +117,19 @@ local function suite_xml(suite, elapsed, timestamp)
   return table.concat(parts)
 end
 
-local function bail_xml(reason, timestamp)
+-- The run that bailed out: an errored testcase with the reason, timed
+-- from the start of the run to the bail-out.
+local function bail_xml(bail)
   return string.format('  <testsuite name="Bail out!" tests="1" failures="0" errors="1" '
-    .. 'skipped="0" time="0.000" timestamp="%s">\n'
-    .. '    <testcase name="Bail out!" classname="mpod-lua" time="0.000">\n'
+    .. 'skipped="0" time="%.3f" timestamp="%s">\n'
+    .. '    <testcase name="Bail out!" classname="mpod-lua" time="%.3f">\n'
     .. '      <error message="%s">%s</error>\n    </testcase>\n  </testsuite>\n',
-    timestamp, attr(reason), xml(reason))
+    bail.elapsed, bail.timestamp, bail.elapsed, attr(bail.reason), xml(bail.reason))
 end
 
 -- write(path, files, elapsed, bail) -> true | nil, message: files are the
 -- reporter's file records ({junit = suite, elapsed =, timestamp =}), bail
--- nil or {reason =, timestamp =}
+-- nil or {reason =, timestamp =, elapsed =}
 function M.write(path, files, elapsed, bail)
   local tests, failures, errors = 0, 0, 0
   for _, f in ipairs(files) do
@@ -141,7 +143,7 @@ function M.write(path, files, elapsed, bail)
     .. '<testsuites name="mpod-lua" tests="%d" failures="%d" errors="%d" time="%.3f">\n',
     tests, failures, errors, elapsed) }
   for _, f in ipairs(files) do parts[#parts + 1] = suite_xml(f.junit, f.elapsed, f.timestamp) end
-  if bail then parts[#parts + 1] = bail_xml(bail.reason, bail.timestamp) end
+  if bail then parts[#parts + 1] = bail_xml(bail) end
   parts[#parts + 1] = "</testsuites>\n"
   local out = io.open(path, "w")
   if not out then return nil, "cannot open " .. path end
