@@ -268,6 +268,27 @@ mp.test("usage errors exit 2 with one message on stderr and nothing on stdout", 
   end
 end)
 
+mp.test("--junit to a path that cannot be written: exit 2 with the reason, before anything runs", function()
+  local dir = sys.mkdtemp("mpod-cli-junit")
+  local passing = st.case("passing")
+  mp.expect(usage { "--junit", dir .. "/no/such/dir/x.xml", passing })
+    :eq("mpod-lua: --junit " .. dir .. "/no/such/dir/x.xml: No such file or directory\n")
+  mp.expect(usage { "--junit=" .. dir, passing })
+    :eq("mpod-lua: --junit " .. dir .. ": Is a directory\n")
+  -- an existing file passes the check and is replaced by the run's JUnit
+  local path = dir .. "/old.xml"
+  local f = assert(io.open(path, "w"))
+  f:write("old")
+  f:close()
+  local r = st.run { "--junit", path, passing }
+  f = assert(io.open(path))
+  local xml = f:read("a")
+  f:close()
+  sys.rmtree(dir)
+  mp.expect(r.code):eq(0)
+  mp.expect(xml):matches("^<%?xml ")
+end)
+
 mp.test("no files given and no scenarios/*.lua: a usage error", function()
   local dir = sys.mkdtemp("mpod-cli")
   local err = usage({}, dir)

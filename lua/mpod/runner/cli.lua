@@ -284,11 +284,28 @@ local function random_seed()
   return os.time() % 1000000000
 end
 
+-- The --junit file must be writable before anything runs: a run of many
+-- minutes must not end in a report it cannot write. Opened to append, so
+-- an existing file is left as it is until the run writes it.
+local function check_junit(path)
+  local f, err = io.open(path, "a")
+  if not f then return nil, err end
+  f:close()
+  return true
+end
+
 -- Run scenario files; returns the exit code.
 local function run_files(opts, positional)
   local files = pick_files(positional)
   if #files == 0 then
     return usage_error("no scenario files (none given and no scenarios/*.lua here)")
+  end
+  if opts.junit then
+    local ok, err = check_junit(opts.junit)
+    if not ok then               -- err: "PATH: No such file or directory"
+      redact.stderr("mpod-lua: --junit " .. err .. "\n")
+      return 2
+    end
   end
   if opts.shard then files = M.shard(files, opts.shard[1], opts.shard[2]) end
   opts.seed = opts.seed or random_seed()
@@ -315,8 +332,9 @@ local function run_files(opts, positional)
     control = s.control,
   }
   session.close(s, totals)
-  if totals.junit_error then
-    redact.stderr("mpod-lua: --junit: " .. totals.junit_error .. "\n")
+  if totals.junit_error then                 -- writable at the start, not at the end
+    redact.stderr("mpod-lua: --junit " .. totals.junit_error .. "\n")
+    return 2
   end
   if totals.bailed then return 3 end
   return totals.failed > 0 and 1 or 0

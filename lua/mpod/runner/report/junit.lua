@@ -127,7 +127,7 @@ local function bail_xml(bail)
     bail.elapsed, bail.timestamp, bail.elapsed, attr(bail.reason), xml(bail.reason))
 end
 
--- write(path, files, elapsed, bail) -> true | nil, message: files are the
+-- write(path, files, elapsed, bail) -> true | nil, "PATH: reason": files are the
 -- reporter's file records ({junit = suite, elapsed =, timestamp =}), bail
 -- nil or {reason =, timestamp =, elapsed =}
 function M.write(path, files, elapsed, bail)
@@ -145,10 +145,12 @@ function M.write(path, files, elapsed, bail)
   for _, f in ipairs(files) do parts[#parts + 1] = suite_xml(f.junit, f.elapsed, f.timestamp) end
   if bail then parts[#parts + 1] = bail_xml(bail) end
   parts[#parts + 1] = "</testsuites>\n"
-  local out = io.open(path, "w")
-  if not out then return nil, "cannot open " .. path end
-  local ok = out:write(table.concat(parts))
-  return (out:close() and ok) and true or nil, "cannot write " .. path
+  local out, err = io.open(path, "w")
+  if not out then return nil, err end                -- "PATH: reason"
+  local ok, werr = out:write(table.concat(parts))
+  local closed, cerr = out:close()
+  if ok and closed then return true end
+  return nil, path .. ": " .. tostring(werr or cerr)
 end
 
 return M
