@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -202,6 +203,24 @@ static int l_isatty(lua_State *L)
     return 1;
 }
 
+/* sys.terminal_size(fd) -> columns, rows | nil, message: the size of the
+ * terminal fd is (TIOCGWINSZ); nil when fd is not a terminal or the size
+ * is unknown (0) */
+static int l_terminal_size(lua_State *L)
+{
+    struct winsize ws;
+    if (ioctl((int)luaL_checkinteger(L, 1), TIOCGWINSZ, &ws) < 0)
+        return push_failure(L, "TIOCGWINSZ");
+    if (ws.ws_col == 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the terminal does not say its size");
+        return 2;
+    }
+    lua_pushinteger(L, ws.ws_col);
+    lua_pushinteger(L, ws.ws_row);
+    return 2;
+}
+
 static int l_hostname(lua_State *L)
 {
     char buf[256];
@@ -352,6 +371,7 @@ static const luaL_Reg sys_functions[] = {
     { "rmtree", l_rmtree },
     { "realpath", l_realpath },
     { "isatty", l_isatty },
+    { "terminal_size", l_terminal_size },
     { "hostname", l_hostname },
     { "getcwd", l_getcwd },
     { NULL, NULL }

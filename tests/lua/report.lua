@@ -498,19 +498,55 @@ mpod-lua: 0 passed, 0 failed, 0 skipped (T s)
 ]]
 end)
 
+-- The progress line's environment is set here whatever the caller's
+-- terminal: TERM and NO_COLOR choose its mode, COLUMNS its width.
+local LIVE = { TERM = "xterm", NO_COLOR = "", COLUMNS = "200" }
+
 mp.test("progress: a live line on stderr, cleared before the closing line", function()
-  local out = drive [[
+  local out = drive([[
 local r = report.new { progress = true, total = 2 }
 local a = r:file_begin("a.lua")
 r:test(a, { name = "t", ok = true })
 r:file_end(a, {})
 r:finish()
-]]
+]], LIVE)
   local CLEAR = "\r\27[K"
   mp.expect(out):contains(CLEAR .. "[0/2] 0 passed, 0 failed, 0 skipped  a.lua")
   mp.expect(out):contains(CLEAR .. "[0/2] 1 passed, 0 failed, 0 skipped  a.lua > t")
-  mp.expect(out):contains(CLEAR .. "[1/2] 1 passed, 0 failed, 0 skipped  ")
+  mp.expect(out):contains(CLEAR .. "[1/2] 1 passed, 0 failed, 0 skipped  a.lua")
   mp.expect(out):contains("1..1\n" .. CLEAR .. "mpod-lua: 1 passed, 0 failed, 0 skipped (T s)\n")
+end)
+
+local PROGRESS_CHUNK = [[
+local r = report.new { progress = true, total = 1 }
+local a = r:file_begin("scenarios/a_rather_long_name_for_a_scenario.lua")
+r:test(a, { name = "a test whose name is long enough to wrap\nand has a newline, é ✓", ok = true })
+r:file_end(a, {})
+r:finish()
+]]
+
+-- (the driver's stream holds the TAP too: each progress line is followed
+-- by the TAP the reporter wrote next, or by the next line's "\r")
+mp.test("progress: cut to COLUMNS - 1 characters, on one line, never wrapped", function()
+  local CLEAR = "\r\27[K"
+  local out = drive(PROGRESS_CHUNK, { TERM = "xterm", NO_COLOR = "", COLUMNS = "30" })
+  mp.expect(out):contains(CLEAR .. "[0/1] 0 passed, 0 failed, 0 s    ok 1 - ")
+  mp.expect(out):contains(CLEAR .. "[0/1] 1 passed, 0 failed, 0 s    1..1\n")
+  mp.expect(out):contains(CLEAR .. "[1/1] 1 passed, 0 failed, 0 s1..1\n")
+  -- wide enough: the whole line, the name's newline as a space
+  out = drive(PROGRESS_CHUNK, { TERM = "xterm", NO_COLOR = "", COLUMNS = "200" })
+  mp.expect(out):contains(CLEAR .. "[0/1] 1 passed, 0 failed, 0 skipped  "
+    .. "scenarios/a_rather_long_name_for_a_scenario.lua > a test whose name is long enough "
+    .. "to wrap and has a newline, é ✓    1..1\n")
+end)
+
+mp.test("progress: TERM=dumb or NO_COLOR: no control sequence, a plain line per file", function()
+  for _, env in ipairs { { TERM = "dumb", NO_COLOR = "", COLUMNS = "30" },
+                         { TERM = "xterm", NO_COLOR = "1", COLUMNS = "30" } } do
+    local out = drive(PROGRESS_CHUNK, env)
+    mp.expect(out:find("[\r\27]")):is_nil()
+    st.expect_line(out, "[1/1] 1 passed, 0 failed, 0 skipped  scenarios/a_rather_long_name_for_a_scenario.lua")
+  end
 end)
 
 mp.test("JUnit from the reporter: escaping, failure bodies, file and line, well-formed, the documented shape", function()

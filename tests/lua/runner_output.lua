@@ -193,3 +193,43 @@ end)
   mp.expect(io.open(dir .. "/gc.txt"):read("a")):eq("finalized")
   sys.rmtree(dir)
 end)
+
+-- On a real terminal (a pty whose size is set to 40 columns, COLUMNS
+-- unset): the progress line takes its width from the terminal itself.
+local PTY = [[
+import fcntl, os, pty, struct, subprocess, sys, termios
+master, slave = pty.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR")}
+env["TERM"] = "xterm"
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=slave, env=env)
+os.close(slave)
+out = b""
+while True:
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+p.wait()
+sys.stdout.buffer.write(out)
+]]
+
+mp.test("progress on a terminal: fitted to its width (TIOCGWINSZ), cleared at the end", function()
+  local r = mp.exec({ "python3", "-c", PTY, st.MPOD, "--seed", "1", st.case("passing") },
+                    { timeout = 60, env = { MPOD_CLUSTER = "" } })
+  mp.expect(r.code):eq(0)
+  local lines = 0
+  for segment in r.stdout:gmatch("\r\27%[K([^\r\n]*)") do
+    if segment ~= "" and not segment:find("^mpod%-lua: ") then
+      lines = lines + 1
+      if utf8.len(segment) > 39 then mp.fail("a progress line wider than 39: " .. segment) end
+    end
+  end
+  mp.expect(lines):ge(3)
+  mp.expect(r.stdout):contains("\r\27[K[0/1] 0 passed, 0 failed, 0 skipped  ")
+  mp.expect(r.stdout):contains("\r\27[Kmpod-lua: 2 passed, 0 failed, 0 skipped")
+end)

@@ -70,7 +70,7 @@ function M.new(opts)
     errors.usage("report.new: tap_version must be 13 or 14, not " .. tostring(version))
   end
   return setmetatable({
-    tap_version = math.tointeger(version), progress = opts.progress and true or false,
+    tap_version = math.tointeger(version), progress = opts.progress and progress.new() or nil,
     total = opts.total or 0, junit_path = opts.junit, files = {}, head = 1, done = 0,
     passed = 0, failed = 0, skipped = 0, todo = 0, files_failed = 0, t0 = sched.now(),
   }, Reporter)
@@ -107,10 +107,11 @@ local function pump(r)
   io.stdout:flush()
 end
 
-local function show_progress(r, file, test)
+local function show_progress(r, file, test, file_ended)
   if not r.progress then return end
-  progress.show { done = r.done, total = math.max(r.total, #r.files), passed = r.passed,
-                  failed = r.failed, skipped = r.skipped, file = file, test = test }
+  r.progress:update({ done = r.done, total = math.max(r.total, #r.files), passed = r.passed,
+                      failed = r.failed, skipped = r.skipped, file = file, test = test },
+                    file_ended)
 end
 
 local function check_file(r, index)
@@ -255,7 +256,7 @@ function Reporter:file_end(index, t)
   f.ended = true
   self.done = self.done + 1
   pump(self)
-  show_progress(self, nil, nil)
+  show_progress(self, f.name, nil, true)
   return ok
 end
 
@@ -284,7 +285,7 @@ function Reporter:finish()
     io.stdout:write("1..", #self.files, "\n")
     io.stdout:flush()
   end
-  if self.progress then progress.clear() end
+  if self.progress then self.progress:clear() end
   io.stderr:write(string.format("mpod-lua: %d passed, %d failed, %d skipped%s (%.1f s)\n",
     self.passed, self.failed, self.skipped,
     self.todo > 0 and string.format(", %d todo", self.todo) or "", elapsed))
