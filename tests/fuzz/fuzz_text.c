@@ -21,7 +21,9 @@
  *   (a block holds it without its trailing newlines and "|" adds one);
  * - XML: only XML 1.0 characters, no raw < > " ' and & only in the five
  *   entities; decoding gives the text with the characters XML cannot carry
- *   as U+FFFD.
+ *   as U+FFFD;
+ * - XML attributes (mp_xml_escape_attr): the same, and no raw tab, newline
+ *   or return: those are &#9; &#10; &#13;.
  */
 #include "text.h"
 
@@ -280,13 +282,16 @@ static bool xml_char(uint32_t c)
         || (c >= 0xE000 && c <= 0xFFFD) || c >= 0x10000;
 }
 
-static bool xml_entity(size_t *i, uint32_t *out)
+/* The entity at output[*i] ('&'): the five of XML, and in an attribute
+ * the character references of tab, newline and return. */
+static bool xml_entity(size_t *i, uint32_t *out, bool attr)
 {
     static const struct { const char *name; uint32_t c; } entities[] = {
         { "amp;", '&' }, { "lt;", '<' }, { "gt;", '>' }, { "quot;", '"' },
-        { "apos;", '\'' },
+        { "apos;", '\'' }, { "#9;", '\t' }, { "#10;", '\n' }, { "#13;", '\r' },
     };
-    for (size_t e = 0; e < sizeof entities / sizeof entities[0]; e++) {
+    size_t count = sizeof entities / sizeof entities[0] - (attr ? 0 : 3);
+    for (size_t e = 0; e < count; e++) {
         size_t n = strlen(entities[e].name), k = 0;
         while (k < n && *i + 1 + k < output.n
                && output.cp[*i + 1 + k] == (uint32_t)entities[e].name[k])
@@ -300,10 +305,16 @@ static bool xml_entity(size_t *i, uint32_t *out)
     return false;
 }
 
-static void check_xml(const uint8_t *in, size_t len)
+/* XML text, or an attribute value (attr): in both the output decodes to
+ * the input; an attribute holds no raw tab, newline or return (a reader
+ * would turn them into spaces). */
+static void check_xml(const uint8_t *in, size_t len, bool attr)
 {
     mp_sbuf b = { 0 };
-    mp_xml_escape(&b, (const char *)in, len);
+    if (attr)
+        mp_xml_escape_attr(&b, (const char *)in, len);
+    else
+        mp_xml_escape(&b, (const char *)in, len);
     if (!strict(b.data, b.len, &output))
         fail("XML text is not valid UTF-8", in, len, &b);
     expected.n = decoded.n = 0;
@@ -315,8 +326,10 @@ static void check_xml(const uint8_t *in, size_t len)
             fail("XML text holds a character XML cannot carry", in, len, &b);
         if (c == '<' || c == '>' || c == '"' || c == '\'')
             fail("XML text holds a raw markup character", in, len, &b);
+        if (attr && (c == '\t' || c == '\n' || c == '\r'))
+            fail("an XML attribute holds a raw tab, newline or return", in, len, &b);
         if (c == '&') {
-            if (!xml_entity(&i, &c))
+            if (!xml_entity(&i, &c, attr))
                 fail("XML text holds a stray '&'", in, len, &b);
         } else {
             i++;
@@ -338,6 +351,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lenient(data, size, &input);
     check_tap(data, size);
     check_yaml(data, size, indent);
-    check_xml(data, size);
+    check_xml(data, size, false);
+    check_xml(data, size, true);
     return 0;
 }
