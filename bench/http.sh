@@ -19,6 +19,10 @@
 #   (c) the RSS of one scenario process holding 1,000 SSE streams open
 #       (bench/http_sse.lua, against the HTTP fixture); target: at most
 #       64 MiB.
+#   (d) the cost of the file's history (docs/history.md): (b)'s 64 tasks
+#       with the engine recording every request, against the same with
+#       MPOD_ENGINE_HISTORY=off; target: recording costs at most 3%
+#       (ratio >= 0.97, on the rate and on the CPU per request).
 #
 # (a) and (b) run in BENCH_ROUNDS (default 3) alternating rounds of
 # BENCH_SECONDS (default 3) per client; the median of the rounds' ratios is
@@ -118,6 +122,13 @@ mpod_load() {
     printf '%s\n' "$out" | awk '$2 == "bench" { v[$3] = $4 } END { print v["rate"], v["cpu_us"] }'
 }
 
+# mpod_load_unrecorded(tasks) -> "rate cpu_us" of bench/http_load.lua with
+# the engine's history recording off (MPOD_ENGINE_HISTORY=off): beside
+# mpod_load, the cost of recording every request in the file's history
+mpod_load_unrecorded() {
+    MPOD_ENGINE_HISTORY=off mpod_load "$1"
+}
+
 # wrk_load(connections) -> "rate cpu_us"
 wrk_load() {
     out=$(with_cpu wrk -t1 -c"$1" -d"${seconds}s" "$url" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
@@ -157,6 +168,7 @@ while [ $r -le "$rounds" ]; do
     measure $r seq_wrk wrk_load 1 >>"$figures"
     measure $r seq_curl curl_load 1 >>"$figures"
     measure $r c64_mpod mpod_load 64 >>"$figures"
+    measure $r c64_nohist mpod_load_unrecorded 64 >>"$figures"
     measure $r c64_curl curl_load 64 >>"$figures"
     measure $r c64_wrk wrk_load 64 >>"$figures"
     r=$((r + 1))
@@ -206,6 +218,10 @@ awk '
             "(b) ratio mpod-lua / bare libcurl", b, verdict(b >= 0.85), medcpu("c64_mpod", "c64_curl")
         printf "  %-40s %8.2f x (median of rounds)                      (CPU per request: %.2f x)\n",
             "    ratio mpod-lua / wrk -c64", medratio("c64_mpod", "c64_wrk"), medcpu("c64_mpod", "c64_wrk")
+        printf "  %-40s %8.0f req/s (median)\n", "mpod-lua, 64 tasks, history recording off", med("c64_nohist")
+        h = medratio("c64_mpod", "c64_nohist"); hc = medcpu("c64_mpod", "c64_nohist")
+        printf "  %-40s %8.3f x (median of rounds)   target >= 0.97 x   %s   (CPU per request: %.3f x, %s)\n",
+            "(d) history: recording on / off", h, verdict(h >= 0.97), hc, verdict(hc >= 0.97)
         rss = sse["rss_kib"] / 1024; hwm = sse["hwm_kib"] / 1024
         printf "  1000 SSE streams opened at once in %.2f s; scenario RSS %.1f MiB before, %.1f MiB open (%.1f KiB per stream)\n",
             sse["open_s"], sse["rss_before_kib"] / 1024, rss, (sse["rss_kib"] - sse["rss_before_kib"]) / 1000

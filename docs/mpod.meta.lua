@@ -1267,4 +1267,119 @@ function check.monotonic(h, opts) end
 ---@return mpod.CheckResult result
 function check.read_your_writes(h, opts) end
 
+-- History -------------------------------------------------------------------------
+
+---The file's one history of operations (docs/history.md): the same object
+---on every call. The engine records its own operations in it (requests,
+---streams, pod control, faults, queries, polls, tests), `engine = true`.
+---@return mpod.History
+function mp.history() end
+
+---Where an operation is pinned: `process` (default: 0 for the test's own
+---task, else the id of the task that calls), `pod` (a pod or its name),
+---`key` (checkers split the history on it).
+---@class mpod.OpOptions
+---@field process? integer|string
+---@field pod? string|mpod.Pod
+---@field key? any
+
+---An operation as `h:ops()` returns it, and one line of `--history DIR`.
+---@class mpod.HistoryOp
+---@field index integer 0-based, in record order
+---@field time number seconds since the file started (monotonic)
+---@field process integer|string the task id (0: the test's own task), or a name such as `"nemesis"`
+---@field type "invoke"|"ok"|"fail"|"info"
+---@field f string the operation's name (`"http"`, `"test"`, `"pod.kill"`, or the scenario's own)
+---@field value any
+---@field pod? string
+---@field key? any
+---@field test? string the full name of the test running when it was recorded
+---@field invoke? integer on a completion: the index of its invoke
+---@field error? {kind: string, message: string} on fail and info
+---@field engine? boolean true on the engine's own ops
+---@field point? boolean true on an op without duration (`h:observe`, SSE events)
+
+---Filter of `h:ops`: every field given must be equal.
+---@class mpod.OpsFilter
+---@field f? string
+---@field pod? string
+---@field type? "invoke"|"ok"|"fail"|"info"
+---@field key? any
+---@field engine? boolean true: the engine's ops only; false: the scenario's only
+---@field test? string
+---@field process? integer|string
+
+---Counts of `h:stats()`.
+---@class mpod.HistoryStats
+---@field ops integer ops recorded since the file started
+---@field kept integer ops in memory
+---@field engine integer engine ops in memory
+---@field user integer the scenario's ops in memory (never dropped)
+---@field dropped_ops integer engine ops dropped past `limits.engine_ops`
+---@field dropped_detail integer engine ops that lost their detail past `limits.detail_ops`
+---@field written integer ops written to the history file
+---@field write_errors integer batches the history file did not take
+---@field file? string the history file, when the run writes one
+---@field limits {engine_ops: integer, detail_ops: integer}
+
+---@class mpod.History
+local History = {}
+
+---Records the start of an operation; complete the handle with `ok`,
+---`fail` or `info`. An op never completed stays open (like `info`).
+---@param f string the operation's name
+---@param value? any copied when recorded
+---@param opts? mpod.OpOptions
+---@return mpod.Op
+function History:invoke(f, value, opts) end
+
+---Records something seen, not done: one op of type `ok` with `point = true`.
+---@param f string
+---@param value? any
+---@param opts? mpod.OpOptions
+---@return integer index
+function History:observe(f, value, opts) end
+
+---Copies of the ops in memory that match, in index order (redacted, with
+---the engine's detail parsed).
+---@param filter? mpod.OpsFilter
+---@return mpod.HistoryOp[]
+function History:ops(filter) end
+
+---@return mpod.HistoryStats
+function History:stats() end
+
+---Changes the memory bounds (defaults 100000 engine ops, 10000 with detail).
+---@param limits {engine_ops?: integer, detail_ops?: integer}
+---@return mpod.History
+function History:set_limits(limits) end
+
+---An invoked operation, from `h:invoke`. Reads `index`, `f`, `value`,
+---`process`, `time`, `pod`, `key`, `test` of its invoke.
+---@class mpod.Op
+---@field index integer
+---@field f string
+---@field value any
+---@field process integer|string
+local Op = {}
+
+---It happened; `value` defaults to the invoke's. Completing twice raises `usage`.
+---@param value? any
+---@return mpod.Op
+function Op:ok(value) end
+
+---It surely did not happen.
+---@param err? any an error, a message
+---@return mpod.Op
+function Op:fail(err) end
+
+---Unknown whether it happened (a timeout, a lost connection).
+---@param err? any
+---@return mpod.Op
+function Op:info(err) end
+
+---`"ok"`, `"fail"`, `"info"`, or nil while open.
+---@return "ok"|"fail"|"info"|nil
+function Op:completed() end
+
 return mp

@@ -16,6 +16,7 @@
 local core = require "mpod.http.core"
 local errors = require "mpod.error"
 local json = require "mpod.json"
+local record = require "mpod.record"
 local redact = require "mpod.redact"
 local sched = require "mpod.sched"
 
@@ -266,6 +267,7 @@ local function parse_head(head)
   end
   return map, list
 end
+M._parse_head = parse_head
 
 local function cookie_attribute(c, attr)
   local key, value = attr:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
@@ -437,14 +439,21 @@ function M.request(spec)
   check_spec(spec, "http.request")
   local method, body, lines = request_parts(spec)
   local url = with_query(spec.url, spec.query)
+  local path = spec.path or path_of(url)
+  local history = record.history
+  local op = history and history:_http_invoke(method, path, spec.pod)
   local res, err = core.request {
     url = url, method = method, headers = lines, body = body,
     timeout = spec.timeout, connect_timeout = spec.connect_timeout,
     follow = spec.follow, unix_socket = spec.unix_socket, proxy = spec.proxy,
     max_body = spec.max_body,
   }
-  if not res then return fail(err, spec, method) end
-  res.method, res.pod, res.path = method, spec.pod, spec.path or path_of(url)
+  if not res then
+    if op then history:_http_error(op, err) end
+    return fail(err, spec, method)
+  end
+  if op then history:_http_done(op, res, lines) end
+  res.method, res.pod, res.path = method, spec.pod, path
   setmetatable(res, Response)
   if res.head:find("ookie:", 1, true) or res.head:find("OOKIE:", 1, true) then
     local _ = res.cookies                   -- registers the secrets now

@@ -53,6 +53,7 @@ local lazy = {
   exec = function() return require("mpod.exec").exec end,
   tcp = function() return require "mpod.tcp" end,
   check = function() return require "mpod.scenario.check" end,
+  history = function() return require("mpod.scenario.history").get end,
 }
 
 return setmetatable(mp, {

@@ -301,6 +301,18 @@ mp.test("Cluster, Pod, Proxy, Task and Expectation", function()
   expect_no_problems(problems)
 end)
 
+mp.test("History and Op", function()
+  local history = require "mpod.scenario.history"
+  local h = mp.history()
+  local op = h:invoke("meta", 1)
+  local problems = {}
+  local function add(list) table.move(list, 1, #list, #problems + 1, problems) end
+  add(compare("mpod.History", real_class(history.History)))
+  add(compare("mpod.Op", real_class(history.Op)))
+  expect_no_problems(problems)
+  op:ok()
+end)
+
 mp.test("Response, SseStream, SseEvent and TcpConn from the HTTP fixture", function()
   local fix = httpfix.start()
   local ok, err = pcall(function()
@@ -481,6 +493,7 @@ local DOC_PREFIX = {
   ["mpod.Proxy"] = "proxy:", ["mpod.Task"] = "task:", ["mpod.Expectation"] = ":",
   ["mpod.Response"] = "res:", ["mpod.SseStream"] = "s:", ["mpod.PgConn"] = "db:",
   ["mpod.tcp"] = "mp.tcp.", ["mpod.TcpConn"] = "conn:", ["mpod.check"] = "mp.check.",
+  ["mpod.History"] = "h:", ["mpod.Op"] = "op:",
 }
 
 mp.test("docs/reference.md names every function, option and error kind", function()

@@ -19,6 +19,7 @@
 local channel = require "mpod.channel"
 local dsl = require "mpod.scenario.dsl"
 local errors = require "mpod.error"
+local history = require "mpod.scenario.history"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local reaper = require "mpod.reaper"
@@ -54,6 +55,7 @@ local function install_globals(ch)
   os.exit = function(code, _)
     code = exit_code(code)
     runtime.emit { ev = "exit", code = code, at = errors.location() }
+    pcall(history.file_ending, string.format("os.exit(%d) was called", code))
     pcall(ch.flush, ch)
     pcall(reaper.sweep)
     proc.exit_now(code)
@@ -92,6 +94,18 @@ local function load_scenario(file, timeout)
   return ok, diag
 end
 
+-- The file's history (mpod.scenario.history) starts with the file; it is
+-- appended to cfg.history_file when the runner asks for one, and the
+-- engine's own ops are left out with MPOD_ENGINE_HISTORY=off.
+local function start_history(cfg)
+  local engine = os.getenv("MPOD_ENGINE_HISTORY") ~= "off"
+  local ok, err = pcall(history.start, { file = cfg.history_file, engine = engine })
+  if not ok then
+    history.start { engine = engine }
+    runtime.emit { ev = "note", text = "history: " .. tostring(type(err) == "table" and err.message or err) }
+  end
+end
+
 local function wait_for_go(ch, gate)
   while not gate.go and not ch.closed do gate.cond:wait() end
   return gate.go
@@ -109,6 +123,7 @@ function M.main(args)
   runtime.channel, runtime.file, runtime.options = ch, cfg.file, cfg
   runtime.cluster, runtime.cluster_error = cfg.cluster, cfg.cluster_error
   install_globals(ch)
+  start_history(cfg)
   reaper.install(cfg.scenario_id)
   math.randomseed(cfg.seed or os.time())
   set_package_path(cfg.file)
@@ -122,6 +137,7 @@ function M.main(args)
     dsl.run { emit = runtime.emit, filter = cfg.filter, test_timeout = cfg.test_timeout }
   end
   reaper.sweep()
+  pcall(history.file_ending, "the file ended")
   ch:send { ev = "done" }
   -- No time limit: the runner reads until the end, however slowly (an
   -- 8 MB diagnostic under valgrind took it more than the 2 s this once

@@ -11,6 +11,7 @@
 -- of its own. Results go out through the emit function given to run().
 
 local errors = require "mpod.error"
+local history = require "mpod.scenario.history"
 local runtime = require "mpod.scenario.runtime"
 local sched = require "mpod.sched"
 local sync = require "mpod.scenario.sync"
@@ -136,6 +137,7 @@ function M.count(filter) return count_selected(state.root, filter) end
 local function run_limited(fn, timeout, what)
   local t = sched.spawn(function() return xpcall(fn, trace.capture) end)
   t:name(what)
+  history.set_main_task(t)
   t:set_deadline(sched.now() + timeout)
   local status, ok, captured = t:join(timeout)
   if status == "timeout" then
@@ -227,10 +229,12 @@ end
 
 local function run_test(test, ctx, setup_failure)
   if test.skip then
+    history.test_skipped(test.name, test.skip)
     ctx.emit { ev = "test", name = test.name, ok = true, directive = "SKIP", reason = test.skip }
     return
   end
   ctx.emit { ev = "test_start", name = test.name }
+  history.test_started(test.name)
   runtime.begin_test()
   local start = sched.now()
   local ok, diag
@@ -244,6 +248,7 @@ local function run_test(test, ctx, setup_failure)
   local elapsed = sync.elapsed(start)
   if diag then diag.elapsed = diag.elapsed or elapsed end
   if not ok then runtime.add_failure_context(diag) end
+  history.test_ended(ok and "ok" or "fail", diag, { at = diag and diag.at, todo = test.todo })
   ctx.emit { ev = "test", name = test.name, ok = ok, diag = (not ok) and diag or nil,
              directive = test.todo and "TODO" or nil, reason = test.todo,
              elapsed = elapsed }

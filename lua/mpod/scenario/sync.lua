@@ -9,6 +9,7 @@
 
 local errors = require "mpod.error"
 local inspect = require "mpod.inspect"
+local record = require "mpod.record"
 local sched = require "mpod.sched"
 local trace = require "mpod.trace"
 
@@ -163,6 +164,20 @@ local function attempt(fn, deadline)
   return "error", r[2]
 end
 
+-- The history's ops of a poll (mpod.scenario.history): the invoke, with
+-- the label as value; its completion ok or fail with attempts and the
+-- poll's timeout (or duration).
+local function record_start(what, fn, opts)
+  local h = record.history
+  return h and h:_engine_invoke(what, label_of(fn, opts))
+end
+
+local function record_end(op, kind, attempts, limit, err)
+  if not op then return end
+  record.history:_engine_complete(op, kind, { attempts = attempts,
+    timeout = limit, error = err })
+end
+
 local function poll(what, fn, opts)
   opts = opts or {}
   local timeout = opts.timeout or 10
@@ -170,16 +185,22 @@ local function poll(what, fn, opts)
   local start = sched.now()
   local deadline = start + timeout
   local attempts, last, last_error = 0, nil, nil
+  local op = record_start(what, fn, opts)
   repeat
     attempts = attempts + 1
     local r = table.pack(attempt(fn, deadline))
-    if r[1] == "ok" and r[2] then return table.unpack(r, 2, r.n) end
+    if r[1] == "ok" and r[2] then
+      record_end(op, "ok", attempts, timeout)
+      return table.unpack(r, 2, r.n)
+    end
     if r[1] == "ok" then last = r[2]
     elseif r[1] == "error" then last_error = describe_error(r[2])
     else last_error = "an attempt was still running at the deadline and was cancelled" end
     local pause = math.min(interval, deadline - sched.now())
     if pause > 0 then sched.sleep(pause) end
   until sched.now() >= deadline
+  record_end(op, "fail", attempts, timeout, { kind = "timeout", message = string.format(
+    "%s timed out after %g s (%d attempts)", what, timeout, attempts) })
   errors.raise("timeout", string.format("%s timed out: %s", what, label_of(fn, opts)), {
     label = opts.label,
     elapsed = M.elapsed(start),
@@ -203,6 +224,7 @@ function M.consistently(fn, opts)
   local start = sched.now()
   local window_end = start + duration
   local attempts, last = 0, nil
+  local op = record_start("consistently", fn, opts)
   repeat
     attempts = attempts + 1
     local r = table.pack(attempt(fn, math.max(window_end, sched.now()) + interval))
@@ -212,6 +234,7 @@ function M.consistently(fn, opts)
       local why = r[1] == "error" and ("raised: " .. describe_error(r[2]))
         or r[1] == "overrun" and "did not finish in time"
         or ("returned " .. inspect.inspect(r[2], 300))
+      record_end(op, "fail", attempts, duration, { kind = "consistently", message = why .. " (" .. at .. ")" })
       errors.raise("consistently", string.format("consistently failed: %s %s (%s)",
         label_of(fn, opts), why, at), {
           label = opts.label, attempts = attempts,
@@ -222,6 +245,7 @@ function M.consistently(fn, opts)
     local pause = math.min(interval, window_end - sched.now())
     if pause > 0 then sched.sleep(pause) end
   until sched.now() >= window_end
+  record_end(op, "ok", attempts, duration)
   return last
 end
 

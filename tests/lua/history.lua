@@ -1,0 +1,202 @@
+-- history.lua: the file's history (mp.history, docs/history.md): user ops
+-- and their completions, processes, filters, usage errors, the engine's
+-- own ops (HTTP against the fixture server, tests, polls), redaction,
+-- the memory bounds, and the export (--history DIR, --dump-logs) of files
+-- that pass, fail, and are killed by their timeout.
+
+local mp = require "mpod"
+local httpfix = require "httpfix"
+
+local fix
+mp.before_all(function() fix = httpfix.start() end)
+mp.after_all(function() fix:stop() end)
+
+-- The ops of the running test (every op carries its test's full name).
+local function ops_of(test, filter)
+  filter = filter or {}
+  filter.test = test
+  return mp.history():ops(filter)
+end
+
+mp.test("one history per file: invoke, ok, fail, info, observe", function()
+  local h = mp.history()
+  mp.expect(mp.history()):eq(h)
+  local w = h:invoke("write", 3, { key = "x" })
+  mp.expect(w.f):eq("write")
+  mp.expect(w.value):eq(3)
+  w:ok()
+  local r = h:invoke("read", nil, { key = "x" })
+  r:ok(3)
+  local c = h:invoke("cas", { 1, 2 })
+  c:fail(mp.null)
+  local t = h:invoke("write", 4)
+  t:info("timed out")
+  local seen = h:observe("event", { id = 7 }, { pod = "a" })
+  local ops = ops_of("one history per file: invoke, ok, fail, info, observe", { engine = false })
+  mp.expect(#ops):eq(9)
+  mp.expect(ops[1]):matches { type = "invoke", f = "write", value = 3, key = "x", process = 0 }
+  mp.expect(ops[2]):matches { type = "ok", f = "write", value = 3, key = "x", invoke = ops[1].index }
+  mp.expect(ops[4]):matches { type = "ok", f = "read", value = 3 }
+  mp.expect(ops[6]):matches { type = "fail", f = "cas", value = { 1, 2 } }
+  mp.expect(ops[8]):matches { type = "info", f = "write", value = 4,
+                              error = { kind = "error", message = "timed out" } }
+  mp.expect(ops[9]):matches { type = "ok", point = true, f = "event", value = { id = 7 }, pod = "a",
+                              index = seen }
+  for i = 2, #ops do
+    mp.expect(ops[i].index):gt(ops[i - 1].index)
+    mp.expect(ops[i].time >= ops[i - 1].time):truthy()
+  end
+  mp.expect(ops[1].engine):is_nil()
+  mp.expect(c:completed()):eq("fail")
+  mp.expect(tostring(w)):matches("^op %d+ write %(ok%)$")
+end)
+
+mp.test("an op completes once; bad arguments are usage errors", function()
+  local h = mp.history()
+  local op = h:invoke("add", 1)
+  op:ok()
+  local err = mp.expect(function() op:info() end):raises("was already completed: ok")
+  mp.expect(err.kind):eq("usage")
+  mp.expect(function() h:invoke(nil, 1) end):raises("the operation name f must be a non-empty string")
+  mp.expect(function() h:invoke("", 1) end):raises('got ""')
+  mp.expect(function() h:invoke("x", 1, 5) end):raises("options must be a table")
+  mp.expect(function() h:invoke("x", 1, { process = 1.5 }) end):raises("process must be an integer or a string")
+  mp.expect(function() h:ops { color = "red" } end):raises("unknown filter 'color'")
+  mp.expect(function() h:set_limits { engine_ops = 0 } end):raises("engine_ops must be a whole number >= 2")
+  mp.expect(function() op.ok(5) end):raises("is a method")
+end)
+
+mp.test("a value is copied when recorded; h:ops returns copies", function()
+  local h = mp.history()
+  local v = { items = { 1, 2 } }
+  local op = h:invoke("put", v)
+  v.items[3] = 3
+  op:ok()
+  local ops = ops_of("a value is copied when recorded; h:ops returns copies", { f = "put" })
+  mp.expect(ops[1].value):eq { items = { 1, 2 } }
+  ops[1].value.items[1] = 99
+  mp.expect(ops_of("a value is copied when recorded; h:ops returns copies", { f = "put" })[1].value.items[1]):eq(1)
+end)
+
+mp.test("processes: 0 for the test's task, the task id for spawned ones, or given", function()
+  local h = mp.history()
+  local a = h:invoke("p", "main")
+  local task = mp.spawn(function() return h:invoke("p", "spawned") end)
+  local b = task:wait()
+  local c = h:invoke("p", "given", { process = "client-1" })
+  mp.expect(a.process):eq(0)
+  mp.expect(b.process):eq(task:id())
+  mp.expect(b.process):gt(0)
+  mp.expect(c.process):eq("client-1")
+  b:ok()
+  local done = ops_of("processes: 0 for the test's task, the task id for spawned ones, or given",
+    { f = "p", type = "ok" })
+  mp.expect(done[1].process):eq(task:id())     -- a completion is its invoke's process
+end)
+
+mp.test("filters: f, type, pod, key, engine, process", function()
+  local h = mp.history()
+  h:invoke("k", 1, { key = "a", pod = "p1" }):ok()
+  h:invoke("k", 2, { key = "b", pod = { name = "p2" } }):fail()
+  local name = "filters: f, type, pod, key, engine, process"
+  mp.expect(#ops_of(name, { f = "k" })):eq(4)
+  mp.expect(#ops_of(name, { f = "k", key = "a" })):eq(2)
+  mp.expect(#ops_of(name, { pod = "p2" })):eq(2)
+  mp.expect(#ops_of(name, { type = "fail" })):eq(1)
+  mp.expect(#ops_of(name, { engine = true, f = "k" })):eq(0)
+  mp.expect(#ops_of(name, { process = 0, f = "k" })):eq(4)
+end)
+
+mp.test("HTTP requests: ok with status and redacted detail, fail when refused, info on timeout", function()
+  local name = "HTTP requests: ok with status and redacted detail, fail when refused, info on timeout"
+  mp.http.get(fix.url .. "/json?token=abcdefgh", { bearer = "s3cret-bearer-value" })
+  mp.http.get(fix.url .. "/status/503")
+  mp.expect(function() mp.http.get("http://127.0.0.1:1/nothing") end):raises()
+  mp.expect(function() mp.http.get(fix.silent_url .. "/", { timeout = 0.3 }) end):raises()
+  local ops = ops_of(name, { f = "http" })
+  mp.expect(#ops):eq(8)
+  mp.expect(ops[1]):matches { type = "invoke", method = "GET", engine = true, process = 0 }
+  mp.expect(ops[1].path):matches("^/json%?token=")
+  mp.expect(ops[1].path:find("abcdefgh", 1, true)):is_nil()
+  local ok = ops[2]
+  mp.expect(ok):matches { type = "ok", status = 200, invoke = ops[1].index, engine = true }
+  mp.expect(ok.duration):gt(0)
+  mp.expect(ok.bytes):gt(0)
+  mp.expect(ok.req_headers.Authorization):eq("***")
+  mp.expect(ok.resp_headers["content-type"]):eq("application/json")
+  mp.expect(ok.body):matches("^{")
+  mp.expect(ops[4]):matches { type = "ok", status = 503 }
+  mp.expect(ops[6]):matches { type = "fail", error = { kind = "connect" } }
+  mp.expect(ops[8]):matches { type = "info", error = { kind = "timeout" } }
+end)
+
+mp.test("pod requests carry the pod's name", function()
+  local c = fix:cluster()
+  c:pod("b"):get("/json")
+  local ops = ops_of("pod requests carry the pod's name", { f = "http" })
+  mp.expect(ops[1]):matches { type = "invoke", pod = "b", path = "/json" }
+  mp.expect(ops[2]):matches { type = "ok", pod = "b", status = 200 }
+end)
+
+mp.test("tests are ops: each test's invoke and its completion", function()
+  local tests = mp.history():ops { f = "test", engine = true }
+  local by_name = {}
+  for _, op in ipairs(tests) do by_name[op.value .. "/" .. op.type] = op end
+  local first = "one history per file: invoke, ok, fail, info, observe"
+  mp.expect(by_name[first .. "/invoke"]):matches { process = 0, test = first }
+  mp.expect(by_name[first .. "/ok"]):matches { invoke = by_name[first .. "/invoke"].index }
+  local me = "tests are ops: each test's invoke and its completion"
+  mp.expect(by_name[me .. "/invoke"]):matches { type = "invoke" }
+  mp.expect(by_name[me .. "/ok"]):is_nil()       -- still running
+end)
+
+mp.test("polls are ops: poll_until ok with its attempts, consistently, a timeout fails", function()
+  local name = "polls are ops: poll_until ok with its attempts, consistently, a timeout fails"
+  local n = 0
+  mp.poll_until(function() n = n + 1; return n >= 3 end, { interval = 0.01, label = "three tries" })
+  mp.consistently(function() return true end, { duration = 0.05, interval = 0.01, label = "steady" })
+  mp.expect(function()
+    mp.poll_until(function() return false end, { timeout = 0.05, interval = 0.01, label = "never" })
+  end):raises("timed out")
+  local ops = ops_of(name, { engine = true })
+  local polls = {}
+  for _, op in ipairs(ops) do
+    if op.f == "poll_until" or op.f == "consistently" then polls[#polls + 1] = op end
+  end
+  mp.expect(#polls):eq(6)
+  mp.expect(polls[1]):matches { type = "invoke", f = "poll_until", value = "three tries" }
+  mp.expect(polls[2]):matches { type = "ok", attempts = 3, timeout = 10 }
+  mp.expect(polls[3]):matches { type = "invoke", f = "consistently", value = "steady" }
+  mp.expect(polls[4]):matches { type = "ok", f = "consistently" }
+  mp.expect(polls[4].attempts):ge(2)
+  mp.expect(polls[6]):matches { type = "fail", value = "never", error = { kind = "timeout" } }
+end)
+
+mp.test("memory bounds: detail goes first, then the oldest engine ops, never user ops", function()
+  local name = "memory bounds: detail goes first, then the oldest engine ops, never user ops"
+  local h = mp.history()
+  local before = h:stats()
+  h:set_limits { engine_ops = 20, detail_ops = 4 }
+  local user = {}
+  for i = 1, 15 do
+    user[#user + 1] = h:invoke("mine", i)
+    mp.http.get(fix.url .. "/json")
+  end
+  for _, op in ipairs(user) do op:ok() end
+  local s = h:stats()
+  local http = ops_of(name, { f = "http", type = "ok" })
+  h:set_limits { engine_ops = before.limits.engine_ops, detail_ops = before.limits.detail_ops }
+  mp.expect(s.limits):eq { engine_ops = 20, detail_ops = 4 }
+  mp.expect(s.engine):le(40)                    -- 10 requests, at most 20 other engine ops
+  mp.expect(s.dropped_ops - before.dropped_ops):ge(10)
+  mp.expect(s.dropped_detail - before.dropped_detail):ge(6)
+  mp.expect(#h:ops { f = "mine" }):eq(30)       -- every user op is still there
+  mp.expect(#http):eq(10)                       -- the newest 10 requests
+  local with_detail = 0
+  for _, op in ipairs(http) do
+    if op.resp_headers then with_detail = with_detail + 1 else mp.expect(op.detail_dropped):eq(true) end
+  end
+  mp.expect(with_detail):eq(4)
+  mp.expect(http[#http].resp_headers):truthy()  -- the newest keep theirs
+  mp.expect(http[1].resp_headers):is_nil()
+end)
