@@ -200,3 +200,102 @@ mp.test("memory bounds: detail goes first, then the oldest engine ops, never use
   mp.expect(http[#http].resp_headers):truthy()  -- the newest keep theirs
   mp.expect(http[1].resp_headers):is_nil()
 end)
+
+-- Export ------------------------------------------------------------------------
+
+local st = require "selftest"
+local sys = require "mpod.sys"
+
+-- read_jsonl(path) -> list of decoded lines; fails on a line that is not
+-- one JSON object
+local function read_jsonl(path)
+  local f = io.open(path, "rb")
+  if not f then mp.fail("no history file " .. path) end
+  local ops = {}
+  for line in f:lines() do
+    local ok, op = pcall(mp.json.decode, line)
+    if not ok or type(op) ~= "table" then mp.fail("not a JSON object: " .. line) end
+    ops[#ops + 1] = op
+  end
+  f:close()
+  return ops
+end
+
+local function by_f(ops, f, kind)
+  for _, op in ipairs(ops) do
+    if op.f == f and (kind == nil or op.type == kind) then return op end
+  end
+end
+
+mp.test("--history DIR writes one JSON object a line, fields as in the contract", function()
+  local dir = assert(sys.mkdtemp("mpod-history-test"))
+  local r = st.run { "--history", dir .. "/h", st.case("history_export") }
+  st.expect_code(r, 1)
+  local ops = read_jsonl(dir .. "/h/tests__cases__history_export.jsonl")
+  for i, op in ipairs(ops) do
+    mp.expect(op.index):eq(i - 1)                      -- every op, in index order
+    mp.expect(op.time):type("number")
+    mp.expect(op.type == "invoke" or op.type == "ok" or op.type == "fail" or op.type == "info"):truthy()
+    mp.expect(op.f):type("string")
+  end
+  local w = by_f(ops, "write", "invoke")
+  mp.expect(w):matches { process = 0, key = "k1", test = "writes" }
+  mp.expect(w.value.password):eq("***")
+  mp.expect(by_f(ops, "write", "ok").invoke):eq(w.index)
+  mp.expect(by_f(ops, "read", "ok")):matches { value = 1, process = "reader" }
+  mp.expect(by_f(ops, "seen").unencodable):eq { "value" }
+  local refused = by_f(ops, "http", "fail")
+  mp.expect(refused):matches { engine = true, error = { kind = "connect" } }
+  mp.expect(by_f(ops, "http", "invoke").path:find("abcdefghij", 1, true)):is_nil()
+  mp.expect(by_f(ops, "add", "info").error):eq { kind = "error", message = "lost" }
+  local tests = {}
+  for _, op in ipairs(ops) do
+    if op.f == "test" and op.type ~= "invoke" then tests[op.value] = op end
+  end
+  mp.expect(tests.writes.type):eq("ok")
+  mp.expect(tests.fails):matches { type = "fail", error = { kind = "fail", message = "on purpose" } }
+  mp.expect(tests.fails.at):matches("history_export%.lua:%d+$")
+  mp.expect(tests.skipped):matches { type = "info", error = { kind = "skip", message = "not today" } }
+  sys.rmtree(dir)
+end)
+
+mp.test("a failing file's history goes to --dump-logs; a passing file's does not", function()
+  local dir = assert(sys.mkdtemp("mpod-history-test"))
+  local r = st.run { "--dump-logs", dir, st.case("history_export"), st.case("hooks") }
+  st.expect_code(r, 1)
+  mp.expect(#read_jsonl(dir .. "/tests__cases__history_export.jsonl")):gt(5)
+  mp.expect(sys.stat(dir .. "/tests__cases__hooks.jsonl")):is_nil()
+  sys.rmtree(dir)
+end)
+
+mp.test("a file killed by its timeout leaves the ops it recorded", function()
+  local dir = assert(sys.mkdtemp("mpod-history-test"))
+  local r = st.run { "--history", dir, "--timeout", "2", st.case("history_killed") }
+  st.expect_code(r, 1)
+  mp.expect(r.stdout):contains("ran past its 2 s timeout")
+  local ops = read_jsonl(dir .. "/tests__cases__history_killed.jsonl")
+  local steps = 0
+  for _, op in ipairs(ops) do
+    if op.f == "step" and op.type == "ok" then steps = steps + 1 end
+  end
+  mp.expect(steps):eq(3)
+  local forever = by_f(ops, "forever")
+  mp.expect(forever.type):eq("invoke")                -- open: the file died during it
+  mp.expect(by_f(ops, "test", "invoke").value):eq("hangs")
+  mp.expect(by_f(ops, "test", "ok")):is_nil()
+  sys.rmtree(dir)
+end)
+
+mp.test("--history needs a folder it can make", function()
+  local r = st.run { "--history", "/proc/no/such/dir", st.case("hooks") }
+  st.expect_code(r, 2)
+  mp.expect(r.stderr):contains("--history")
+end)
+
+mp.test("history file names: the path with / as __, without .lua", function()
+  local histories = require "mpod.runner.histories"
+  mp.expect(histories.slug("scenarios/chaos-meshd.lua")):eq("scenarios__chaos-meshd")
+  mp.expect(histories.slug("./login.lua")):eq("login")
+  mp.expect(histories.slug("/abs/x.lua")):eq("__abs__x")
+  mp.expect(histories.slug("noext")):eq("noext")
+end)

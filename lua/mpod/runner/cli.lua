@@ -41,6 +41,9 @@ options:
       --seed N           seed for math.random and --shuffle (default: random)
       --shuffle          run the files in a random order (see --seed)
       --dump-logs DIR    after a run with failures, write every pod's log to DIR
+                         (and each failing file's history)
+      --history DIR      write each file's history of operations to
+                         DIR/<file>.jsonl, one JSON object a line
       --shard K/N        run only the K-th of N parts of the files (CI matrices)
   -v, --verbose          stream notes and failures to stderr
   -h, --help             this text
@@ -80,7 +83,7 @@ local OPTIONS = {
   ["-t"] = "timeout", ["--timeout"] = "timeout",
   ["--test-timeout"] = "test_timeout", ["--filter"] = "filter",
   ["--junit"] = "junit", ["--tap-version"] = "tap_version", ["--seed"] = "seed",
-  ["--dump-logs"] = "dump_logs", ["--shard"] = "shard",
+  ["--dump-logs"] = "dump_logs", ["--shard"] = "shard", ["--history"] = "history",
   ["-v"] = true, ["--verbose"] = true, ["-h"] = true, ["--help"] = true,
   ["-V"] = true, ["--version"] = true, ["-f"] = true, ["--follow"] = true,
 }
@@ -310,6 +313,11 @@ local function run_files(opts, positional)
   if opts.shard then files = M.shard(files, opts.shard[1], opts.shard[2]) end
   opts.seed = opts.seed or random_seed()
   if opts.shuffle then shuffle(files, opts.seed) end
+  local histories
+  local made, problem = pcall(function()
+    histories = require("mpod.runner.histories").new { dir = opts.history, dump_logs = opts.dump_logs }
+  end)
+  if not made then return usage_error(type(problem) == "table" and problem.message or tostring(problem)) end
   local path, explicit = cluster_path(opts)
   local reporter = report.new {
     tap_version = opts.tap_version, junit = opts.junit, total = #files,
@@ -319,6 +327,7 @@ local function run_files(opts, positional)
   local s, code = session.open(path, explicit, opts, reporter)
   if not s then
     reporter:finish()
+    if histories then histories:finish() end
     return code
   end
   local header = { string.format("mpod-lua %s, seed %d%s%s", VERSION, opts.seed,
@@ -329,9 +338,10 @@ local function run_files(opts, positional)
     test_timeout = opts.test_timeout or 60, filter = opts.filter, seed = opts.seed,
     verbose = opts.verbose, header = header, reporter = reporter,
     cluster_description = s.description, cluster_error = s.cluster_error,
-    control = s.control,
+    control = s.control, histories = histories,
   }
   session.close(s, totals)
+  if histories then histories:finish() end
   if totals.junit_error then                 -- writable at the start, not at the end
     redact.stderr("mpod-lua: --junit " .. totals.junit_error .. "\n")
     return 2

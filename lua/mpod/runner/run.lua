@@ -230,6 +230,7 @@ local function start_child(run, st)
       file_hex = not utf8.len(st.file)
         and st.file:gsub(".", function(c) return string.format("%02x", c:byte()) end) or nil,
       seed = run.opts.seed, filter = run.opts.filter, scenario_id = st.scenario_id,
+      history_file = st.history,
       test_timeout = run.opts.test_timeout, verbose = run.opts.verbose,
       cluster = run.cluster_description, cluster_error = run.cluster_error,
     })
@@ -267,10 +268,28 @@ local function supervise(run, st, p)
   return status
 end
 
+-- The file's history (mpod.runner.histories): a failing file's goes to
+-- --dump-logs too; then opts.on_file_end learns where it is.
+local function after_file_history(run, st, ok)
+  local h = run.histories
+  if h then
+    local problem = h:after_file(st.history, st.slug, ok)
+    if problem then run.reporter:comment(problem, st.index) end
+  end
+  local hook = run.opts.on_file_end
+  if hook then
+    local history = st.history and sys.stat(st.history) and st.history or nil
+    local done, err = pcall(hook, { index = st.index, file = st.file, ok = ok,
+                                    history = history, slug = st.slug })
+    if not done then redact.stderr("mpod-lua: on_file_end: " .. tostring(err) .. "\n") end
+  end
+end
+
 local function run_file(run, index, file)
   local st = { file = file, index = run.reporter:file_begin(file),
                scenario_id = run.id .. "." .. index }
   st.entry = { index = st.index }
+  if run.histories then st.history, st.slug = run.histories:path_for(file) end
   local p, err = start_child(run, st)
   local status
   if p then
@@ -280,6 +299,7 @@ local function run_file(run, index, file)
     st.done = true
   end
   local ok = finish_file(run, st, status)
+  after_file_history(run, st, ok)
   if run.control and run.control.after_file and not run.bailed then
     local healed, comment = pcall(run.control.after_file, run.control, st, ok)
     if not healed then
@@ -335,12 +355,17 @@ local DEFAULT_GC_PAUSE = 200          -- Lua's own (LUAI_GCPAUSE)
 -- opts: files, jobs, file_timeout, test_timeout, filter, seed, junit,
 -- tap_version, verbose, progress, cluster_description, cluster_error,
 -- control (object: handle(msg, file_state), after_file(file_state, ok)),
--- header (comment lines printed first).
+-- header (comment lines printed first), histories (mpod.runner.histories:
+-- each file's process records its history to a file; the caller calls
+-- histories:finish() when done with them), on_file_end (function({index=,
+-- file=, ok=, history=, slug=}) after each file: history is the path of
+-- its history file, when one was written).
 function M.run(opts)
   collectgarbage("incremental", RUNNER_GC_PAUSE)
   local run = {
     id = require("mpod.runner.state").new_run_id(), opts = opts, control = opts.control,
     cluster_description = opts.cluster_description, cluster_error = opts.cluster_error,
+    histories = opts.histories,
     gate = new_gate(jobs_within_fd_limit(opts.jobs or 1)), files_done = 0, done_cond = sched.cond(),
     reporter = opts.reporter or report.new {
       tap_version = opts.tap_version, junit = opts.junit,
