@@ -26,7 +26,7 @@ local errors = require "mpod.error"
 local json = require "mpod.json"
 local record = require "mpod.record"
 local redact = require "mpod.redact"
-local requests = require "mpod.scenario.requests"
+local requests = require "mpod.requests.core"
 local sched = require "mpod.sched"
 
 local M = {}
@@ -130,11 +130,12 @@ end
 -- (default now), file the JSON lines file to append to (default none)
 function M.new(opts)
   opts = opts or {}
+  local t0 = opts.t0 or now()
   local h = setmetatable({
-    list = {}, n = 0, next_index = 0, t0 = opts.t0 or now(), test = nil,
+    list = {}, n = 0, next_index = 0, t0 = t0, test = nil,
     engine_n = 0, user_n = 0, detail_n = 0, detail_cursor = 1,
     limits = { engine_ops = M.ENGINE_OPS, detail_ops = M.DETAIL_OPS },
-    requests = requests.new(ring_size(M.ENGINE_OPS), M.DETAIL_OPS),
+    requests = requests.new(ring_size(M.ENGINE_OPS), M.DETAIL_OPS, t0),
     dropped_ops = 0, dropped_detail = 0,
     pending = {}, pending_half = {}, written = 0, write_errors = 0,
   }, History)
@@ -152,8 +153,8 @@ end
 local flush_later
 
 -- The list holds the ops in index order (tables with named fields); HTTP
--- requests live in h.requests (mpod.scenario.requests), one row each, and
--- become ops when read. The file's queue holds ops (half 0) and requests'
+-- requests live in h.requests (mpod.requests.core, src/requests.c), one
+-- row each outside the Lua heap, and become ops when read. The file's queue holds ops (half 0) and requests'
 -- halves (their seq with half 1, the invoke, or 2, the completion).
 
 -- The index of a queued entry.
@@ -388,13 +389,14 @@ local NOT_SENT = { connect = true, resolve = true, dns = true, usage = true, url
 
 function History:_http_invoke(method, path, pod)
   local ring = self.requests
-  if self.out then
-    local oldest = ring:oldest()      -- about to be dropped: written first
-    if oldest and #self.pending > 0 and ring:last_index(oldest) >= self.written then self:_flush() end
+  if self.out and #self.pending > 0 then
+    local oldest = ring:oldest()        -- about to be dropped: written first
+    local last = oldest and (ring:index_of(oldest, 2) or ring:index_of(oldest, 1))
+    if last and last >= self.written then self:_flush() end
   end
   local index = self.next_index
   self.next_index = index + 1
-  local seq = ring:invoke(index, now() - self.t0, process(), method, path, pod, self.test)
+  local seq = ring:invoke(index, process(), method, path, pod or false, self.test or false)
   if self.out then queue(self, seq, 1) end
   return seq
 end
@@ -402,35 +404,43 @@ end
 -- Flush before the detail of a request goes that was not written yet.
 local function before_detail_goes(h)
   local ring = h.requests
-  local size = ring.detail + 1
-  if ring.kept_next - ring.kept_first < ring.detail then return end
-  local seq = ring.kept[ring.kept_first % size + 1]
-  if seq and ring:valid(seq) and ring:last_index(seq) >= h.written then h:_flush() end
+  local seq = ring:detail_victim()
+  local last = seq and ring:index_of(seq, 2)
+  if last and last >= h.written then h:_flush() end
 end
 
--- res: mpod.http's response fields (status, head, body, time); lines: the
--- request's header lines (kept by reference, parsed when read)
+-- res: mpod.http's response (status, head, body, time); lines: the
+-- request's header lines (copied as they are, parsed when read)
 function History:_http_done(seq, res, lines)
   local body = res.body
   local index = self.next_index
   self.next_index = index + 1
   if self.out and #self.pending > 0 then before_detail_goes(self) end
-  if self.requests:done(seq, index, now() - self.t0, res.status, res.time, #body, res.head, lines,
-      #body > M.EXCERPT and body:sub(1, M.EXCERPT) or body) and self.out then
+  if self.requests:done(seq, index, res, lines, #body > M.EXCERPT and body:sub(1, M.EXCERPT) or body)
+     and self.out then
     queue(self, seq, 2)
   end
 end
 
 function History:_http_error(seq, err)
-  local kind = errors.is(err) and err.kind
+  local e = error_of(err)
   local index = self.next_index
   self.next_index = index + 1
-  local ring = self.requests
-  if not ring:valid(seq) then return ring:failed(seq) end
-  local time = now() - self.t0
-  ring:failed(seq, index, time, NOT_SENT[kind] and "fail" or "info", time - ring:op(seq, 1).time,
-    error_of(err))
-  if self.out then queue(self, seq, 2) end
+  local kind = NOT_SENT[e.kind] and "fail" or "info"
+  if self.requests:failed(seq, index, kind, e.kind, e.message) and self.out then
+    queue(self, seq, 2)
+  end
+end
+
+-- each_request(ring, fn): fn(seq, half, index) for every op of the
+-- requests held, in seq order
+local function each_request(ring, fn)
+  local first, next = ring:range()
+  for seq = first, next - 1 do
+    fn(seq, 1, ring:index_of(seq, 1))
+    local done = ring:index_of(seq, 2)
+    if done then fn(seq, 2, done) end
+  end
 end
 
 -- Reading ---------------------------------------------------------------------------
@@ -518,7 +528,7 @@ function History:ops(filter)
   local ring = self.requests
   if not filter or (filter.engine ~= false and (filter.f == nil or filter.f == "http")
                     and filter.key == nil) then
-    ring:each(function(seq, half)
+    each_request(ring, function(seq, half)
       local op = ring:op(seq, half)
       if not filter or matches(op, filter) then out[#out + 1] = public(op) end
     end)
@@ -530,13 +540,12 @@ end
 -- h:stats() -> counts: ops (recorded), kept (in memory), engine (in
 -- memory), user, dropped_ops, dropped_detail, written, limits, file
 function History:stats()
-  local ring = self.requests
-  local _, request_ops = ring:count()
+  local _, request_ops, _, dropped_ops, dropped_detail = self.requests:counts()
   local engine = self.engine_n + request_ops
   return {
     ops = self.next_index, kept = engine + self.user_n, engine = engine, user = self.user_n,
-    dropped_ops = self.dropped_ops + ring.dropped_ops,
-    dropped_detail = self.dropped_detail + ring.dropped_detail,
+    dropped_ops = self.dropped_ops + dropped_ops,
+    dropped_detail = self.dropped_detail + dropped_detail,
     written = self.written, write_errors = self.write_errors, file = self.file,
     limits = { engine_ops = self.limits.engine_ops, detail_ops = self.limits.detail_ops },
   }
@@ -592,7 +601,7 @@ function History:_open_file(path)
   self.out, self.file = f, path
   local earlier = {}
   for i = 1, self.n do earlier[#earlier + 1] = { self.list[i].index, self.list[i], 0 } end
-  self.requests:each(function(seq, half, index) earlier[#earlier + 1] = { index, seq, half } end)
+  each_request(self.requests, function(seq, half, index) earlier[#earlier + 1] = { index, seq, half } end)
   table.sort(earlier, function(a, b) return a[1] < b[1] end)
   for _, e in ipairs(earlier) do
     if e[1] >= self.written then queue(self, e[2], e[3]) end

@@ -1,0 +1,657 @@
+/*
+ * requests.c: the module mpod.requests.core, the HTTP requests of a
+ * scenario file's history (lua/mpod/scenario/history.lua) kept in C.
+ *
+ * Every request a scenario makes is recorded twice, its invoke and its
+ * completion, on the engine's hottest path. Kept in Lua, a table per
+ * request (or one flat array for all) grew the heap the collector walks
+ * and made every other allocation of the file slower (several
+ * microseconds a request on the HTTP bench). Here a request is a row of a
+ * fixed ring of `capacity` rows, outside the Lua heap: numbers inline,
+ * texts in two arenas allocated once: a BASE_SLOT-byte slot per row (path,
+ * pod, test, or an error) and a DETAIL_SLOT-byte slot per request keeping
+ * detail. Longer texts get a buffer of their own, kept and reused. So the
+ * ring allocates nothing per request, and its memory is not strewn among
+ * the allocations of the rest of the file (measured: a malloc'd buffer per
+ * row made every malloc of the process slower). A new request past the capacity takes the oldest row (that
+ * request is dropped, counted); a completion whose row was taken is
+ * ignored (counted). The detail of a completion (the response's head,
+ * the request's header lines, the first bytes of the body) is kept for
+ * the newest `detail` completed requests only: a second ring of their
+ * sequence numbers says whose goes next.
+ *
+ * Requests are named by their sequence number (seq), 0, 1, 2, ...; a row
+ * becomes a Lua table only when read (ring:op).
+ */
+#include "mpod.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RING_MT "mpod.requests.Ring"
+#define METHOD_MAX 16
+
+enum { T_OPEN, T_OK, T_FAIL, T_INFO };
+enum { D_NONE, D_KEPT, D_DROPPED };
+static const char *const type_names[] = { "invoke", "ok", "fail", "info" };
+
+#define BASE_SLOT 256
+#define DETAIL_SLOT 1024
+
+/* A text area: a slot of an arena, or a buffer of its own once a text
+ * outgrew the slot (then kept for the slot's next user). */
+typedef struct {
+    char *own;
+    size_t own_cap;
+} spill;
+
+typedef struct {
+    int64_t index, done_index;          /* done_index < 0: still open */
+    double time, done_time, duration;
+    lua_Integer process, status, bytes;
+    uint8_t type, detail, has_pod, has_test, has_duration, base_spilled;
+    char method[METHOD_MAX];
+    /* base texts: path, pod, test, then an error's kind and message */
+    size_t path_len, pod_len, test_len, kind_len, msg_len;
+    /* detail texts (in detail slot `slot`): head, lines, body excerpt */
+    size_t head_len, lines_len, body_len;
+    int64_t slot;
+} row;
+
+typedef struct {
+    row *rows;
+    spill *base_spills, *detail_spills;
+    char *base_arena, *detail_arena;
+    int64_t capacity, first, next;      /* seqs first .. next-1 are held */
+    int64_t detail;                     /* completions that keep detail */
+    int64_t *kept;                      /* ring of detail + 1 seqs */
+    int64_t kept_first, kept_next;
+    double t0;
+    lua_Integer dropped_ops, dropped_detail;
+} ring;
+
+static ring *check_ring(lua_State *L)
+{
+    ring *r = luaL_checkudata(L, 1, RING_MT);
+    if (!r->rows)
+        mp_raise(L, "usage", "this request ring is not usable (out of memory)");
+    return r;
+}
+
+static row *row_of(ring *r, int64_t seq)
+{
+    return &r->rows[seq % r->capacity];
+}
+
+static bool held(ring *r, int64_t seq)
+{
+    return seq >= r->first && seq < r->next;
+}
+
+/* area(arena slot, its size, spill, need) -> room for `need` bytes: the
+ * slot, or the spill buffer grown to fit; NULL when out of memory */
+static char *area(char *slot, size_t size, spill *sp, size_t need)
+{
+    if (need <= size)
+        return slot;
+    if (need > sp->own_cap) {
+        size_t cap = sp->own_cap ? sp->own_cap : size;
+        while (cap < need)
+            cap *= 2;
+        char *own = realloc(sp->own, cap);
+        if (!own)
+            return NULL;
+        sp->own = own;
+        sp->own_cap = cap;
+    }
+    return sp->own;
+}
+
+static char *base_text(ring *r, int64_t seq)
+{
+    int64_t i = seq % r->capacity;
+    return r->rows[i].base_spilled ? r->base_spills[i].own : r->base_arena + i * BASE_SLOT;
+}
+
+static char *detail_text(ring *r, const row *w)
+{
+    size_t need = w->head_len + w->lines_len + w->body_len;
+    return need <= DETAIL_SLOT ? r->detail_arena + w->slot * DETAIL_SLOT
+                               : r->detail_spills[w->slot].own;
+}
+
+static size_t base_len(const row *w)
+{
+    return w->path_len + w->pod_len + w->test_len;
+}
+
+/* Append s to the text at `at`; returns the new end. */
+static size_t put(char *text, size_t at, const char *s, size_t n)
+{
+    if (n)
+        memcpy(text + at, s, n);
+    return at + n;
+}
+
+static void strip(ring *r, int64_t seq)
+{
+    if (!held(r, seq))
+        return;
+    row *w = row_of(r, seq);
+    if (w->detail == D_KEPT) {
+        w->detail = D_DROPPED;
+        w->head_len = w->lines_len = w->body_len = 0;
+        r->dropped_detail++;
+    }
+}
+
+/* Remember that seq keeps detail; the oldest beyond `detail` loses it.
+ * Returns the detail slot of seq: its place in the ring of kept seqs. */
+static int64_t keep_detail(ring *r, int64_t seq)
+{
+    int64_t size = r->detail + 1;
+    int64_t slot = r->kept_next % size;
+    r->kept[slot] = seq;
+    r->kept_next++;
+    if (r->kept_next - r->kept_first > r->detail) {
+        strip(r, r->kept[r->kept_first % size]);
+        r->kept_first++;
+    }
+    return slot;
+}
+
+static void init_ring(lua_State *L, ring *r, int64_t capacity, int64_t detail, double t0)
+{
+    memset(r, 0, sizeof *r);
+    r->capacity = capacity;
+    r->detail = detail;
+    r->t0 = t0;
+    r->rows = calloc((size_t)capacity, sizeof *r->rows);
+    r->base_spills = calloc((size_t)capacity, sizeof *r->base_spills);
+    r->base_arena = malloc((size_t)capacity * BASE_SLOT);
+    r->kept = calloc((size_t)detail + 1, sizeof *r->kept);
+    r->detail_spills = calloc((size_t)detail + 1, sizeof *r->detail_spills);
+    r->detail_arena = malloc(((size_t)detail + 1) * DETAIL_SLOT);
+    luaL_setmetatable(L, RING_MT);      /* __gc frees what was allocated */
+    if (!r->rows || !r->base_spills || !r->base_arena || !r->kept || !r->detail_spills
+        || !r->detail_arena)
+        mp_raise(L, "memory", "no memory for a ring of %lld requests", (long long)capacity);
+}
+
+static void free_ring(ring *r)
+{
+    if (r->base_spills)
+        for (int64_t i = 0; i < r->capacity; i++)
+            free(r->base_spills[i].own);
+    if (r->detail_spills)
+        for (int64_t i = 0; i <= r->detail; i++)
+            free(r->detail_spills[i].own);
+    free(r->rows);
+    free(r->base_spills);
+    free(r->base_arena);
+    free(r->kept);
+    free(r->detail_spills);
+    free(r->detail_arena);
+    memset(r, 0, sizeof *r);
+}
+
+/* core.new(capacity, detail, t0) -> ring */
+static int l_new(lua_State *L)
+{
+    lua_Integer capacity = luaL_checkinteger(L, 1);
+    lua_Integer detail = luaL_checkinteger(L, 2);
+    double t0 = luaL_checknumber(L, 3);
+    luaL_argcheck(L, capacity >= 1 && capacity <= (1 << 26), 1, "between 1 and 2^26");
+    luaL_argcheck(L, detail >= 0 && detail <= (1 << 26), 2, "between 0 and 2^26");
+    ring *r = lua_newuserdatauv(L, sizeof *r, 0);
+    init_ring(L, r, capacity, detail, t0);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    free_ring(luaL_checkudata(L, 1, RING_MT));
+    return 0;
+}
+
+/* Drop the oldest request: its row is about to be taken. */
+static void drop_oldest(ring *r)
+{
+    row *w = row_of(r, r->first);
+    r->dropped_ops += w->done_index >= 0 ? 2 : 1;
+    r->first++;
+}
+
+/* ring:invoke(index, process, method, path, pod|false, test|false) -> seq */
+static int l_invoke(lua_State *L)
+{
+    ring *r = check_ring(L);
+    lua_Integer index = luaL_checkinteger(L, 2);
+    lua_Integer process = luaL_checkinteger(L, 3);
+    size_t mlen, plen, podlen = 0, tlen = 0;
+    const char *method = luaL_checklstring(L, 4, &mlen);
+    const char *path = luaL_checklstring(L, 5, &plen);
+    const char *pod = lua_type(L, 6) == LUA_TSTRING ? lua_tolstring(L, 6, &podlen) : NULL;
+    const char *test = lua_type(L, 7) == LUA_TSTRING ? lua_tolstring(L, 7, &tlen) : NULL;
+    int64_t seq = r->next;
+    if (seq - r->first >= r->capacity)
+        drop_oldest(r);
+    int64_t i = seq % r->capacity;
+    row *w = &r->rows[i];
+    size_t need = plen + podlen + tlen;
+    char *text = area(r->base_arena + i * BASE_SLOT, BASE_SLOT, &r->base_spills[i], need);
+    if (!text)
+        mp_raise(L, "memory", "no memory to record a request");
+    r->next = seq + 1;
+    w->base_spilled = need > BASE_SLOT;
+    w->index = index;
+    w->done_index = -1;
+    w->time = mp_now() - r->t0;
+    w->process = process;
+    w->type = T_OPEN;
+    w->detail = D_NONE;
+    w->has_duration = 0;
+    if (mlen >= METHOD_MAX)
+        mlen = METHOD_MAX - 1;
+    memcpy(w->method, method, mlen);
+    w->method[mlen] = '\0';
+    w->has_pod = pod != NULL;
+    w->has_test = test != NULL;
+    w->path_len = plen;
+    w->pod_len = podlen;
+    w->test_len = tlen;
+    w->kind_len = w->msg_len = w->head_len = w->lines_len = w->body_len = 0;
+    size_t at = put(text, 0, path, plen);
+    at = put(text, at, pod, podlen);
+    put(text, at, test, tlen);
+    lua_pushinteger(L, seq);
+    return 1;
+}
+
+/* The seq of a completion that is not held any more: counted, false. */
+static int gone(lua_State *L, ring *r)
+{
+    r->dropped_ops++;
+    lua_pushboolean(L, 0);
+    return 1;
+}
+
+/* Total length of the strings of the table at idx, one '\n' after each. */
+static size_t lines_length(lua_State *L, int idx, lua_Integer *count)
+{
+    size_t total = 0;
+    *count = (lua_Integer)lua_rawlen(L, idx);
+    for (lua_Integer i = 1; i <= *count; i++) {
+        size_t n = 0;
+        if (lua_rawgeti(L, idx, i) == LUA_TSTRING)
+            lua_tolstring(L, -1, &n);
+        total += n + 1;
+        lua_pop(L, 1);
+    }
+    return total;
+}
+
+static size_t put_lines(lua_State *L, char *text, size_t at, int idx, lua_Integer count)
+{
+    for (lua_Integer i = 1; i <= count; i++) {
+        size_t n = 0;
+        const char *s = NULL;
+        if (lua_rawgeti(L, idx, i) == LUA_TSTRING)
+            s = lua_tolstring(L, -1, &n);
+        at = put(text, at, s, n);
+        text[at++] = '\n';
+        lua_pop(L, 1);
+    }
+    return at;
+}
+
+/* ring:done(seq, index, response, lines, excerpt) -> true | false (the
+ * request was dropped meanwhile). response: {status=, time=, head=,
+ * body=}; lines: the request's header lines; excerpt: bytes of the body
+ * kept as detail. */
+static int l_done(lua_State *L)
+{
+    ring *r = check_ring(L);
+    int64_t seq = luaL_checkinteger(L, 2);
+    lua_Integer index = luaL_checkinteger(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    if (!held(r, seq))
+        return gone(L, r);
+    row *w = row_of(r, seq);
+    w->done_index = index;
+    w->done_time = mp_now() - r->t0;
+    w->type = T_OK;
+    lua_getfield(L, 4, "status");
+    w->status = lua_tointeger(L, -1);
+    lua_getfield(L, 4, "time");
+    w->duration = lua_tonumber(L, -1);
+    w->has_duration = 1;
+    lua_getfield(L, 4, "body");
+    size_t body_len = 0;
+    lua_tolstring(L, -1, &body_len);
+    w->bytes = (lua_Integer)body_len;
+    lua_pop(L, 3);
+    if (r->detail == 0) {
+        w->detail = D_DROPPED;
+        r->dropped_detail++;
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    size_t head_len = 0, excerpt_len = 0;
+    lua_getfield(L, 4, "head");
+    const char *head = lua_tolstring(L, -1, &head_len);
+    const char *excerpt = luaL_checklstring(L, 6, &excerpt_len);
+    lua_Integer count = 0;
+    size_t lines_len = lua_istable(L, 5) ? lines_length(L, 5, &count) : 0;
+    int64_t slot = keep_detail(r, seq);
+    size_t need = head_len + lines_len + excerpt_len;
+    char *text = area(r->detail_arena + slot * DETAIL_SLOT, DETAIL_SLOT, &r->detail_spills[slot], need);
+    if (!text) {
+        w->detail = D_DROPPED;
+        r->dropped_detail++;
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    size_t at = put(text, 0, head, head_len);
+    if (count)
+        at = put_lines(L, text, at, 5, count);
+    put(text, at, excerpt, excerpt_len);
+    w->slot = slot;
+    w->head_len = head_len;
+    w->lines_len = lines_len;
+    w->body_len = excerpt_len;
+    w->detail = D_KEPT;
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ring:failed(seq, index, type, kind, message) -> true | false: the
+ * request ended without an answer ("fail" or "info") */
+static int l_failed(lua_State *L)
+{
+    ring *r = check_ring(L);
+    int64_t seq = luaL_checkinteger(L, 2);
+    lua_Integer index = luaL_checkinteger(L, 3);
+    const char *type = luaL_checkstring(L, 4);
+    size_t klen, mlen;
+    const char *kind = luaL_checklstring(L, 5, &klen);
+    const char *message = luaL_checklstring(L, 6, &mlen);
+    if (!held(r, seq))
+        return gone(L, r);
+    int64_t i = seq % r->capacity;
+    row *w = &r->rows[i];
+    size_t at = base_len(w);
+    char *old = base_text(r, seq);
+    char *text = area(r->base_arena + i * BASE_SLOT, BASE_SLOT, &r->base_spills[i], at + klen + mlen);
+    if (!text)
+        mp_raise(L, "memory", "no memory to record a request");
+    if (text != old)
+        memcpy(text, old, at);          /* moved from the slot to its own buffer */
+    w->base_spilled = text != r->base_arena + i * BASE_SLOT;
+    w->done_index = index;
+    w->done_time = mp_now() - r->t0;
+    w->duration = w->done_time - w->time;
+    w->has_duration = 1;
+    w->type = strcmp(type, "fail") == 0 ? T_FAIL : T_INFO;
+    at = put(text, at, kind, klen);
+    put(text, at, message, mlen);
+    w->kind_len = klen;
+    w->msg_len = mlen;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ring:range() -> the first seq held, the next seq to come */
+static int l_range(lua_State *L)
+{
+    ring *r = check_ring(L);
+    lua_pushinteger(L, r->first);
+    lua_pushinteger(L, r->next);
+    return 2;
+}
+
+/* ring:index_of(seq, half) -> the index of the request's invoke (half 1)
+ * or completion (half 2), or nil (not held, still open) */
+static int l_index_of(lua_State *L)
+{
+    ring *r = check_ring(L);
+    int64_t seq = luaL_checkinteger(L, 2);
+    lua_Integer half = luaL_checkinteger(L, 3);
+    if (!held(r, seq))
+        return 0;
+    row *w = row_of(r, seq);
+    if (half == 1)
+        lua_pushinteger(L, w->index);
+    else if (w->done_index >= 0)
+        lua_pushinteger(L, w->done_index);
+    else
+        return 0;
+    return 1;
+}
+
+/* ring:oldest() -> the seq the next invoke drops, or nil while there is
+ * room; ring:detail_victim() -> the seq whose detail the next completion
+ * with detail drops, or nil */
+static int l_oldest(lua_State *L)
+{
+    ring *r = check_ring(L);
+    if (r->next - r->first < r->capacity)
+        return 0;
+    lua_pushinteger(L, r->first);
+    return 1;
+}
+
+static int l_detail_victim(lua_State *L)
+{
+    ring *r = check_ring(L);
+    if (r->detail == 0 || r->kept_next - r->kept_first < r->detail)
+        return 0;
+    lua_pushinteger(L, r->kept[r->kept_first % (r->detail + 1)]);
+    return 1;
+}
+
+static void set_string(lua_State *L, const char *name, const char *s, size_t n)
+{
+    lua_pushlstring(L, s, n);
+    lua_setfield(L, -2, name);
+}
+
+static void set_integer(lua_State *L, const char *name, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, name);
+}
+
+static void set_number(lua_State *L, const char *name, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, name);
+}
+
+/* The header lines "a\nb\n" as a list {"a", "b"}. */
+static void push_lines(lua_State *L, const char *s, size_t n)
+{
+    lua_newtable(L);
+    lua_Integer i = 0;
+    const char *end = s + n;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        if (!nl)
+            nl = end;
+        lua_pushlstring(L, s, (size_t)(nl - s));
+        lua_rawseti(L, -2, ++i);
+        s = nl + 1;
+    }
+}
+
+/* ring:op(seq, half) -> the op table of the request's invoke (half 1) or
+ * completion (half 2), as the engine records it (not redacted; detail as
+ * _detail, _head, _lines, _body), or nil when not held or still open */
+static int l_op(lua_State *L)
+{
+    ring *r = check_ring(L);
+    int64_t seq = luaL_checkinteger(L, 2);
+    lua_Integer half = luaL_checkinteger(L, 3);
+    if (!held(r, seq))
+        return 0;
+    row *w = row_of(r, seq);
+    if (half != 1 && w->done_index < 0)
+        return 0;
+    const char *text = base_text(r, seq);
+    lua_createtable(L, 0, 14);
+    set_string(L, "f", "http", 4);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "engine");
+    set_integer(L, "process", w->process);
+    if (w->has_pod)
+        set_string(L, "pod", text + w->path_len, w->pod_len);
+    if (w->has_test)
+        set_string(L, "test", text + w->path_len + w->pod_len, w->test_len);
+    if (half == 1) {
+        set_integer(L, "index", w->index);
+        set_number(L, "time", w->time);
+        set_string(L, "type", "invoke", 6);
+        set_string(L, "method", w->method, strlen(w->method));
+        set_string(L, "path", text, w->path_len);
+        return 1;
+    }
+    set_integer(L, "index", w->done_index);
+    set_number(L, "time", w->done_time);
+    set_integer(L, "invoke", w->index);
+    lua_pushstring(L, type_names[w->type]);
+    lua_setfield(L, -2, "type");
+    if (w->has_duration)
+        set_number(L, "duration", w->duration);
+    if (w->type != T_OK) {
+        const char *extra = text + base_len(w);
+        lua_createtable(L, 0, 2);
+        set_string(L, "kind", extra, w->kind_len);
+        set_string(L, "message", extra + w->kind_len, w->msg_len);
+        lua_setfield(L, -2, "error");
+        return 1;
+    }
+    set_integer(L, "status", w->status);
+    set_integer(L, "bytes", w->bytes);
+    if (w->detail == D_KEPT) {
+        const char *d = detail_text(r, w);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "_detail");
+        set_string(L, "_head", d, w->head_len);
+        push_lines(L, d + w->head_len, w->lines_len);
+        lua_setfield(L, -2, "_lines");
+        set_string(L, "_body", d + w->head_len + w->lines_len, w->body_len);
+    } else if (w->detail == D_DROPPED) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "detail_dropped");
+    }
+    return 1;
+}
+
+/* ring:counts() -> requests held, ops held (an open request is one op),
+ * requests keeping detail, ops dropped, details dropped */
+static int l_counts(lua_State *L)
+{
+    ring *r = check_ring(L);
+    lua_Integer ops = 0, detail = 0;
+    for (int64_t seq = r->first; seq < r->next; seq++) {
+        row *w = row_of(r, seq);
+        ops += w->done_index >= 0 ? 2 : 1;
+        detail += w->detail == D_KEPT;
+    }
+    lua_pushinteger(L, (lua_Integer)(r->next - r->first));
+    lua_pushinteger(L, ops);
+    lua_pushinteger(L, detail);
+    lua_pushinteger(L, r->dropped_ops);
+    lua_pushinteger(L, r->dropped_detail);
+    return 5;
+}
+
+/* Copy request seq of ring r into ring n (same seq), texts included. */
+static bool copy_request(ring *n, ring *r, int64_t seq)
+{
+    const row *from = row_of(r, seq);
+    int64_t i = seq % n->capacity;
+    row *to = &n->rows[i];
+    *to = *from;
+    size_t len = base_len(from) + from->kind_len + from->msg_len;
+    char *text = area(n->base_arena + i * BASE_SLOT, BASE_SLOT, &n->base_spills[i], len);
+    if (!text)
+        return false;
+    memcpy(text, base_text(r, seq), len);
+    to->base_spilled = len > BASE_SLOT;
+    if (from->detail != D_KEPT)
+        return true;
+    if (n->detail == 0) {
+        to->detail = D_DROPPED;
+        to->head_len = to->lines_len = to->body_len = 0;
+        n->dropped_detail++;
+        return true;
+    }
+    int64_t slot = keep_detail(n, seq);
+    size_t dlen = from->head_len + from->lines_len + from->body_len;
+    char *d = area(n->detail_arena + slot * DETAIL_SLOT, DETAIL_SLOT, &n->detail_spills[slot], dlen);
+    if (!d)
+        return false;
+    memcpy(d, detail_text(r, from), dlen);
+    to->slot = slot;
+    return true;
+}
+
+/* ring:resized(capacity, detail) -> a new ring holding the newest
+ * requests of this one that fit, under the same seqs */
+static int l_resized(lua_State *L)
+{
+    ring *r = check_ring(L);
+    lua_Integer capacity = luaL_checkinteger(L, 2);
+    lua_Integer detail = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, capacity >= 1 && capacity <= (1 << 26), 2, "between 1 and 2^26");
+    luaL_argcheck(L, detail >= 0 && detail <= (1 << 26), 3, "between 0 and 2^26");
+    ring *n = lua_newuserdatauv(L, sizeof *n, 0);
+    init_ring(L, n, capacity, detail, r->t0);
+    while (r->next - r->first > capacity)
+        drop_oldest(r);
+    n->dropped_ops = r->dropped_ops;
+    n->dropped_detail = r->dropped_detail;
+    n->first = n->next = r->first;
+    for (int64_t seq = r->first; seq < r->next; seq++) {
+        if (!copy_request(n, r, seq))
+            mp_raise(L, "memory", "no memory to resize the request ring");
+        n->next = seq + 1;
+    }
+    return 1;
+}
+
+static const luaL_Reg ring_methods[] = {
+    { "invoke", l_invoke },
+    { "done", l_done },
+    { "failed", l_failed },
+    { "range", l_range },
+    { "index_of", l_index_of },
+    { "oldest", l_oldest },
+    { "detail_victim", l_detail_victim },
+    { "op", l_op },
+    { "counts", l_counts },
+    { "resized", l_resized },
+    { NULL, NULL }
+};
+
+static const luaL_Reg ring_meta[] = {
+    { "__gc", l_gc },
+    { NULL, NULL }
+};
+
+static const luaL_Reg functions[] = {
+    { "new", l_new },
+    { NULL, NULL }
+};
+
+int luaopen_mpod_requests_core(lua_State *L)
+{
+    mp_new_class(L, RING_MT, ring_methods, ring_meta);
+    lua_pop(L, 1);
+    luaL_newlib(L, functions);
+    return 1;
+}
