@@ -1077,7 +1077,8 @@ static void push_stream_error(lua_State *L, stream *s)
 /* st:state() -> "opening"|"open"|"retrying"|"ended"|"closed", the error
  * the last attempt ended with (or nil; `gave_up` is set in it when
  * automatic reconnection gave up), whether the latest attempt opened an
- * event stream */
+ * event stream, the attempts made so far (the history's drops and
+ * resumes come from its changes) */
 static int l_stream_state(lua_State *L)
 {
     stream *s = luaL_checkudata(L, 1, STREAM_MT);
@@ -1090,7 +1091,8 @@ static int l_stream_state(lua_State *L)
         lua_pushnil(L);
     }
     lua_pushboolean(L, s->opened);
-    return 3;
+    lua_pushinteger(L, s->attempts);
+    return 4;
 }
 
 /* st:head() -> status, header lines of the latest response */

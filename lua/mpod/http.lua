@@ -540,10 +540,13 @@ end
 function Stream:_drain(count)
   if self._closed then return nil end
   local h, first = self._history, nil
+  local recorder = self._recorder
+  if recorder then recorder:observe(self) end
   for _ = 1, count or math.huge do
     local ev = self._core:take()
     if not ev then return first end
     h[#h + 1] = setmetatable(ev, Event)
+    if recorder then recorder:event(ev) end
     first = first or ev
     if #h > self._max_events then self:_forget_oldest() end
   end
@@ -596,6 +599,7 @@ function Stream:next(timeout)
     if ev then return ev end
     if self._closed then return nil, "closed" end
     local state, err = self._core:state()
+    if self._recorder then self._recorder:observe(self) end
     if state == "ended" then
       if err and err.gave_up then raise_stream_error(self, err, "SSE ") end
       return nil, "closed"
@@ -657,6 +661,7 @@ function Stream:reconnect()
   self._core:reconnect()
   local opened, err = self:_wait_open()
   if not opened then error(err, 0) end
+  if self._recorder then self._recorder:resumed(self, true) end
   return self
 end
 
@@ -684,6 +689,7 @@ function Stream:close()
   self:_drain()
   self._core:close()
   self._closed = true
+  if self._recorder then self._recorder:closed() end
 end
 
 -- http.sse(spec) -> Stream, once the server answered with an event
@@ -698,9 +704,12 @@ function M.sse(spec)
     errors.usage("http.sse: max_events must be a whole number of events, at least 1 (math.huge: no bound)")
   end
   local url = with_query(spec.url, spec.query)
+  local history = record.history
+  local recorder = history and history:_sse_recorder(spec.path or path_of(url), spec.pod)
+  local lines = header_lines(spec, SSE_EXTRA)
   local core_stream = core.sse {
     url = url, timeout = spec.timeout, connect_timeout = spec.connect_timeout,
-    headers = header_lines(spec, SSE_EXTRA),
+    headers = lines,
     follow = spec.follow, unix_socket = spec.unix_socket, proxy = spec.proxy,
     reconnect = spec.reconnect and true or false, max_attempts = spec.max_attempts,
     retry = spec.retry, last_event_id = spec.last_event_id and tostring(spec.last_event_id),
@@ -709,8 +718,9 @@ function M.sse(spec)
   local s = setmetatable({ _core = core_stream, _history = {}, _pos = 0,
     _max_events = max_events, dropped_events = 0,
     url = url, pod = spec.pod, path = spec.path or path_of(url),
-    timeout = spec.timeout }, Stream)
+    timeout = spec.timeout, _recorder = recorder }, Stream)
   local opened, err = s:_wait_open()
+  if recorder then recorder:opened(s, opened, err, lines) end
   if opened then return s end
   if raise then error(err, 0) end
   return nil, err

@@ -138,6 +138,36 @@ mp.test("pod requests carry the pod's name", function()
   mp.expect(ops[2]):matches { type = "ok", pod = "b", status = 200 }
 end)
 
+mp.test("SSE streams: open, events, a drop, the resume, the close", function()
+  local name = "SSE streams: open, events, a drop, the resume, the close"
+  local s = mp.http.sse { url = fix.url .. "/sse/drop", reconnect = true, pod = "a", path = "/sse/drop" }
+  s:wait_for("drop 6", 5)
+  s:close()
+  local ops = {}
+  for _, op in ipairs(ops_of(name, { engine = true })) do
+    if op.f:match("^sse%.") then ops[#ops + 1] = op end
+  end
+  local open = ops[1]
+  mp.expect(open):matches { type = "invoke", f = "sse.open", path = "/sse/drop", pod = "a" }
+  mp.expect(ops[2]):matches { type = "ok", f = "sse.open", invoke = open.index, stream = open.stream,
+                              status = 200 }
+  mp.expect(ops[2].resp_headers["content-type"]):matches("^text/event%-stream")
+  local events, drop, resume, close = {}, nil, nil, nil
+  for _, op in ipairs(ops) do
+    if op.stream == open.stream then mp.expect(op.pod):eq("a") end
+    if op.f == "sse.event" then
+      mp.expect(op.point):eq(true)
+      events[#events + 1] = op.event_id .. "=" .. op.data
+    elseif op.f == "sse.drop" and not drop then drop = op
+    elseif op.f == "sse.resume" and not resume then resume = op
+    elseif op.f == "sse.close" then close = op end
+  end
+  mp.expect(events):eq { "1=drop 1", "2=drop 2", "3=drop 3", "4=drop 4", "5=drop 5", "6=drop 6" }
+  mp.expect(drop.index < resume.index):truthy()
+  mp.expect(resume.last_event_id):eq("3")      -- the fixture cuts the first connection after 3
+  mp.expect(close.index):eq(ops[#ops].index)
+end)
+
 mp.test("tests are ops: each test's invoke and its completion", function()
   local tests = mp.history():ops { f = "test", engine = true }
   local by_name = {}

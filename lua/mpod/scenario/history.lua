@@ -432,6 +432,82 @@ function History:_http_error(seq, err)
   end
 end
 
+-- SSE streams: sse.open as an invoke and its completion, then point ops
+-- for the events (as the scenario takes them from the stream, at the time
+-- they arrived), drops, resumes (automatic or s:reconnect()) and the
+-- close. A stream is numbered in the file: `stream` in each op.
+local Sse = {}
+Sse.__index = Sse
+
+function History:_sse_recorder(path, pod)
+  self.streams = (self.streams or 0) + 1
+  local rec = setmetatable({ h = self, id = self.streams, pod = pod, attempts = 0 }, Sse)
+  rec.inv = push_engine(self, {
+    index = take_index(self), time = now() - self.t0, process = process(), type = "invoke",
+    f = "sse.open", method = "GET", path = path, pod = pod, stream = rec.id, test = self.test,
+    engine = true,
+  })
+  return rec
+end
+
+local function sse_point(rec, f, fields)
+  fields.stream, fields.pod = rec.id, rec.pod
+  return rec.h:_engine_point(f, fields)
+end
+
+-- rec:opened(s, ok, err, lines): the open's completion
+function Sse:opened(s, ok, err, lines)
+  if not ok then
+    local e = error_of(err)
+    self.h:_engine_complete(self.inv, NOT_SENT[e.kind] and "fail" or "info", { stream = self.id, error = e })
+    return
+  end
+  local _, head = s._core:head()
+  self.attempts = select(4, s._core:state()) or 1
+  self.open = true
+  self.h:_engine_complete(self.inv, "ok", { stream = self.id, status = s.status,
+    _detail = true, _head = head, _lines = lines })
+end
+
+-- rec:event(ev): an event the scenario took from the stream
+function Sse:event(ev)
+  local data = ev.data
+  sse_point(self, "sse.event", { event_id = ev.id, event = ev.event, time = ev.time,
+    _detail = true, _data = #data > M.EXCERPT and data:sub(1, M.EXCERPT) or data })
+end
+
+-- rec:observe(s): a drop or a resume since the last look at the stream
+function Sse:observe(s)
+  if not self.open or self.ended then return end
+  local state, err, _, attempts = s._core:state()
+  attempts = attempts or self.attempts
+  if not self.down and (state == "retrying" or state == "ended" or attempts > self.attempts) then
+    self.down = true
+    self.resume_from = s._core:last_id()    -- what the reconnection sends
+    sse_point(self, "sse.drop", { error = error_of(err), gave_up = err and err.gave_up or nil })
+  end
+  if state == "ended" then
+    self.ended = true
+  elseif self.down and state == "open" then
+    self:resumed(s, false)
+  end
+end
+
+-- rec:resumed(s, manual): the stream is open again (s:reconnect() when manual)
+function Sse:resumed(s, manual)
+  local from = not manual and self.resume_from or s._core:last_id()
+  self.down, self.resume_from = false, nil
+  self.attempts = select(4, s._core:state()) or self.attempts
+  sse_point(self, "sse.resume", { last_event_id = from, manual = manual or nil })
+end
+
+-- rec:closed(): s:close() (nothing for a stream that never opened)
+function Sse:closed()
+  if not self.open or self.closed_once then return end
+  self.closed_once = true
+  sse_point(self, "sse.close", {})
+end
+
 -- each_request(ring, fn): fn(seq, half, index) for every op of the
 -- requests held, in seq order
 local function each_request(ring, fn)
