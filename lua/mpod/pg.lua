@@ -8,6 +8,7 @@
 local core = require "mpod.pg.core"
 local errors = require "mpod.error"
 local json = require "mpod.json"
+local record = require "mpod.record"
 local redact = require "mpod.redact"
 
 local M = { null = json.null }
@@ -70,6 +71,15 @@ function M.connect(dsn, opts)
   end
   if opts.query_timeout then db:set_timeout(opts.query_timeout) end
   return db
+end
+
+-- db:query(sql, ...): the C query, recorded in the scenario's history
+-- (pg.query) when it keeps one; every method below goes through it
+local raw_query = Conn.query
+function Conn:query(sql, ...)
+  local history = record.history
+  if not history then return raw_query(self, sql, ...) end
+  return history:_pg_query(raw_query, self, sql, ...)
 end
 
 -- db:one(sql, ...) -> the first row, or nil

@@ -316,6 +316,85 @@ mp.test("a file killed by its timeout leaves the ops it recorded", function()
   sys.rmtree(dir)
 end)
 
+mp.test("pod control, a refused partition and c:heal() are ops", function()
+  local procs = require "procs"
+  local dir = assert(sys.mkdtemp("mpod-history-test"))
+  local e = procs.env()
+  e.MPOD_STATE_DIR = dir .. "/state"
+  local r = st.run({ "--up", "-C", "tests/clusters/procs.lua", "--history", dir,
+                     st.case("history_control") }, { env = e })
+  st.expect_code(r, 0)
+  local ops = {}
+  for _, op in ipairs(read_jsonl(dir .. "/tests__cases__history_control.jsonl")) do
+    if op.f:match("^pod%.") or op.f:match("^fault%.") then ops[#ops + 1] = op.f .. " " .. op.type end
+  end
+  mp.expect(ops):eq { "pod.kill invoke", "pod.kill ok", "pod.start invoke", "pod.start ok",
+    "pod.pause invoke", "pod.pause ok", "pod.unpause invoke", "pod.unpause ok",
+    "fault.add invoke", "fault.add fail", "pod.heal invoke", "pod.heal ok" }
+  local all = read_jsonl(dir .. "/tests__cases__history_control.jsonl")
+  local kill = by_f(all, "pod.kill", "invoke")
+  mp.expect(kill):matches { pod = "worker", value = { signal = "KILL" }, engine = true, process = 0 }
+  mp.expect(by_f(all, "pod.kill", "ok").invoke):eq(kill.index)
+  mp.expect(by_f(all, "fault.add", "invoke")):matches { fault = 1, value = { kind = "partition", a = { "a" }, b = { "b" } } }
+  mp.expect(by_f(all, "fault.add", "fail").error.kind):eq("unsupported")
+  sys.rmtree(dir)
+end)
+
+mp.test("Toxiproxy faults: fault.add and fault.remove with one id per fault", function()
+  local procs = require "procs"
+  local build = os.getenv("BUILD") or "build"
+  if not sys.stat(build .. "/toxiproxy/toxiproxy-server") then
+    local r = mp.exec({ "make", "--no-print-directory", "BUILD=" .. build, "toxiproxy" }, { timeout = 900 })
+    if r.code ~= 0 then error("make toxiproxy failed: " .. r.stderr) end
+  end
+  local dir = assert(sys.mkdtemp("mpod-history-test"))
+  local e = procs.env()
+  e.MPOD_STATE_DIR = dir .. "/state"
+  e.PORT_P = tostring(sys.free_port())
+  e.PORT_T = tostring(sys.free_port())
+  local r = st.run({ "--up", "-C", "tests/clusters/faults.lua", "--history", dir,
+                     st.case("history_faults") }, { env = e })
+  st.expect_code(r, 0)
+  local seen = {}
+  for _, op in ipairs(read_jsonl(dir .. "/tests__cases__history_faults.jsonl")) do
+    if op.f:match("^fault%.") and op.type ~= "invoke" then
+      mp.expect(op.type):eq("ok")
+      seen[#seen + 1] = string.format("%s %d %s", op.f, op.fault, op.value.kind)
+    end
+  end
+  mp.expect(seen):eq { "fault.add 1 latency", "fault.remove 1 latency", "fault.add 2 down",
+    "fault.remove 2 down", "fault.add 3 latency", "fault.add 4 timeout", "fault.remove 4 timeout" }
+  local all = read_jsonl(dir .. "/tests__cases__history_faults.jsonl")
+  mp.expect(by_f(all, "fault.add", "invoke").value):eq { kind = "latency", proxy = "web", ms = 100 }
+  sys.rmtree(dir)
+end)
+
+mp.test("Postgres queries are ops: ok with rows and count, fail on an SQL error", function()
+  local name = "Postgres queries are ops: ok with rows and count, fail on an SQL error"
+  local pgfix = require "pgfixture"
+  local server = pgfix.start()
+  local ok, err = pcall(function()
+    local db = server:connect()
+    db:query("SELECT 1 AS a UNION ALL SELECT 2")
+    db:exec("CREATE TEMP TABLE t (x int)")
+    db:exec("INSERT INTO t VALUES ($1), ($2)", 1, 2)
+    mp.expect(function() db:query("SELEKT") end):raises()
+    db:close()
+  end)
+  server:destroy()
+  if not ok then error(err, 0) end
+  local ops = ops_of(name, { engine = true })
+  local q = {}
+  for _, op in ipairs(ops) do
+    if op.f == "pg.query" then q[#q + 1] = op end
+  end
+  mp.expect(q[1]):matches { type = "invoke", value = "SELECT 1 AS a UNION ALL SELECT 2" }
+  mp.expect(q[2]):matches { type = "ok", rows = 2, invoke = q[1].index }
+  mp.expect(q[6]):matches { type = "ok", count = 2 }
+  mp.expect(q[5].value):eq("INSERT INTO t VALUES ($1), ($2)")
+  mp.expect(q[8]):matches { type = "fail", value = "SELEKT", error = { kind = "sql" } }
+end)
+
 mp.test("--history needs a folder it can make", function()
   local r = st.run { "--history", "/proc/no/such/dir", st.case("hooks") }
   st.expect_code(r, 2)

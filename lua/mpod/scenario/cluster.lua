@@ -8,6 +8,7 @@
 -- can be healed before the next file starts.
 
 local errors = require "mpod.error"
+local record = require "mpod.record"
 local runtime = require "mpod.scenario.runtime"
 
 local M = {}
@@ -112,12 +113,22 @@ end
 
 -- Control -----------------------------------------------------------------
 
+-- The actions the history records (as "pod.<action>", value = the
+-- call's arguments); state, info, logs and wait_ready only look.
+local RECORDED = { kill = true, stop = true, start = true, restart = true, pause = true,
+                   unpause = true, isolate = true, rejoin = true }
+
 -- The call goes to the runner as it was made: the action and its
 -- arguments by name (mpod.runner.control); an argument left out is absent.
 local function control(pod, action, args)
   runtime.touched[pod.name] = true
-  return runtime.request({ op = "pod", pod = pod.name, action = action, args = args },
-    CONTROL_TIMEOUT)
+  local function call()
+    return runtime.request({ op = "pod", pod = pod.name, action = action, args = args },
+      CONTROL_TIMEOUT)
+  end
+  local history = RECORDED[action] and record.history
+  if not history then return call() end
+  return history:_call("pod." .. action, args or {}, pod.name, call)
 end
 
 function Pod:kill(signal) return control(self, "kill", { signal = signal }) end
@@ -184,18 +195,42 @@ local function proxy_request(proxy, action, args)
                            args = args or {} }, CONTROL_TIMEOUT)
 end
 
+-- A fault the history records as fault.add: value = {kind=, proxy=, and
+-- the call's options}.
+local function proxy_fault(proxy, kind, opts)
+  local history = record.history
+  if not history then return proxy_request(proxy, kind, opts) end
+  local value = { kind = kind, proxy = proxy.name }
+  if type(opts) == "table" then
+    for k, v in pairs(opts) do if value[k] == nil then value[k] = v end end
+  end
+  return history:_fault_add(value, function() return proxy_request(proxy, kind, opts) end)
+end
+
+-- Removing the proxy's faults that match, recorded as fault.remove.
+local function proxy_removal(proxy, action, match)
+  local history = record.history
+  local function call() return proxy_request(proxy, action) end
+  if not history then return call() end
+  return history:_fault_remove(function(v) return v.proxy == proxy.name and match(v) end, call)
+end
+
 -- proxy:latency{ms=, jitter=, for_s=}: data from the upstream is delayed
-function Proxy:latency(opts) return proxy_request(self, "latency", opts) end
+function Proxy:latency(opts) return proxy_fault(self, "latency", opts) end
 -- proxy:timeout{ms=, for_s=}: connections hang (closed after ms; 0 = never)
-function Proxy:timeout(opts) return proxy_request(self, "timeout", opts) end
+function Proxy:timeout(opts) return proxy_fault(self, "timeout", opts) end
 -- proxy:bandwidth{kbps=, for_s=}: data from the upstream is throttled
-function Proxy:bandwidth(opts) return proxy_request(self, "bandwidth", opts) end
+function Proxy:bandwidth(opts) return proxy_fault(self, "bandwidth", opts) end
 -- proxy:reset_peer{ms=, for_s=}: connections are reset (after ms)
-function Proxy:reset_peer(opts) return proxy_request(self, "reset_peer", opts) end
+function Proxy:reset_peer(opts) return proxy_fault(self, "reset_peer", opts) end
 -- proxy:down{for_s=}: refuse connections and cut the open ones
-function Proxy:down(opts) return proxy_request(self, "down", opts) end
-function Proxy:up() return proxy_request(self, "up") end
-function Proxy:clear() return proxy_request(self, "clear") end
+function Proxy:down(opts) return proxy_fault(self, "down", opts) end
+function Proxy:up()
+  return proxy_removal(self, "up", function(v) return v.kind == "down" end)
+end
+function Proxy:clear()
+  return proxy_removal(self, "clear", function() return true end)
+end
 function Proxy:info() return proxy_request(self, "info") end
 
 function Proxy:__tostring()
@@ -229,12 +264,21 @@ end
 -- c:partition(a, b): cut traffic between two sets of pods (lists of pods
 -- or names, or group names); c:heal() restores it
 function Cluster:partition(a, b)
-  return runtime.request({ op = "partition", a = member_names(self, a),
-                           b = member_names(self, b) }, CONTROL_TIMEOUT)
+  local msg = { op = "partition", a = member_names(self, a), b = member_names(self, b) }
+  local function call() return runtime.request(msg, CONTROL_TIMEOUT) end
+  local history = record.history
+  if not history then return call() end
+  return history:_fault_add({ kind = "partition", a = msg.a, b = msg.b }, call)
 end
 
+-- c:heal(): recorded as pod.heal, and fault.remove for every open fault
 function Cluster:heal()
-  return runtime.request({ op = "heal" }, CONTROL_TIMEOUT)
+  local function call() return runtime.request({ op = "heal" }, CONTROL_TIMEOUT) end
+  local history = record.history
+  if not history then return call() end
+  return history:_call("pod.heal", {}, nil, function()
+    return history:_fault_remove(function() return true end, call)
+  end)
 end
 
 -- c:port(name) -> the port ${PORT:name} stands for in the cluster file

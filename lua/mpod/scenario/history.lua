@@ -352,13 +352,14 @@ end
 
 -- Engine ops -------------------------------------------------------------------------
 
--- h:_engine_invoke(f, value [, pod [, process]]) -> the invoke op (engine =
--- true), by the calling task unless process is given
-function History:_engine_invoke(f, value, pod, proc)
-  return push_engine(self, {
-    index = take_index(self), time = now() - self.t0, process = proc or process(),
-    type = "invoke", f = f, value = value, pod = pod, test = self.test, engine = true,
-  })
+-- h:_engine_invoke(f, value [, pod [, process [, fields]]]) -> the invoke
+-- op (engine = true), by the calling task unless process is given;
+-- fields: more fields of the op
+function History:_engine_invoke(f, value, pod, proc, fields)
+  local op = fields or {}
+  op.index, op.time, op.process = take_index(self), now() - self.t0, proc or process()
+  op.type, op.f, op.value, op.pod, op.test, op.engine = "invoke", f, value, pod, self.test, true
+  return push_engine(self, op)
 end
 
 -- h:_engine_complete(invoke, type [, fields]) -> the completion op; the
@@ -368,6 +369,7 @@ function History:_engine_complete(inv, kind, op)
   op.index, op.time, op.process, op.type = take_index(self), now() - self.t0, inv.process, kind
   op.f, op.pod, op.test, op.invoke, op.engine = inv.f, op.pod or inv.pod, self.test, inv.index, true
   if op.value == nil then op.value = inv.value end
+  if op.fault == nil then op.fault = inv.fault end
   if op.error ~= nil then op.error = error_of(op.error) end
   return push_engine(self, op)
 end
@@ -506,6 +508,81 @@ function Sse:closed()
   if not self.open or self.closed_once then return end
   self.closed_once = true
   sse_point(self, "sse.close", {})
+end
+
+-- Control calls and faults ------------------------------------------------------
+
+-- UNKNOWN: error kinds after which a control call may have happened
+local UNKNOWN = { timeout = true, cancelled = true, protocol = true, closed = true }
+
+-- h:_call(f, value, pod, call [, fields]) -> call()'s results: an engine
+-- op around a call (pod control, faults): ok when it returned, info when
+-- it raised a timeout or was cut off, fail otherwise; raises what it raised
+function History:_call(f, value, pod, call, fields)
+  local op = self:_engine_invoke(f, value, pod, nil, fields)
+  local r = table.pack(pcall(call))
+  if r[1] then
+    self:_engine_complete(op, "ok")
+    return table.unpack(r, 2, r.n)
+  end
+  local e = error_of(r[2])
+  self:_engine_complete(op, UNKNOWN[e.kind] and "info" or "fail", { error = e })
+  error(r[2], 0)
+end
+
+-- h:_fault_add(value, call) -> call()'s results: fault.add around the
+-- call that adds a fault; value = {kind=, ...}. A fault without for_s
+-- stays open until h:_fault_remove removes it.
+function History:_fault_add(value, call)
+  self.faults = self.faults or { next = 0, open = {} }
+  local id = self.faults.next + 1
+  self.faults.next = id
+  local results = table.pack(self:_call("fault.add", value, nil, call, { fault = id }))
+  if value.for_s == nil then self.faults.open[#self.faults.open + 1] = { id = id, value = value } end
+  return table.unpack(results, 1, results.n)
+end
+
+-- h:_fault_remove(match, call) -> call()'s results: a fault.remove op
+-- (same `fault` id as its fault.add) for each open fault whose value
+-- match(value) accepts, around the call that removes them
+function History:_fault_remove(match, call)
+  local open, gone, kept = self.faults and self.faults.open or {}, {}, {}
+  for _, fault in ipairs(open) do
+    if match(fault.value) then gone[#gone + 1] = fault else kept[#kept + 1] = fault end
+  end
+  if #gone == 0 then return call() end
+  local ops = {}
+  for i, fault in ipairs(gone) do
+    ops[i] = self:_engine_invoke("fault.remove", fault.value, nil, nil, { fault = fault.id })
+  end
+  local r = table.pack(pcall(call))
+  local e = not r[1] and error_of(r[2]) or nil
+  for _, op in ipairs(ops) do
+    self:_engine_complete(op, r[1] and "ok" or UNKNOWN[e.kind] and "info" or "fail", { error = e })
+  end
+  if not r[1] then error(r[2], 0) end
+  self.faults.open = kept
+  return table.unpack(r, 2, r.n)
+end
+
+-- Postgres: pg.query, value = the SQL (its first EXCERPT characters; the
+-- parameters are left out); ok with rows (returned) and count (affected),
+-- fail when Postgres refused it (an SQL error: it did not happen), info
+-- when the answer was lost (timeout, lost connection).
+local QUERY_LOST = { timeout = true, connection_lost = true, cancelled = true, closed = true }
+
+function History:_pg_query(query, conn, sql, ...)
+  local text = type(sql) == "string" and sql:sub(1, M.EXCERPT) or tostring(sql)
+  local op = self:_engine_invoke("pg.query", text)
+  local r = table.pack(pcall(query, conn, sql, ...))
+  if r[1] then
+    local rows = r[2]
+    self:_engine_complete(op, "ok", { rows = type(rows) == "table" and #rows or nil, count = r[3] })
+    return table.unpack(r, 2, r.n)
+  end
+  local e = error_of(r[2])
+  self:_engine_complete(op, QUERY_LOST[e.kind] and "info" or "fail", { error = e })
+  error(r[2], 0)
 end
 
 -- each_request(ring, fn): fn(seq, half, index) for every op of the
