@@ -138,6 +138,7 @@
 ---@field pg mpod.pg Postgres connections (loaded on first use)
 ---@field tcp mpod.tcp TCP connections for line protocols (loaded on first use)
 ---@field check mpod.check checkers of operation histories (loaded on first use)
+---@field nemesis mpod.nemesis faults on a seeded schedule: `mp.nemesis{...}`, `mp.nemesis.plan{...}` (docs/history.md)
 local mp = {}
 
 ---Options of `mp.test`.
@@ -1353,6 +1354,77 @@ function History:stats() end
 ---@param limits {engine_ops?: integer, detail_ops?: integer}
 ---@return mpod.History
 function History:set_limits(limits) end
+
+-- Nemesis ---------------------------------------------------------------------------
+
+---A fault of the `faults` list: a pod fault's name, or a proxy fault
+---`{"latency" | "timeout" | "down" | "reset_peer" | "bandwidth", proxy = name, ...options}`.
+---@alias mpod.NemesisFault "kill"|"stop"|"pause"|"restart"|"isolate"|table
+
+---Options of `mp.nemesis` and `mp.nemesis.plan`.
+---@class mpod.NemesisOptions
+---@field faults mpod.NemesisFault[] the faults to draw from
+---@field targets? (string|mpod.Pod)[]|string|fun(pod: mpod.Pod): boolean pods or names, a group, a filter (default every pod)
+---@field interval? number|number[] seconds between two faults' starts, `{min, max}` (default {1, 3})
+---@field length? number|number[] seconds a fault lasts before it is healed, `{min, max}` (default {1, 3})
+---@field duration? number seconds after which no fault starts (default: until closed)
+---@field count? integer faults after which no fault starts
+---@field max_down? integer pods down at once, at most (default 1)
+---@field seed? integer the schedule's seed (default: from `--seed`, the file and the test)
+
+---One fault of a schedule.
+---@class mpod.NemesisEvent
+---@field at number seconds after the nemesis started
+---@field fault string
+---@field pod? string
+---@field proxy? string
+---@field length? number seconds until it is healed (none for restart)
+
+---What `mp.nemesis.plan` returns.
+---@class mpod.NemesisPlan
+---@field seed integer
+---@field events mpod.NemesisEvent[]
+
+---`mp.nemesis{...}` starts a nemesis (a task, process `"nemesis"` in the
+---history) that injects faults on its schedule and heals each after its
+---length; closing it, or the end of its test, heals what is still down.
+---@class mpod.nemesis
+---@overload fun(opts: mpod.NemesisOptions): mpod.Nemesis
+local nemesis = {}
+
+---The schedule of a nemesis with these options, computed without running
+---it (needs `duration` or `count`).
+---@param opts mpod.NemesisOptions
+---@return mpod.NemesisPlan
+function nemesis.plan(opts) end
+
+---The seed a nemesis derives from the run's seed, the file, the test and
+---its number in the test.
+---@param run_seed integer
+---@param file string
+---@param test string
+---@param n integer
+---@return integer
+function nemesis.derive(run_seed, file, test, n) end
+
+---A running nemesis. `tostring` gives `nemesis (seed N, running)`.
+---@class mpod.Nemesis
+---@field seed integer
+local Nemesis = {}
+
+---The faults of its schedule: all with `duration` or `count`, else the
+---first `count` (default: those drawn so far).
+---@param count? integer
+---@return mpod.NemesisEvent[]
+function Nemesis:schedule(count) end
+
+---The seed and the schedule as a failing test's diagnostics show them.
+---@return string
+function Nemesis:describe() end
+
+---Stops after the step under way and heals what it left down; raises
+---`state` when a heal failed. Twice is fine; `<close>` calls it.
+function Nemesis:close() end
 
 ---An invoked operation, from `h:invoke`. Reads `index`, `f`, `value`,
 ---`process`, `time`, `pod`, `key`, `test` of its invoke.

@@ -54,6 +54,7 @@ local lazy = {
   tcp = function() return require "mpod.tcp" end,
   check = function() return require "mpod.scenario.check" end,
   history = function() return require("mpod.scenario.history").get end,
+  nemesis = function() return require("mpod.scenario.nemesis").api end,
 }
 
 return setmetatable(mp, {

@@ -301,7 +301,7 @@ mp.test("Cluster, Pod, Proxy, Task and Expectation", function()
   expect_no_problems(problems)
 end)
 
-mp.test("History and Op", function()
+mp.test("History, Op, mp.nemesis and Nemesis", function()
   local history = require "mpod.scenario.history"
   local h = mp.history()
   local op = h:invoke("meta", 1)
@@ -309,6 +309,9 @@ mp.test("History and Op", function()
   local function add(list) table.move(list, 1, #list, #problems + 1, problems) end
   add(compare("mpod.History", real_class(history.History)))
   add(compare("mpod.Op", real_class(history.Op)))
+  local nemesis = require "mpod.scenario.nemesis"
+  add(compare("mpod.nemesis", real_module(mp.nemesis)))
+  add(compare("mpod.Nemesis", real_class(nemesis.Nemesis)))
   expect_no_problems(problems)
   op:ok()
 end)
@@ -493,7 +496,8 @@ local DOC_PREFIX = {
   ["mpod.Proxy"] = "proxy:", ["mpod.Task"] = "task:", ["mpod.Expectation"] = ":",
   ["mpod.Response"] = "res:", ["mpod.SseStream"] = "s:", ["mpod.PgConn"] = "db:",
   ["mpod.tcp"] = "mp.tcp.", ["mpod.TcpConn"] = "conn:", ["mpod.check"] = "mp.check.",
-  ["mpod.History"] = "h:", ["mpod.Op"] = "op:",
+  ["mpod.History"] = "h:", ["mpod.Op"] = "op:", ["mpod.nemesis"] = "mp.nemesis.",
+  ["mpod.Nemesis"] = "nem:",
 }
 
 mp.test("docs/reference.md names every function, option and error kind", function()

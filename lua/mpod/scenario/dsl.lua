@@ -209,15 +209,44 @@ local function prefix(diag, text)
   return diag
 end
 
+-- The functions to run when the running test ends (at_test_end), or nil
+-- outside a test.
+local test_end
+
+-- at_test_end(fn) -> true: fn() runs when the running test ends, however
+-- it ends, after its tasks are cancelled and before its after_each hooks
+-- (mp.nemesis heals there); false outside a test
+function M.at_test_end(fn)
+  if not test_end then return false end
+  test_end[#test_end + 1] = fn
+  return true
+end
+
+-- Run the at_test_end functions, last registered first; the first
+-- failure's diag, or nil.
+local function run_test_end(list, timeout)
+  local failure
+  for i = #list, 1, -1 do
+    local ok, diag = run_limited(list[i], timeout, "the test's end")
+    if not ok and not failure then failure = prefix(diag, "at the test's end: ") end
+  end
+  return failure
+end
+
 local function execute(test, ctx)
   local timeout = test.timeout or ctx.test_timeout or DEFAULT_TIMEOUT
   local spawned = {}
   sync.on_spawn = function(t) spawned[#spawned + 1] = t end
+  test_end = {}
   local ok, diag = run_limited(
     run_all(collect_hooks(test.block, "before_each", true), test.fn),
     timeout, "test")
   local leftover = settle_spawned(spawned)
   sync.on_spawn = nil
+  local ending = test_end
+  test_end = nil
+  local end_failure = run_test_end(ending, timeout)
+  if ok and end_failure then ok, diag = false, end_failure end
   local after = collect_hooks(test.block, "after_each", false)
   if #after > 0 then
     local ok2, diag2 = run_limited(run_all(after), timeout, "after_each hook")

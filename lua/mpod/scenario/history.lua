@@ -73,6 +73,22 @@ local function process()
 end
 M.process = process
 
+-- set_process(name): the calling coroutine records as process `name`
+function M.set_process(name)
+  process_of[running()] = name
+end
+
+-- as_process(name, fn) -> fn()'s results, its ops recorded as process `name`
+function M.as_process(name, fn)
+  local co = running()
+  local before = process_of[co]
+  process_of[co] = name
+  local r = table.pack(pcall(fn))
+  process_of[co] = before
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
 -- Values ----------------------------------------------------------------------
 
 -- A deep copy of a user's value (tables read raw), so changing the table

@@ -18,15 +18,25 @@ M.touched = {}
 M.test_started = nil
 M.failure_context = nil   -- function(diag), installed by mpod.scenario.cluster
 
+M.failure_hooks = {}
+
 function M.begin_test()
   M.touched = {}
+  M.failure_hooks = {}
   M.test_started = require("mpod.sched").wallclock()
 end
 
+-- on_failure(fn): if the running test fails, fn(diag) adds to its
+-- diagnostics (the nemesis's seed and schedule)
+function M.on_failure(fn)
+  M.failure_hooks[#M.failure_hooks + 1] = fn
+end
+
 -- add_failure_context(diag): let mpod.scenario.cluster add the touched
--- pods' logs
+-- pods' logs, and the on_failure functions their fields
 function M.add_failure_context(diag)
   if M.failure_context and next(M.touched) then pcall(M.failure_context, diag) end
+  for _, fn in ipairs(M.failure_hooks) do pcall(fn, diag) end
 end
 
 -- emit(event): send an event to the runner (dropped without a runner),
