@@ -167,8 +167,15 @@ while [ $r -le "$rounds" ]; do
     measure $r seq_mpod mpod_load 1 >>"$figures"
     measure $r seq_wrk wrk_load 1 >>"$figures"
     measure $r seq_curl curl_load 1 >>"$figures"
-    measure $r c64_mpod mpod_load 64 >>"$figures"
-    measure $r c64_nohist mpod_load_unrecorded 64 >>"$figures"
+    # (d): recording on and off back to back, in alternating order, so
+    # neither always runs on the machine the other left behind
+    if [ $((r % 2)) = 1 ]; then
+        measure $r c64_mpod mpod_load 64 >>"$figures"
+        measure $r c64_nohist mpod_load_unrecorded 64 >>"$figures"
+    else
+        measure $r c64_nohist mpod_load_unrecorded 64 >>"$figures"
+        measure $r c64_mpod mpod_load 64 >>"$figures"
+    fi
     measure $r c64_curl curl_load 64 >>"$figures"
     measure $r c64_wrk wrk_load 64 >>"$figures"
     r=$((r + 1))
@@ -199,6 +206,9 @@ awk '
                 r, rate[r, "c64_mpod"], cpu[r, "c64_mpod"], conns[r, "c64_mpod"], rate[r, "c64_curl"],
                 cpu[r, "c64_curl"], conns[r, "c64_curl"], rate[r, "c64_wrk"], cpu[r, "c64_wrk"],
                 rate[r, "c64_mpod"] / rate[r, "c64_curl"]
+            printf "  round %d, history:     recording on %6.0f req/s (%5.1f us CPU/req)   off %6.0f req/s (%5.1f us)   ratio %.3f x\n",
+                r, rate[r, "c64_mpod"], cpu[r, "c64_mpod"], rate[r, "c64_nohist"], cpu[r, "c64_nohist"],
+                rate[r, "c64_mpod"] / rate[r, "c64_nohist"]
         }
         printf "  %-40s %8.0f req/s (median)\n", "mpod-lua, 1 task, GET + JSON decode", med("seq_mpod")
         printf "  %-40s %8.0f req/s (median)\n", "wrk -t1 -c1", med("seq_wrk")

@@ -8,8 +8,8 @@
  * and made every other allocation of the file slower (several
  * microseconds a request on the HTTP bench). Here a request is a row of a
  * fixed ring of `capacity` rows, outside the Lua heap: numbers inline,
- * texts in two arenas allocated once: a BASE_SLOT-byte slot per row (path,
- * pod, test, or an error) and a DETAIL_SLOT-byte slot per request keeping
+ * texts in two arenas allocated once: a BASE_SLOT-byte slot per row (the
+ * path, an error; the pod and the test are numbers the caller names) and a DETAIL_SLOT-byte slot per request keeping
  * detail. Longer texts get a buffer of their own, kept and reused. So the
  * ring allocates nothing per request, and its memory is not strewn among
  * the allocations of the rest of the file (measured: a malloc'd buffer per
@@ -36,7 +36,7 @@ enum { T_OPEN, T_OK, T_FAIL, T_INFO };
 enum { D_NONE, D_KEPT, D_DROPPED };
 static const char *const type_names[] = { "invoke", "ok", "fail", "info" };
 
-#define BASE_SLOT 256
+#define BASE_SLOT 128
 #define DETAIL_SLOT 1024
 
 /* A text area: a slot of an arena, or a buffer of its own once a text
@@ -50,12 +50,13 @@ typedef struct {
     int64_t index, done_index;          /* done_index < 0: still open */
     double time, done_time, duration;
     lua_Integer process, status, bytes;
-    uint8_t type, detail, has_pod, has_test, has_duration, base_spilled;
+    uint8_t type, detail, has_duration, base_spilled;
+    int32_t pod, test;                  /* the caller's numbers for them, 0: none */
     char method[METHOD_MAX];
-    /* base texts: path, pod, test, then an error's kind and message */
-    size_t path_len, pod_len, test_len, kind_len, msg_len;
+    /* base texts: path, then an error's kind and message */
+    uint32_t path_len, kind_len, msg_len;
     /* detail texts (in detail slot `slot`): head, lines, body excerpt */
-    size_t head_len, lines_len, body_len;
+    uint32_t head_len, lines_len, body_len;
     int64_t slot;
 } row;
 
@@ -71,9 +72,15 @@ typedef struct {
     lua_Integer dropped_ops, dropped_detail;
 } ring;
 
+/* The ring at argument 1. The methods hold the metatable as their upvalue:
+ * comparing with it is cheaper than luaL_checkudata's lookup by name,
+ * and these calls are on every request's path. */
 static ring *check_ring(lua_State *L)
 {
-    ring *r = luaL_checkudata(L, 1, RING_MT);
+    ring *r = lua_touserdata(L, 1);
+    if (!r || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+        luaL_typeerror(L, 1, RING_MT);
+    lua_pop(L, 1);
     if (!r->rows)
         mp_raise(L, "usage", "this request ring is not usable (out of memory)");
     return r;
@@ -123,7 +130,7 @@ static char *detail_text(ring *r, const row *w)
 
 static size_t base_len(const row *w)
 {
-    return w->path_len + w->pod_len + w->test_len;
+    return w->path_len;
 }
 
 /* Append s to the text at `at`; returns the new end. */
@@ -223,28 +230,33 @@ static void drop_oldest(ring *r)
     r->first++;
 }
 
-/* ring:invoke(index, process, method, path, pod|false, test|false) -> seq */
+/* Texts longer than this are cut (a path, an error message). */
+#define TEXT_MAX (1u << 20)
+
+/* ring:invoke(index, process, method, path, pod, test) -> seq; pod and
+ * test: the caller's numbers for their names (0: none) */
 static int l_invoke(lua_State *L)
 {
     ring *r = check_ring(L);
     lua_Integer index = luaL_checkinteger(L, 2);
     lua_Integer process = luaL_checkinteger(L, 3);
-    size_t mlen, plen, podlen = 0, tlen = 0;
+    size_t mlen, plen;
     const char *method = luaL_checklstring(L, 4, &mlen);
     const char *path = luaL_checklstring(L, 5, &plen);
-    const char *pod = lua_type(L, 6) == LUA_TSTRING ? lua_tolstring(L, 6, &podlen) : NULL;
-    const char *test = lua_type(L, 7) == LUA_TSTRING ? lua_tolstring(L, 7, &tlen) : NULL;
+    lua_Integer pod = luaL_checkinteger(L, 6);
+    lua_Integer test = luaL_checkinteger(L, 7);
+    if (plen > TEXT_MAX)
+        plen = TEXT_MAX;
     int64_t seq = r->next;
     if (seq - r->first >= r->capacity)
         drop_oldest(r);
     int64_t i = seq % r->capacity;
     row *w = &r->rows[i];
-    size_t need = plen + podlen + tlen;
-    char *text = area(r->base_arena + i * BASE_SLOT, BASE_SLOT, &r->base_spills[i], need);
+    char *text = area(r->base_arena + i * BASE_SLOT, BASE_SLOT, &r->base_spills[i], plen);
     if (!text)
         mp_raise(L, "memory", "no memory to record a request");
     r->next = seq + 1;
-    w->base_spilled = need > BASE_SLOT;
+    w->base_spilled = plen > BASE_SLOT;
     w->index = index;
     w->done_index = -1;
     w->time = mp_now() - r->t0;
@@ -256,15 +268,11 @@ static int l_invoke(lua_State *L)
         mlen = METHOD_MAX - 1;
     memcpy(w->method, method, mlen);
     w->method[mlen] = '\0';
-    w->has_pod = pod != NULL;
-    w->has_test = test != NULL;
-    w->path_len = plen;
-    w->pod_len = podlen;
-    w->test_len = tlen;
+    w->pod = (int32_t)pod;
+    w->test = (int32_t)test;
+    w->path_len = (uint32_t)plen;
     w->kind_len = w->msg_len = w->head_len = w->lines_len = w->body_len = 0;
-    size_t at = put(text, 0, path, plen);
-    at = put(text, at, pod, podlen);
-    put(text, at, test, tlen);
+    put(text, 0, path, plen);
     lua_pushinteger(L, seq);
     return 1;
 }
@@ -341,6 +349,8 @@ static int l_done(lua_State *L)
     size_t head_len = 0, excerpt_len = 0;
     lua_getfield(L, 4, "head");
     const char *head = lua_tolstring(L, -1, &head_len);
+    if (head_len > TEXT_MAX)
+        head_len = TEXT_MAX;
     const char *excerpt = luaL_checklstring(L, 6, &excerpt_len);
     lua_Integer count = 0;
     size_t lines_len = lua_istable(L, 5) ? lines_length(L, 5, &count) : 0;
@@ -359,9 +369,9 @@ static int l_done(lua_State *L)
         at = put_lines(L, text, at, 5, count);
     put(text, at, excerpt, excerpt_len);
     w->slot = slot;
-    w->head_len = head_len;
-    w->lines_len = lines_len;
-    w->body_len = excerpt_len;
+    w->head_len = (uint32_t)head_len;
+    w->lines_len = (uint32_t)lines_len;
+    w->body_len = (uint32_t)excerpt_len;
     w->detail = D_KEPT;
     lua_pop(L, 1);
     lua_pushboolean(L, 1);
@@ -381,6 +391,10 @@ static int l_failed(lua_State *L)
     const char *message = luaL_checklstring(L, 6, &mlen);
     if (!held(r, seq))
         return gone(L, r);
+    if (klen > METHOD_MAX * 4)
+        klen = METHOD_MAX * 4;
+    if (mlen > TEXT_MAX)
+        mlen = TEXT_MAX;
     int64_t i = seq % r->capacity;
     row *w = &r->rows[i];
     size_t at = base_len(w);
@@ -398,8 +412,8 @@ static int l_failed(lua_State *L)
     w->type = strcmp(type, "fail") == 0 ? T_FAIL : T_INFO;
     at = put(text, at, kind, klen);
     put(text, at, message, mlen);
-    w->kind_len = klen;
-    w->msg_len = mlen;
+    w->kind_len = (uint32_t)klen;
+    w->msg_len = (uint32_t)mlen;
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -506,10 +520,10 @@ static int l_op(lua_State *L)
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "engine");
     set_integer(L, "process", w->process);
-    if (w->has_pod)
-        set_string(L, "pod", text + w->path_len, w->pod_len);
-    if (w->has_test)
-        set_string(L, "test", text + w->path_len + w->pod_len, w->test_len);
+    if (w->pod)
+        set_integer(L, "_pod", w->pod);
+    if (w->test)
+        set_integer(L, "_test", w->test);
     if (half == 1) {
         set_integer(L, "index", w->index);
         set_number(L, "time", w->time);
@@ -650,7 +664,11 @@ static const luaL_Reg functions[] = {
 
 int luaopen_mpod_requests_core(lua_State *L)
 {
-    mp_new_class(L, RING_MT, ring_methods, ring_meta);
+    mp_new_class(L, RING_MT, NULL, ring_meta);
+    lua_newtable(L);                     /* the methods, the metatable their upvalue */
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, ring_methods, 1);
+    lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     luaL_newlib(L, functions);
     return 1;

@@ -27,6 +27,7 @@ mp.test("a nemesis beside a workload, closed and healed", function()
   local h = mp.history()
   local nem <close> = mp.nemesis { faults = { "kill", "pause", "stop" }, targets = { "worker", "b" },
                                    interval = { 0.2, 0.4 }, length = { 0.3, 0.6 }, max_down = 1 }
+  local planned = nem:schedule(20)      -- drawn ahead: the task still walks them in order
   local deadline = mp.now() + 3
   while mp.now() < deadline do
     local op = h:invoke("tick", nil)
@@ -42,6 +43,16 @@ mp.test("a nemesis beside a workload, closed and healed", function()
   end
   mp.expect(injected):ge(3)
   mp.note("injected " .. injected)
+  local done = {}
+  for _, op in ipairs(h:ops { process = "nemesis", type = "invoke" }) do
+    if op.f:match("^nemesis%.") and op.f ~= "nemesis.heal" then done[#done + 1] = op end
+  end
+  for i, op in ipairs(done) do
+    if op.f ~= "nemesis." .. planned[i].fault or op.pod ~= planned[i].pod then
+      mp.fail(string.format("fault %d was %s on %s, the schedule said %s on %s", i, op.f, op.pod,
+        planned[i].fault, planned[i].pod))
+    end
+  end
 end)
 
 mp.test("a nemesis cut off by a failing test", function()

@@ -154,6 +154,7 @@ function M.new(opts)
     requests = requests.new(ring_size(M.ENGINE_OPS), M.DETAIL_OPS, t0),
     dropped_ops = 0, dropped_detail = 0,
     pending = {}, pending_half = {}, written = 0, write_errors = 0,
+    names = {}, name_ids = {},
   }, History)
   if opts.file then h:_open_file(opts.file) end
   return h
@@ -170,8 +171,9 @@ local flush_later
 
 -- The list holds the ops in index order (tables with named fields); HTTP
 -- requests live in h.requests (mpod.requests.core, src/requests.c), one
--- row each outside the Lua heap, and become ops when read. The file's queue holds ops (half 0) and requests'
--- halves (their seq with half 1, the invoke, or 2, the completion).
+-- row each outside the Lua heap, and become ops when read. The file's
+-- queue holds ops (half 0) and requests' halves (their seq with half 1,
+-- the invoke, or 2, the completion).
 
 -- The index of a queued entry.
 local function queued_index(h, entry, half)
@@ -405,6 +407,27 @@ end
 -- h.requests; the handle is its seq.
 local NOT_SENT = { connect = true, resolve = true, dns = true, usage = true, url = true }
 
+-- The number of a pod's or a test's name (0 for none): the request ring
+-- keeps numbers, not the names' bytes.
+local function name_id(h, name)
+  if name == nil then return 0 end
+  local id = h.name_ids[name]
+  if id then return id end
+  id = #h.names + 1
+  h.names[id], h.name_ids[name] = name, id
+  return id
+end
+
+-- request_op(h, seq, half) -> the request's op (ring:op) with the pod's
+-- and the test's names, or nil
+local function request_op(h, seq, half)
+  local op = h.requests:op(seq, half)
+  if op then
+    op.pod, op.test, op._pod, op._test = h.names[op._pod], h.names[op._test], nil, nil
+  end
+  return op
+end
+
 function History:_http_invoke(method, path, pod)
   local ring = self.requests
   if self.out and #self.pending > 0 then
@@ -414,7 +437,8 @@ function History:_http_invoke(method, path, pod)
   end
   local index = self.next_index
   self.next_index = index + 1
-  local seq = ring:invoke(index, process(), method, path, pod or false, self.test or false)
+  local seq = ring:invoke(index, process(), method, path, pod and name_id(self, pod) or 0,
+    self.test_id or name_id(self, self.test))
   if self.out then queue(self, seq, 1) end
   return seq
 end
@@ -653,7 +677,7 @@ M.public = public
 -- request's half (entry: its seq)
 local function public_half(h, entry, half)
   if half == 0 then return public(entry) end
-  return public(h.requests:op(entry, half))
+  return public(request_op(h, entry, half))
 end
 
 local FILTERS = { "f", "pod", "type", "key", "test", "process" }
@@ -698,7 +722,7 @@ function History:ops(filter)
   if not filter or (filter.engine ~= false and (filter.f == nil or filter.f == "http")
                     and filter.key == nil) then
     each_request(ring, function(seq, half)
-      local op = ring:op(seq, half)
+      local op = request_op(self, seq, half)
       if not filter or matches(op, filter) then out[#out + 1] = public(op) end
     end)
     table.sort(out, by_index)
@@ -841,7 +865,8 @@ function M.current() return the_history end
 function M.test_started(name)
   local h = the_history
   if not h then return end
-  h.test = name
+  h.test, h.test_id = name, nil
+  h.test_id = name_id(h, name)
   if record.history then h.test_op = h:_engine_invoke("test", name, nil, 0) end
 end
 
@@ -856,7 +881,7 @@ function M.test_ended(kind, err, fields)
     h:_engine_complete(h.test_op, kind, op)
     h.test_op = nil
   end
-  h.test = nil
+  h.test, h.test_id = nil, 0
   h:_flush()
 end
 

@@ -350,17 +350,25 @@ function Nemesis:_heal(ev)
   return ok
 end
 
--- The steps after `now` in time order: faults and the heals they plan.
+-- The next fault to inject: the schedule's events are drawn once, by
+-- whoever asks first (the task, or nem:schedule()), and walked in order.
+local function upcoming(nem)
+  local gen = nem.schedule_gen
+  return gen.events[nem.pos] or gen:next()
+end
+
+-- The next step in time order: a fault, or the heal of an earlier one
+-- (a heal first when they are due at once).
 local function due(nem)
   local heals = nem.pending_heals
   local next_heal = heals[1]
-  local ev = nem.upcoming
+  local ev = upcoming(nem)
   if next_heal and (not ev or next_heal.heal_at <= ev.at) then
     table.remove(heals, 1)
     return "heal", next_heal, next_heal.heal_at
   end
   if ev then
-    nem.upcoming = nem.schedule_gen:next()
+    nem.pos = nem.pos + 1
     return "inject", ev, ev.at
   end
   return nil
@@ -387,8 +395,7 @@ local function wait_until(nem, at)
   return false
 end
 
-local function run(nem)
-  history.set_process("nemesis")
+local function walk(nem)
   while not nem.stopping do
     local what, ev, at = due(nem)
     if not what then break end
@@ -403,6 +410,14 @@ local function run(nem)
       nem:_heal(ev)
     end
   end
+end
+
+-- The task: walk the schedule; an error of its own (not a fault's, which
+-- the history records) is kept for close() to raise.
+local function run(nem)
+  history.set_process("nemesis")
+  local ok, err = pcall(walk, nem)
+  if not ok then nem.error = err end
 end
 
 -- nem:schedule([count]) -> the faults of the schedule: all of them when it
@@ -448,6 +463,7 @@ function Nemesis:close()
   self.wake:broadcast()
   if self.task then self.task:join(STOP_WAIT) end
   for i = #self.down, 1, -1 do self:_heal(self.down[i]) end
+  if self.error then error(self.error, 0) end
   if #self.heal_failures > 0 then
     errors.raise("state", "mp.nemesis could not heal: " .. table.concat(self.heal_failures, "; "))
   end
@@ -471,8 +487,7 @@ function M.new(opts)
   local o = options(opts, made_in_test)
   local nem = setmetatable({ o = o, seed = o.seed, down = {}, pending_heals = {},
                              heal_failures = {}, wake = sched.cond(), started = sched.now() }, Nemesis)
-  nem.schedule_gen = new_schedule(o)
-  nem.upcoming = nem.schedule_gen:next()
+  nem.schedule_gen, nem.pos = new_schedule(o), 1
   runtime.on_failure(function(diag)
     diag.nemesis = diag.nemesis and (diag.nemesis .. "\n" .. nem:describe()) or nem:describe()
   end)
