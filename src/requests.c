@@ -24,8 +24,11 @@
  * becomes a Lua table only when read (ring:op).
  */
 #include "mpod.h"
+#include "buf.h"
+#include "text.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -564,6 +567,339 @@ static int l_op(lua_State *L)
     return 1;
 }
 
+/* ---- JSON lines for the history file ------------------------------------
+ *
+ * The history file gets one JSON object a line per op. Built here for
+ * requests, from the row, since they are most of a file's ops and going
+ * through Lua tables, header parsing and mpod.json cost some 20 us a
+ * request; the caller redacts the line as a whole. The fields and their
+ * meaning are those ring:op gives, parsed as history.lua's reading does. */
+
+#define MAX_HEADERS 128
+
+/* Append s as a JSON string: quotes and backslashes escaped, control
+ * characters as \u00XX (\n, \r, \t by name), invalid UTF-8 as U+FFFD. */
+static void json_string(mp_sbuf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    mp_sbuf_add(b, "\"", 1);
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = { '\\', (char)c };
+            mp_sbuf_add(b, esc, 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+            if (c == '\n') mp_sbuf_add(b, "\\n", 2);
+            else if (c == '\r') mp_sbuf_add(b, "\\r", 2);
+            else if (c == '\t') mp_sbuf_add(b, "\\t", 2);
+            else mp_sbuf_add(b, esc, 6);
+            i++;
+        } else if (c < 0x80) {
+            size_t j = i;
+            while (j < len && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+                j++;
+            mp_sbuf_add(b, s + i, j - i);
+            i = j;
+        } else {
+            size_t n = mp_utf8_seq_len(p + i, len - i);
+            if (n == 0) {
+                mp_sbuf_add(b, "\xef\xbf\xbd", 3);
+                i++;
+            } else {
+                mp_sbuf_add(b, s + i, n);
+                i += n;
+            }
+        }
+    }
+    mp_sbuf_add(b, "\"", 1);
+}
+
+static void json_key(mp_sbuf *b, bool *first, const char *key)
+{
+    if (!*first)
+        mp_sbuf_add(b, ",", 1);
+    *first = false;
+    mp_sbuf_add(b, "\"", 1);
+    mp_sbuf_adds(b, key);
+    mp_sbuf_add(b, "\":", 2);
+}
+
+/* A time in seconds, to the microsecond, as the Lua side rounds it. */
+static void json_seconds(mp_sbuf *b, double t)
+{
+    char num[64];
+    snprintf(num, sizeof num, "%.6f", t);
+    size_t n = strlen(num);
+    while (n > 0 && num[n - 1] == '0' && n >= 2 && num[n - 2] != '.')
+        n--;
+    mp_sbuf_add(b, num, n);
+}
+
+static void json_integer(mp_sbuf *b, long long v)
+{
+    mp_sbuf_addf(b, "%lld", v);
+}
+
+/* The body excerpt as the history shows it: the text, or "<N bytes of
+ * binary data>" for control bytes or bytes that are not UTF-8 (a
+ * character the cut split at the end does not count). */
+static void json_excerpt(mp_sbuf *b, const char *s, size_t len, long long total)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, keep = len;
+    bool binary = false;
+    while (i < len) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            if (c <= 8 || (c >= 14 && c <= 31) || c == 127) { binary = true; break; }
+            i++;
+            continue;
+        }
+        size_t n = mp_utf8_seq_len(p + i, len - i);
+        if (n == 0) {
+            if (len - i < 4 && total > (long long)len) { keep = i; break; }  /* cut at the end */
+            binary = true;
+            break;
+        }
+        i += n;
+    }
+    if (binary) {
+        char text[64];
+        snprintf(text, sizeof text, "<%lld bytes of binary data>", total);
+        json_string(b, text, strlen(text));
+    } else {
+        json_string(b, s, keep);
+    }
+}
+
+/* The request's header lines ("Name: value", "Name;" or "Name:") as an
+ * object; a name given twice keeps its last value. */
+static void json_request_headers(mp_sbuf *b, const char *s, size_t len)
+{
+    const char *names[MAX_HEADERS], *values[MAX_HEADERS];
+    size_t name_lens[MAX_HEADERS], value_lens[MAX_HEADERS];
+    int n = 0;
+    const char *end = s + len;
+    while (s < end && n < MAX_HEADERS) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        if (!nl)
+            nl = end;
+        const char *sep = s;
+        while (sep < nl && *sep != ':' && *sep != ';')
+            sep++;
+        if (sep > s && sep < nl) {
+            const char *v = sep + 1, *ve = nl;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
+                ve--;
+            names[n] = s;
+            name_lens[n] = (size_t)(sep - s);
+            values[n] = v;
+            value_lens[n] = (size_t)(ve - v);
+            n++;
+        }
+        s = nl + 1;
+    }
+    mp_sbuf_add(b, "{", 1);
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+        bool later = false;
+        for (int j = i + 1; j < n && !later; j++)
+            later = name_lens[j] == name_lens[i] && memcmp(names[j], names[i], name_lens[i]) == 0;
+        if (later)
+            continue;
+        if (!first)
+            mp_sbuf_add(b, ",", 1);
+        first = false;
+        json_string(b, names[i], name_lens[i]);
+        mp_sbuf_add(b, ":", 1);
+        json_string(b, values[i], value_lens[i]);
+    }
+    mp_sbuf_add(b, "}", 1);
+}
+
+/* The response's head (status line, then header lines) as an object:
+ * names lower-case, values trimmed, folded lines joined, a name given
+ * twice with its values joined by ", ". */
+static void json_response_headers(mp_sbuf *b, const char *s, size_t len)
+{
+    mp_sbuf scratch = { 0 };
+    size_t names[MAX_HEADERS], name_lens[MAX_HEADERS], values[MAX_HEADERS], value_lens[MAX_HEADERS];
+    int n = 0;
+    const char *end = s + len;
+    bool status_line = true;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        if (!nl)
+            break;                          /* a header line ends with a newline */
+        const char *le = nl;
+        if (le > s && le[-1] == '\r')
+            le--;
+        if (status_line) {
+            status_line = false;
+        } else if ((*s == ' ' || *s == '\t') && n > 0 && s < le) {
+            const char *v = s, *ve = le;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            mp_sbuf_add(&scratch, " ", 1);   /* the last value is the end of scratch */
+            mp_sbuf_add(&scratch, v, (size_t)(ve - v));
+            value_lens[n - 1] += 1 + (size_t)(ve - v);
+        } else if (n < MAX_HEADERS) {
+            const char *colon = memchr(s, ':', (size_t)(le - s));
+            if (colon && colon > s) {
+                const char *v = colon + 1, *ve = le;
+                while (v < ve && (*v == ' ' || *v == '\t'))
+                    v++;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                    ve--;
+                names[n] = scratch.len;
+                name_lens[n] = (size_t)(colon - s);
+                for (const char *c = s; c < colon; c++) {
+                    char low = (*c >= 'A' && *c <= 'Z') ? (char)(*c + 32) : *c;
+                    mp_sbuf_add(&scratch, &low, 1);
+                }
+                values[n] = scratch.len;
+                value_lens[n] = (size_t)(ve - v);
+                mp_sbuf_add(&scratch, v, (size_t)(ve - v));
+                n++;
+            }
+        }
+        s = nl + 1;
+    }
+    const char *t = scratch.data;
+    mp_sbuf_add(b, "{", 1);
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+        bool earlier = false;
+        for (int j = 0; j < i && !earlier; j++)
+            earlier = name_lens[j] == name_lens[i] && memcmp(t + names[j], t + names[i], name_lens[i]) == 0;
+        if (earlier)
+            continue;
+        if (!first)
+            mp_sbuf_add(b, ",", 1);
+        first = false;
+        json_string(b, t + names[i], name_lens[i]);
+        mp_sbuf_add(b, ":", 1);
+        mp_sbuf joined = { 0 };
+        for (int j = i; j < n; j++) {
+            if (name_lens[j] != name_lens[i] || memcmp(t + names[j], t + names[i], name_lens[i]) != 0)
+                continue;
+            if (joined.len)
+                mp_sbuf_add(&joined, ", ", 2);
+            mp_sbuf_add(&joined, t + values[j], value_lens[j]);
+        }
+        json_string(b, joined.len ? joined.data : "", joined.len);
+        mp_sbuf_free(&joined);
+    }
+    mp_sbuf_add(b, "}", 1);
+    mp_sbuf_free(&scratch);
+}
+
+/* The name of number id in the names list at idx, or NULL. */
+static const char *name_of(lua_State *L, int idx, int32_t id, size_t *len)
+{
+    if (id <= 0 || lua_rawgeti(L, idx, id) != LUA_TSTRING) {
+        if (id > 0)
+            lua_pop(L, 1);
+        return NULL;
+    }
+    return lua_tolstring(L, -1, len);      /* left on the stack until the call ends */
+}
+
+/* ring:line(seq, half, names) -> the op (as ring:op) as one JSON object,
+ * not redacted; nil when not held or still open. names: the list the
+ * row's pod and test numbers index. */
+static int l_line(lua_State *L)
+{
+    ring *r = check_ring(L);
+    int64_t seq = luaL_checkinteger(L, 2);
+    lua_Integer half = luaL_checkinteger(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    if (!held(r, seq))
+        return 0;
+    row *w = row_of(r, seq);
+    if (half != 1 && w->done_index < 0)
+        return 0;
+    size_t pod_len = 0, test_len = 0;
+    const char *pod = name_of(L, 4, w->pod, &pod_len);
+    const char *test = name_of(L, 4, w->test, &test_len);
+    const char *text = base_text(r, seq);
+    static mp_sbuf b;
+    mp_sbuf_clear(&b);
+    bool first = true;
+    mp_sbuf_add(&b, "{", 1);
+    json_key(&b, &first, "index");
+    json_integer(&b, half == 1 ? w->index : w->done_index);
+    json_key(&b, &first, "time");
+    json_seconds(&b, half == 1 ? w->time : w->done_time);
+    json_key(&b, &first, "process");
+    json_integer(&b, w->process);
+    json_key(&b, &first, "type");
+    mp_sbuf_adds(&b, half == 1 ? "\"invoke\"" : w->type == T_OK ? "\"ok\""
+                 : w->type == T_FAIL ? "\"fail\"" : "\"info\"");
+    json_key(&b, &first, "f");
+    mp_sbuf_add(&b, "\"http\"", 6);
+    if (pod) {
+        json_key(&b, &first, "pod");
+        json_string(&b, pod, pod_len);
+    }
+    if (test) {
+        json_key(&b, &first, "test");
+        json_string(&b, test, test_len);
+    }
+    json_key(&b, &first, "engine");
+    mp_sbuf_add(&b, "true", 4);
+    if (half == 1) {
+        json_key(&b, &first, "method");
+        json_string(&b, w->method, strlen(w->method));
+        json_key(&b, &first, "path");
+        json_string(&b, text, w->path_len);
+    } else {
+        json_key(&b, &first, "invoke");
+        json_integer(&b, w->index);
+        if (w->has_duration) {
+            json_key(&b, &first, "duration");
+            json_seconds(&b, w->duration);
+        }
+        if (w->type != T_OK) {
+            const char *extra = text + base_len(w);
+            json_key(&b, &first, "error");
+            mp_sbuf_add(&b, "{\"kind\":", 8);
+            json_string(&b, extra, w->kind_len);
+            mp_sbuf_add(&b, ",\"message\":", 11);
+            json_string(&b, extra + w->kind_len, w->msg_len);
+            mp_sbuf_add(&b, "}", 1);
+        } else {
+            json_key(&b, &first, "status");
+            json_integer(&b, w->status);
+            json_key(&b, &first, "bytes");
+            json_integer(&b, w->bytes);
+            if (w->detail == D_KEPT) {
+                const char *d = detail_text(r, w);
+                json_key(&b, &first, "req_headers");
+                json_request_headers(&b, d + w->head_len, w->lines_len);
+                json_key(&b, &first, "resp_headers");
+                json_response_headers(&b, d, w->head_len);
+                json_key(&b, &first, "body");
+                json_excerpt(&b, d + w->head_len + w->lines_len, w->body_len, w->bytes);
+            } else if (w->detail == D_DROPPED) {
+                json_key(&b, &first, "detail_dropped");
+                mp_sbuf_add(&b, "true", 4);
+            }
+        }
+    }
+    mp_sbuf_add(&b, "}", 1);
+    lua_pushlstring(L, b.data, b.len);
+    return 1;
+}
+
 /* ring:counts() -> requests held, ops held (an open request is one op),
  * requests keeping detail, ops dropped, details dropped */
 static int l_counts(lua_State *L)
@@ -647,6 +983,7 @@ static const luaL_Reg ring_methods[] = {
     { "oldest", l_oldest },
     { "detail_victim", l_detail_victim },
     { "op", l_op },
+    { "line", l_line },
     { "counts", l_counts },
     { "resized", l_resized },
     { NULL, NULL }

@@ -395,6 +395,44 @@ mp.test("Postgres queries are ops: ok with rows and count, fail on an SQL error"
   mp.expect(q[8]):matches { type = "fail", value = "SELEKT", error = { kind = "sql" } }
 end)
 
+mp.test("a request's line in the history file and its op in memory agree", function()
+  local history = require "mpod.scenario.history"
+  local dir = assert(sys.mkdtemp("mpod-history-test"))
+  local h = history.new { file = dir .. "/h.jsonl" }
+  local lines = { "Authorization: Bearer s3cret-token-xyz", "X-Dup: 1", "X-Dup: 2", "Empty;", "Accept:" }
+  local responses = {
+    mp.http.get(fix.url .. "/headers/repeat"),
+    mp.http.get(fix.url .. "/json?api_key=abcdefghijk"),
+    { status = 200, time = 0.01, body = "\0\1 binary",
+      head = "HTTP/1.1 200 OK\r\nA: 1\r\n  folded\r\nB: x\r\nb: y\r\nSet-Cookie: sid=zzzzzzzz\r\n\r\n" },
+    { status = 201, time = 0.02, body = "a" .. string.rep("\u{e9}", 200), head = "HTTP/1.1 201 Created\r\n\r\n" },
+  }
+  for i, res in ipairs(responses) do
+    local seq = h:_http_invoke("POST", "/r/" .. i .. "?token=abcdefghijk", i % 2 == 0 and "b" or nil)
+    h:_http_done(seq, res, lines)
+  end
+  h:_http_error(h:_http_invoke("GET", "/x", "c"), { kind = "connect", message = "refused \"here\"" })
+  h:_close_file()
+  local exported = read_jsonl(dir .. "/h.jsonl")
+  local memory = h:ops()
+  mp.expect(#exported):eq(10)
+  mp.expect(#memory):eq(10)
+  for i, op in ipairs(memory) do
+    local line = exported[i]
+    mp.expect(line.time):near(op.time, 2e-6)
+    if op.duration then mp.expect(line.duration):near(op.duration, 2e-6) end
+    line.time, op.time, line.duration, op.duration = nil, nil, nil, nil
+    mp.expect(line):eq(op)
+  end
+  mp.expect(memory[2].req_headers):eq { Authorization = "***", ["X-Dup"] = "2", Empty = "", Accept = "" }
+  mp.expect(memory[1].path):eq("/r/1?token=***")
+  mp.expect(memory[6].resp_headers):eq { a = "1 folded", b = "x, y", ["set-cookie"] = "***" }
+  mp.expect(memory[6].body):eq("<9 bytes of binary data>")
+  mp.expect(#memory[8].body):eq(255)               -- the cut split an é: left out
+  mp.expect(memory[10]):matches { type = "fail", error = { kind = "connect", message = 'refused "here"' } }
+  sys.rmtree(dir)
+end)
+
 mp.test("--history needs a folder it can make", function()
   local r = st.run { "--history", "/proc/no/such/dir", st.case("hooks") }
   st.expect_code(r, 2)

@@ -113,19 +113,21 @@ local function error_of(err)
 end
 M.error_of = error_of
 
--- excerpt(bytes) -> text for the export: the first EXCERPT bytes, or a
--- placeholder for binary data or bytes that are not UTF-8
-local function excerpt(text)
+-- excerpt(bytes [, total]) -> text for reading and export: the first
+-- EXCERPT bytes (a character the cut split at the end left out when there
+-- was more), or "<total bytes of binary data>" for control bytes or bytes
+-- that are not UTF-8 (src/requests.c writes request ops the same way)
+local function excerpt(text, total)
   if type(text) ~= "string" then return text end
+  total = total or #text
   local head = text:sub(1, M.EXCERPT)
-  if head:find("[%z\1-\8\14-\31\127]") or not utf8.len(head) then
-    -- a cut UTF-8 character at the end is not binary data
-    local k = #head
-    while k > #head - 3 and k > 1 and head:byte(k) >= 0x80 and head:byte(k) < 0xC0 do k = k - 1 end
-    if k >= 1 and head:byte(k) >= 0xC0 then head = head:sub(1, k - 1) end
-    if head:find("[%z\1-\8\14-\31\127]") or not utf8.len(head) then
-      return string.format("<%d bytes of binary data>", #text)
-    end
+  local _, bad = utf8.len(head)
+  if bad and bad > #head - 3 and total > #head then
+    head = head:sub(1, bad - 1)
+    _, bad = utf8.len(head)
+  end
+  if bad or head:find("[%z\1-\8\14-\31\127]") then
+    return string.format("<%d bytes of binary data>", total)
   end
   return head
 end
@@ -651,7 +653,7 @@ end
 local function materialize_detail(op, t)
   if op._lines then t.req_headers = header_table(op._lines) end
   if op._head then t.resp_headers = (require("mpod.http")._parse_head(op._head)) end
-  if op._body then t.body = excerpt(op._body) end
+  if op._body then t.body = excerpt(op._body, op.bytes) end
   if op._data then t.data = excerpt(op._data) end
 end
 
@@ -661,7 +663,9 @@ end
 
 -- public(op) -> a copy for reading and export: detail parsed, private
 -- fields left out, every string redacted
-local function public(op)
+-- plain(op) -> a copy with the detail parsed and the private fields left
+-- out, not redacted yet
+local function plain(op)
   local t = {}
   for k, v in next, op do
     if type(k) ~= "string" or k:byte(1) ~= UNDERSCORE then t[k] = v end
@@ -669,15 +673,20 @@ local function public(op)
   if op._detail then materialize_detail(op, t) end
   t.time = micros(op.time)
   if t.duration then t.duration = micros(t.duration) end
-  return redact.redact_all(t)
+  return t
+end
+
+-- public(op) -> a copy for reading: plain, every string redacted
+local function public(op)
+  return redact.redact_all(plain(op))
 end
 M.public = public
 
--- public_half(entry, half) -> the public op of an op (half 0) or of a
+-- plain_half(entry, half) -> the plain op of an op (half 0) or of a
 -- request's half (entry: its seq)
-local function public_half(h, entry, half)
-  if half == 0 then return public(entry) end
-  return public(request_op(h, entry, half))
+local function plain_half(h, entry, half)
+  if half == 0 then return plain(entry) end
+  return plain(request_op(h, entry, half))
 end
 
 local FILTERS = { "f", "pod", "type", "key", "test", "process" }
@@ -770,10 +779,18 @@ end
 
 -- encode(op) -> one JSON line; a value JSON cannot hold (a function, bytes
 -- that are not UTF-8, a sparse array) is written as its inspect() text
+-- The line is redacted as a whole (redact.redact knows "key":"value"
+-- of secret names, and every registered secret): one pass over the text
+-- instead of one per string of the op.
 local function encode(h, entry, half)
-  local t = public_half(h, entry, half)
+  if half ~= 0 then
+    local line = h.requests:line(entry, half, h.names)
+    if line then return redact.redact(line) end
+  end
+  local t = plain_half(h, entry, half)
   local ok, text = pcall(json.encode, t)
-  if ok then return text end
+  if ok then return redact.redact(text) end
+  t = redact.redact_all(t)
   local inspect = require "mpod.inspect"
   for k, v in pairs(t) do
     if not pcall(json.encode, v) then
