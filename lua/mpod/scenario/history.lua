@@ -676,9 +676,18 @@ local function plain(op)
   return t
 end
 
--- public(op) -> a copy for reading: plain, every string redacted
+-- public(op) -> a copy for reading: plain; an engine op's strings
+-- redacted (headers, paths, bodies, error messages), a scenario's own op
+-- as it recorded it (its values are the scenario's own, and redacting
+-- every string of a long history would cost seconds; reports and the
+-- history file redact everything)
 local function public(op)
-  return redact.redact_all(plain(op))
+  if op.engine then return redact.redact_all(plain(op)) end
+  local t = plain(op)
+  if t.value ~= nil then t.value = copy_value(t.value) end
+  if t.key ~= nil then t.key = copy_value(t.key) end
+  if t.error ~= nil then t.error = redact.redact_all(t.error) end
+  return t
 end
 M.public = public
 
