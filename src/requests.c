@@ -430,22 +430,32 @@ static int l_range(lua_State *L)
     return 2;
 }
 
+/* The row of the request whose seq is argument 2, for the half in
+ * argument 3 (1 the invoke, 2 the completion); NULL when the request is
+ * not held, or its completion is asked for while it is open. */
+static row *arg_row(lua_State *L, ring *r, int64_t *seq, lua_Integer *half)
+{
+    *seq = luaL_checkinteger(L, 2);
+    *half = luaL_checkinteger(L, 3);
+    if (!held(r, *seq))
+        return NULL;
+    row *w = row_of(r, *seq);
+    if (*half != 1 && w->done_index < 0)
+        return NULL;
+    return w;
+}
+
 /* ring:index_of(seq, half) -> the index of the request's invoke (half 1)
  * or completion (half 2), or nil (not held, still open) */
 static int l_index_of(lua_State *L)
 {
     ring *r = check_ring(L);
-    int64_t seq = luaL_checkinteger(L, 2);
-    lua_Integer half = luaL_checkinteger(L, 3);
-    if (!held(r, seq))
+    int64_t seq;
+    lua_Integer half;
+    row *w = arg_row(L, r, &seq, &half);
+    if (!w)
         return 0;
-    row *w = row_of(r, seq);
-    if (half == 1)
-        lua_pushinteger(L, w->index);
-    else if (w->done_index >= 0)
-        lua_pushinteger(L, w->done_index);
-    else
-        return 0;
+    lua_pushinteger(L, half == 1 ? w->index : w->done_index);
     return 1;
 }
 
@@ -510,12 +520,10 @@ static void push_lines(lua_State *L, const char *s, size_t n)
 static int l_op(lua_State *L)
 {
     ring *r = check_ring(L);
-    int64_t seq = luaL_checkinteger(L, 2);
-    lua_Integer half = luaL_checkinteger(L, 3);
-    if (!held(r, seq))
-        return 0;
-    row *w = row_of(r, seq);
-    if (half != 1 && w->done_index < 0)
+    int64_t seq;
+    lua_Integer half;
+    row *w = arg_row(L, r, &seq, &half);
+    if (!w)
         return 0;
     const char *text = base_text(r, seq);
     lua_createtable(L, 0, 14);
@@ -576,6 +584,15 @@ static int l_op(lua_State *L)
  * meaning are those ring:op gives, parsed as history.lua's reading does. */
 
 #define MAX_HEADERS 128
+
+/* Move *v past leading and *ve before trailing blanks (and a CR). */
+static void trim(const char **v, const char **ve)
+{
+    while (*v < *ve && (**v == ' ' || **v == '\t'))
+        (*v)++;
+    while (*ve > *v && ((*ve)[-1] == ' ' || (*ve)[-1] == '\t' || (*ve)[-1] == '\r'))
+        (*ve)--;
+}
 
 /* Append s as a JSON string: quotes and backslashes escaped, control
  * characters as \u00XX (\n, \r, \t by name), invalid UTF-8 as U+FFFD. */
@@ -693,10 +710,7 @@ static void json_request_headers(mp_sbuf *b, const char *s, size_t len)
             sep++;
         if (sep > s && sep < nl) {
             const char *v = sep + 1, *ve = nl;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
-                ve--;
+            trim(&v, &ve);
             names[n] = s;
             name_lens[n] = (size_t)(sep - s);
             values[n] = v;
@@ -744,10 +758,7 @@ static void json_response_headers(mp_sbuf *b, const char *s, size_t len)
             status_line = false;
         } else if ((*s == ' ' || *s == '\t') && n > 0 && s < le) {
             const char *v = s, *ve = le;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
+            trim(&v, &ve);
             mp_sbuf_add(&scratch, " ", 1);   /* the last value is the end of scratch */
             mp_sbuf_add(&scratch, v, (size_t)(ve - v));
             value_lens[n - 1] += 1 + (size_t)(ve - v);
@@ -755,10 +766,7 @@ static void json_response_headers(mp_sbuf *b, const char *s, size_t len)
             const char *colon = memchr(s, ':', (size_t)(le - s));
             if (colon && colon > s) {
                 const char *v = colon + 1, *ve = le;
-                while (v < ve && (*v == ' ' || *v == '\t'))
-                    v++;
-                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                    ve--;
+                trim(&v, &ve);
                 names[n] = scratch.len;
                 name_lens[n] = (size_t)(colon - s);
                 for (const char *c = s; c < colon; c++) {
@@ -819,13 +827,11 @@ static const char *name_of(lua_State *L, int idx, int32_t id, size_t *len)
 static int l_line(lua_State *L)
 {
     ring *r = check_ring(L);
-    int64_t seq = luaL_checkinteger(L, 2);
-    lua_Integer half = luaL_checkinteger(L, 3);
     luaL_checktype(L, 4, LUA_TTABLE);
-    if (!held(r, seq))
-        return 0;
-    row *w = row_of(r, seq);
-    if (half != 1 && w->done_index < 0)
+    int64_t seq;
+    lua_Integer half;
+    row *w = arg_row(L, r, &seq, &half);
+    if (!w)
         return 0;
     size_t pod_len = 0, test_len = 0;
     const char *pod = name_of(L, 4, w->pod, &pod_len);
