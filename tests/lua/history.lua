@@ -335,7 +335,8 @@ mp.test("pod control, a refused partition and c:heal() are ops", function()
   local kill = by_f(all, "pod.kill", "invoke")
   mp.expect(kill):matches { pod = "worker", value = { signal = "KILL" }, engine = true, process = 0 }
   mp.expect(by_f(all, "pod.kill", "ok").invoke):eq(kill.index)
-  mp.expect(by_f(all, "fault.add", "invoke")):matches { fault = 1, value = { kind = "partition", a = { "a" }, b = { "b" } } }
+  mp.expect(by_f(all, "fault.add", "invoke")):matches { fault = 1,
+    value = { kind = "partition", a = { "a" }, b = { "b" }, pods = { "a", "b" } } }
   mp.expect(by_f(all, "fault.add", "fail").error.kind):eq("unsupported")
   sys.rmtree(dir)
 end)

@@ -268,7 +268,11 @@ function Cluster:partition(a, b)
   local function call() return runtime.request(msg, CONTROL_TIMEOUT) end
   local history = record.history
   if not history then return call() end
-  return history:_fault_add({ kind = "partition", a = msg.a, b = msg.b }, call)
+  local pods = {}
+  for _, side in ipairs { msg.a, msg.b } do
+    for _, name in ipairs(side) do pods[#pods + 1] = name end
+  end
+  return history:_fault_add({ kind = "partition", a = msg.a, b = msg.b, pods = pods }, call)
 end
 
 -- c:heal(): recorded as pod.heal, and fault.remove for every open fault
