@@ -20,6 +20,9 @@
  * the newest `detail` completed requests only: a second ring of their
  * sequence numbers says whose goes next.
  *
+ * Postgres queries (pg.query) take rows of the same ring: as frequent, and
+ * as costly to keep as Lua tables; a row's kind says which it is.
+ *
  * Requests are named by their sequence number (seq), 0, 1, 2, ...; a row
  * becomes a Lua table only when read (ring:op).
  */
@@ -37,6 +40,8 @@
 
 enum { T_OPEN, T_OK, T_FAIL, T_INFO };
 enum { D_NONE, D_KEPT, D_DROPPED };
+enum { K_HTTP, K_PG };                  /* a row's kind: a request, a query */
+#define SQL_MAX 256                     /* bytes of a query's SQL kept */
 static const char *const type_names[] = { "invoke", "ok", "fail", "info" };
 
 #define BASE_SLOT 128
@@ -53,7 +58,7 @@ typedef struct {
     int64_t index, done_index;          /* done_index < 0: still open */
     double time, done_time, duration;
     lua_Integer process, status, bytes;
-    uint8_t type, detail, has_duration, base_spilled;
+    uint8_t kind, type, detail, has_duration, base_spilled;
     int32_t pod, test;                  /* the caller's numbers for them, 0: none */
     char method[METHOD_MAX];
     /* base texts: path, then an error's kind and message */
@@ -259,6 +264,7 @@ static int l_invoke(lua_State *L)
     if (!text)
         mp_raise(L, "memory", "no memory to record a request");
     r->next = seq + 1;
+    w->kind = K_HTTP;
     w->base_spilled = plen > BASE_SLOT;
     w->index = index;
     w->done_index = -1;
@@ -276,6 +282,40 @@ static int l_invoke(lua_State *L)
     w->path_len = (uint32_t)plen;
     w->kind_len = w->msg_len = w->head_len = w->lines_len = w->body_len = 0;
     put(text, 0, path, plen);
+    lua_pushinteger(L, seq);
+    return 1;
+}
+
+/* ring:invoke_query(index, process, sql, test) -> seq: a Postgres query
+ * (its first SQL_MAX bytes of SQL, not cut inside a character) */
+static int l_invoke_query(lua_State *L)
+{
+    ring *r = check_ring(L);
+    lua_Integer index = luaL_checkinteger(L, 2);
+    lua_Integer process = luaL_checkinteger(L, 3);
+    size_t len;
+    const char *sql = luaL_checklstring(L, 4, &len);
+    lua_Integer test = luaL_checkinteger(L, 5);
+    len = mp_utf8_prefix(sql, len, SQL_MAX);
+    int64_t seq = r->next;
+    if (seq - r->first >= r->capacity)
+        drop_oldest(r);
+    int64_t i = seq % r->capacity;
+    row *w = &r->rows[i];
+    char *text = area(r->base_arena + i * BASE_SLOT, BASE_SLOT, &r->base_spills[i], len);
+    if (!text)
+        mp_raise(L, "memory", "no memory to record a query");
+    r->next = seq + 1;
+    memset(w, 0, sizeof *w);
+    w->kind = K_PG;
+    w->base_spilled = len > BASE_SLOT;
+    w->index = index;
+    w->done_index = -1;
+    w->time = mp_now() - r->t0;
+    w->process = process;
+    w->test = (int32_t)test;
+    w->path_len = (uint32_t)len;
+    put(text, 0, sql, len);
     lua_pushinteger(L, seq);
     return 1;
 }
@@ -377,6 +417,27 @@ static int l_done(lua_State *L)
     w->body_len = (uint32_t)excerpt_len;
     w->detail = D_KEPT;
     lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ring:done_query(seq, index, rows|nil, count|nil) -> true | false (the
+ * query was dropped meanwhile) */
+static int l_done_query(lua_State *L)
+{
+    ring *r = check_ring(L);
+    int64_t seq = luaL_checkinteger(L, 2);
+    lua_Integer index = luaL_checkinteger(L, 3);
+    if (!held(r, seq))
+        return gone(L, r);
+    row *w = row_of(r, seq);
+    w->done_index = index;
+    w->done_time = mp_now() - r->t0;
+    w->duration = w->done_time - w->time;
+    w->has_duration = 1;
+    w->type = T_OK;
+    w->status = lua_isinteger(L, 4) ? lua_tointeger(L, 4) : -1;
+    w->bytes = lua_isinteger(L, 5) ? lua_tointeger(L, 5) : -1;
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -527,7 +588,12 @@ static int l_op(lua_State *L)
         return 0;
     const char *text = base_text(r, seq);
     lua_createtable(L, 0, 14);
-    set_string(L, "f", "http", 4);
+    if (w->kind == K_PG) {
+        set_string(L, "f", "pg.query", 8);
+        set_string(L, "value", text, w->path_len);
+    } else {
+        set_string(L, "f", "http", 4);
+    }
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "engine");
     set_integer(L, "process", w->process);
@@ -539,8 +605,10 @@ static int l_op(lua_State *L)
         set_integer(L, "index", w->index);
         set_number(L, "time", w->time);
         set_string(L, "type", "invoke", 6);
-        set_string(L, "method", w->method, strlen(w->method));
-        set_string(L, "path", text, w->path_len);
+        if (w->kind == K_HTTP) {
+            set_string(L, "method", w->method, strlen(w->method));
+            set_string(L, "path", text, w->path_len);
+        }
         return 1;
     }
     set_integer(L, "index", w->done_index);
@@ -556,6 +624,13 @@ static int l_op(lua_State *L)
         set_string(L, "kind", extra, w->kind_len);
         set_string(L, "message", extra + w->kind_len, w->msg_len);
         lua_setfield(L, -2, "error");
+        return 1;
+    }
+    if (w->kind == K_PG) {
+        if (w->status >= 0)
+            set_integer(L, "rows", w->status);
+        if (w->bytes >= 0)
+            set_integer(L, "count", w->bytes);
         return 1;
     }
     set_integer(L, "status", w->status);
@@ -851,7 +926,13 @@ static int l_line(lua_State *L)
     mp_sbuf_adds(&b, half == 1 ? "\"invoke\"" : w->type == T_OK ? "\"ok\""
                  : w->type == T_FAIL ? "\"fail\"" : "\"info\"");
     json_key(&b, &first, "f");
-    mp_sbuf_add(&b, "\"http\"", 6);
+    if (w->kind == K_PG) {
+        mp_sbuf_add(&b, "\"pg.query\"", 10);
+        json_key(&b, &first, "value");
+        json_string(&b, text, w->path_len);
+    } else {
+        mp_sbuf_add(&b, "\"http\"", 6);
+    }
     if (pod) {
         json_key(&b, &first, "pod");
         json_string(&b, pod, pod_len);
@@ -863,10 +944,12 @@ static int l_line(lua_State *L)
     json_key(&b, &first, "engine");
     mp_sbuf_add(&b, "true", 4);
     if (half == 1) {
-        json_key(&b, &first, "method");
-        json_string(&b, w->method, strlen(w->method));
-        json_key(&b, &first, "path");
-        json_string(&b, text, w->path_len);
+        if (w->kind == K_HTTP) {
+            json_key(&b, &first, "method");
+            json_string(&b, w->method, strlen(w->method));
+            json_key(&b, &first, "path");
+            json_string(&b, text, w->path_len);
+        }
     } else {
         json_key(&b, &first, "invoke");
         json_integer(&b, w->index);
@@ -882,6 +965,15 @@ static int l_line(lua_State *L)
             mp_sbuf_add(&b, ",\"message\":", 11);
             json_string(&b, extra + w->kind_len, w->msg_len);
             mp_sbuf_add(&b, "}", 1);
+        } else if (w->kind == K_PG) {
+            if (w->status >= 0) {
+                json_key(&b, &first, "rows");
+                json_integer(&b, w->status);
+            }
+            if (w->bytes >= 0) {
+                json_key(&b, &first, "count");
+                json_integer(&b, w->bytes);
+            }
         } else {
             json_key(&b, &first, "status");
             json_integer(&b, w->status);
@@ -982,6 +1074,8 @@ static int l_resized(lua_State *L)
 
 static const luaL_Reg ring_methods[] = {
     { "invoke", l_invoke },
+    { "invoke_query", l_invoke_query },
+    { "done_query", l_done_query },
     { "done", l_done },
     { "failed", l_failed },
     { "range", l_range },

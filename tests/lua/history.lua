@@ -413,11 +413,16 @@ mp.test("a request's line in the history file and its op in memory agree", funct
     h:_http_done(seq, res, lines)
   end
   h:_http_error(h:_http_invoke("GET", "/x", "c"), { kind = "connect", message = "refused \"here\"" })
+  local rows, count = h:_pg_query(function() return { { a = 1 }, { a = 2 } }, 2 end, nil, "SELECT 'é'")
+  mp.expect(#rows):eq(2)
+  mp.expect(count):eq(2)
+  local sql_error = require("mpod.error").new("sql", "syntax error at \"SELEKT\"")
+  mp.expect(function() h:_pg_query(function() error(sql_error, 0) end, nil, "SELEKT") end):raises("syntax")
   h:_close_file()
   local exported = read_jsonl(dir .. "/h.jsonl")
   local memory = h:ops()
-  mp.expect(#exported):eq(10)
-  mp.expect(#memory):eq(10)
+  mp.expect(#exported):eq(14)
+  mp.expect(#memory):eq(14)
   for i, op in ipairs(memory) do
     local line = exported[i]
     mp.expect(line.time):near(op.time, 2e-6)
@@ -431,6 +436,9 @@ mp.test("a request's line in the history file and its op in memory agree", funct
   mp.expect(memory[6].body):eq("<9 bytes of binary data>")
   mp.expect(#memory[8].body):eq(255)               -- the cut split an é: left out
   mp.expect(memory[10]):matches { type = "fail", error = { kind = "connect", message = 'refused "here"' } }
+  mp.expect(memory[11]):matches { f = "pg.query", type = "invoke", value = "SELECT 'é'" }
+  mp.expect(memory[12]):matches { f = "pg.query", type = "ok", value = "SELECT 'é'", rows = 2, count = 2 }
+  mp.expect(memory[14]):matches { f = "pg.query", type = "fail", error = { kind = "sql" } }
   sys.rmtree(dir)
 end)
 

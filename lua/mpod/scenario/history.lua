@@ -430,13 +430,17 @@ local function request_op(h, seq, half)
   return op
 end
 
+-- Before a new row takes the oldest one's place: that request written.
+local function before_ring_drop(h)
+  local ring = h.requests
+  local oldest = ring:oldest()
+  local last = oldest and (ring:index_of(oldest, 2) or ring:index_of(oldest, 1))
+  if last and last >= h.written then h:_flush() end
+end
+
 function History:_http_invoke(method, path, pod)
   local ring = self.requests
-  if self.out and #self.pending > 0 then
-    local oldest = ring:oldest()        -- about to be dropped: written first
-    local last = oldest and (ring:index_of(oldest, 2) or ring:index_of(oldest, 1))
-    if last and last >= self.written then self:_flush() end
-  end
+  if self.out and #self.pending > 0 then before_ring_drop(self) end
   local index = self.next_index
   self.next_index = index + 1
   local seq = ring:invoke(index, process(), method, path, pod and name_id(self, pod) or 0,
@@ -607,24 +611,33 @@ function History:_fault_remove(match, call)
   return table.unpack(r, 2, r.n)
 end
 
--- Postgres: pg.query, value = the SQL (its first EXCERPT characters; the
+-- Postgres: pg.query, value = the SQL (its first 256 bytes; the
 -- parameters are left out); ok with rows (returned) and count (affected),
 -- fail when Postgres refused it (an SQL error: it did not happen), info
--- when the answer was lost (timeout, lost connection).
+-- when the answer was lost (timeout, lost connection). A query is a row of
+-- the request ring (src/requests.c), as cheap to keep as a request.
 local QUERY_LOST = { timeout = true, connection_lost = true, cancelled = true, closed = true }
 
 function History:_pg_query(query, conn, sql, ...)
-  local text = type(sql) == "string" and sql:sub(1, M.EXCERPT) or tostring(sql)
-  local op = self:_engine_invoke("pg.query", text)
-  local r = table.pack(pcall(query, conn, sql, ...))
-  if r[1] then
-    local rows = r[2]
-    self:_engine_complete(op, "ok", { rows = type(rows) == "table" and #rows or nil, count = r[3] })
-    return table.unpack(r, 2, r.n)
+  local ring = self.requests
+  if self.out and #self.pending > 0 then before_ring_drop(self) end
+  local seq = ring:invoke_query(take_index(self), process(), type(sql) == "string" and sql or tostring(sql),
+    self.test_id or name_id(self, self.test))
+  if self.out then queue(self, seq, 1) end
+  local ok, rows, count, more = pcall(query, conn, sql, ...)
+  local index = take_index(self)
+  if ok then
+    if ring:done_query(seq, index, type(rows) == "table" and #rows or nil, math.tointeger(count))
+       and self.out then
+      queue(self, seq, 2)
+    end
+    return rows, count, more
   end
-  local e = error_of(r[2])
-  self:_engine_complete(op, QUERY_LOST[e.kind] and "info" or "fail", { error = e })
-  error(r[2], 0)
+  local e = error_of(rows)
+  if ring:failed(seq, index, QUERY_LOST[e.kind] and "info" or "fail", e.kind, e.message) and self.out then
+    queue(self, seq, 2)
+  end
+  error(rows, 0)
 end
 
 -- each_request(ring, fn): fn(seq, half, index) for every op of the
@@ -737,8 +750,8 @@ function History:ops(filter)
     if not filter or matches(op, filter) then out[#out + 1] = public(op) end
   end
   local ring = self.requests
-  if not filter or (filter.engine ~= false and (filter.f == nil or filter.f == "http")
-                    and filter.key == nil) then
+  if not filter or (filter.engine ~= false and filter.key == nil
+                    and (filter.f == nil or filter.f == "http" or filter.f == "pg.query")) then
     each_request(ring, function(seq, half)
       local op = request_op(self, seq, half)
       if not filter or matches(op, filter) then out[#out + 1] = public(op) end
