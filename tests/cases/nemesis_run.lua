@@ -25,7 +25,7 @@ end)
 
 mp.test("a nemesis beside a workload, closed and healed", function()
   local h = mp.history()
-  local nem <close> = mp.nemesis { faults = { "kill", "pause", "stop" }, targets = { "worker", "b" },
+  local nem <close> = mp.nemesis { faults = { "kill", "pause", "stop", "restart" }, targets = { "worker", "b" },
                                    interval = { 0.2, 0.4 }, length = { 0.3, 0.6 }, max_down = 1 }
   local planned = nem:schedule(20)      -- drawn ahead: the task still walks them in order
   local deadline = mp.now() + 3
