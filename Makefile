@@ -48,7 +48,8 @@ LDLIBS   := $(PKG_LIBS) -lm $(LDLIBS)
 ENGINE_SRC := $(filter-out src/main.c src/gen_bundle.c,$(wildcard src/*.c))
 ENGINE_OBJ := $(ENGINE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_bundle.o \
               $(BUILD)/obj/c_modules.o
-LUA_SRC    := $(sort $(shell find lua -name '*.lua'))
+# lua/: the Lua half, and the report's assets (.js, .css) gen_bundle embeds
+LUA_SRC    := $(sort $(shell find lua -type f \( -name '*.lua' -o -name '*.js' -o -name '*.css' \)))
 MPOD       := $(BUILD)/mpod-lua
 
 C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))

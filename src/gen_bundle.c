@@ -7,6 +7,13 @@
  * "=" plus the path below lua/, so error messages and stacks read
  * "mpod/http.lua:12: ...".
  *
+ * A file that does not end in ".lua" is an asset (the report's JavaScript
+ * and CSS): it becomes a chunk that returns the file's bytes as a string,
+ * under the module name of its path with the extension kept
+ * ("lua/mpod/runner/report/report.js" -> "mpod.runner.report.report.js"),
+ * so the binary carries it and `require` hands it over; nothing is read
+ * from the source tree at run time.
+ *
  * The chunks are precompiled so that starting mpod-lua loads bytecode
  * instead of parsing every module (undumping is several times faster).
  * The bytecode keeps its debug information (line numbers, local names),
@@ -14,17 +21,24 @@
  * the one the binary reads; a syntax error in lua/ fails the build.
  */
 #include <lauxlib.h>
+#include <lualib.h>
 #include <lua.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static bool is_lua(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 4 && strcmp(path + n - 4, ".lua") == 0;
+}
+
 static void module_name(const char *rel, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", rel);
     size_t n = strlen(out);
-    if (n > 4 && strcmp(out + n - 4, ".lua") == 0)
+    if (is_lua(out))
         out[n - 4] = '\0';
     for (char *p = out; *p; p++)
         if (*p == '/')
@@ -88,7 +102,21 @@ static int emit_file(lua_State *L, FILE *out, int index, const char *path,
         perror(path);
         return -1;
     }
-    int status = luaL_loadbufferx(L, text, len, chunkname, "t");
+    int status;
+    if (is_lua(path)) {
+        status = luaL_loadbufferx(L, text, len, chunkname, "t");
+    } else {                  /* an asset: `return "<its bytes>"` */
+        lua_getglobal(L, "string");
+        lua_getfield(L, -1, "format");
+        lua_pushliteral(L, "return %q");
+        lua_pushlstring(L, text, len);
+        lua_call(L, 2, 1);
+        size_t slen;
+        const char *source = lua_tolstring(L, -1, &slen);
+        status = luaL_loadbufferx(L, source, slen, chunkname, "t");
+        lua_remove(L, -2);    /* the source */
+        lua_remove(L, -2);    /* string */
+    }
     free(text);
     if (status != LUA_OK) {
         fprintf(stderr, "gen_bundle: %s\n", lua_tostring(L, -1));
@@ -146,6 +174,8 @@ int main(int argc, char **argv)
     }
     FILE *out = fopen(argv[1], "w");
     lua_State *L = luaL_newstate();
+    if (L)
+        luaL_openlibs(L);     /* string.format, for the assets */
     if (!out || !L) {
         perror(argv[1]);
         return 1;

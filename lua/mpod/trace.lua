@@ -8,6 +8,7 @@
 
 local inspect = require "mpod.inspect"
 local errors = require "mpod.error"
+local sched_now = require("mpod.sched").now
 
 local M = {}
 
@@ -130,12 +131,14 @@ function M.diagnose(err, traceback, at)
   return diag
 end
 
--- A message handler for xpcall: returns {err=, traceback=, at=}.
+-- A message handler for xpcall: returns {err=, traceback=, at=, time=}
+-- (time: the sched.now() of the error, which the report marks).
 function M.capture(err)
   return {
     err = err,
     traceback = debug.traceback(nil, 2),
     at = errors.location(2),
+    time = sched_now(),
   }
 end
 

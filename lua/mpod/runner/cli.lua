@@ -44,6 +44,8 @@ options:
                          (and each failing file's history)
       --history DIR      write each file's history of operations to
                          DIR/<file>.jsonl, one JSON object a line
+      --report DIR       write an HTML report to DIR (index.html: the run, and a
+                         timeline of every file's pods, requests, faults, tests)
       --shard K/N        run only the K-th of N parts of the files (CI matrices)
   -v, --verbose          stream notes and failures to stderr
   -h, --help             this text
@@ -57,6 +59,7 @@ examples:
   mpod-lua -C staging.lua --up              # bring that cluster up, run, take it down
   mpod-lua --seed 1234 --shuffle            # replay a shuffled order
   mpod-lua -j4 --shard 2/3                  # the second third of the files
+  mpod-lua --report report                  # then open report/index.html
   mpod-lua up                               # then: status, logs mesh-1 -f, down
 
 Short options bundle as in getopt (-vj4, -CFILE); long ones also take their
@@ -84,6 +87,7 @@ local OPTIONS = {
   ["--test-timeout"] = "test_timeout", ["--filter"] = "filter",
   ["--junit"] = "junit", ["--tap-version"] = "tap_version", ["--seed"] = "seed",
   ["--dump-logs"] = "dump_logs", ["--shard"] = "shard", ["--history"] = "history",
+  ["--report"] = "report",
   ["-v"] = true, ["--verbose"] = true, ["-h"] = true, ["--help"] = true,
   ["-V"] = true, ["--version"] = true, ["-f"] = true, ["--follow"] = true,
 }
@@ -323,6 +327,12 @@ local function run_files(opts, positional)
     tap_version = opts.tap_version, junit = opts.junit, total = #files,
     progress = report.stderr_is_tty and not opts.verbose,
   }
+  local report_dir
+  if opts.report then
+    local why
+    report_dir, why = require("mpod.runner.report_html").new(opts.report)
+    if not report_dir then return usage_error("--report: " .. why) end
+  end
   local session = require("mpod.runner.session")
   local s, code = session.open(path, explicit, opts, reporter)
   if not s then
@@ -338,8 +348,13 @@ local function run_files(opts, positional)
     test_timeout = opts.test_timeout or 60, filter = opts.filter, seed = opts.seed,
     verbose = opts.verbose, header = header, reporter = reporter,
     cluster_description = s.description, cluster_error = s.cluster_error,
-    control = s.control, histories = histories,
+    control = s.control, histories = histories, report = report_dir,
   }
+  if report_dir then
+    report_dir.header = header[1]
+    local text, why = report_dir:finish(totals)
+    redact.stderr("mpod-lua: " .. (text or ("--report: " .. tostring(why))) .. "\n")
+  end
   session.close(s, totals)
   if histories then histories:finish() end
   if totals.junit_error then                 -- writable at the start, not at the end

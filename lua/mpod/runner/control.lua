@@ -28,7 +28,9 @@ local POD_ACTIONS = {
   rejoin = function(b, name) return b:rejoin(name) end,
   state = function(b, name) return b:state(name) end,
   info = function(b, name) return b:info(name) end,
-  logs = function(b, name, a) return b:logs(name, { since = a.since, tail = a.tail }) end,
+  logs = function(b, name, a)
+    return b:logs(name, { since = a.since, tail = a.tail, stamps = a.stamps == true })
+  end,
   wait_ready = function(b, name, a) return ready.wait(b:service(name), b, a.timeout) end,
 }
 

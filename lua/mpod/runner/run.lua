@@ -160,12 +160,15 @@ local function on_message(run, st, msg)
     st.current = nil
     msg.ev = nil
     run.reporter:test(st.index, msg)
+    if run.report then run.report:test(st.index, msg) end
     if not msg.ok and not msg.directive then note_stderr(run, st.file, "not ok - " .. tostring(msg.name)) end
   elseif ev == "note" then
     run.reporter:note(st.index, tostring(msg.text))
     note_stderr(run, st.file, tostring(msg.text))
   elseif ev == "file_error" then
     st.file_error = msg.diag
+  elseif ev == "report" and run.report then
+    run.report:written(st.index, msg)
   elseif ev == "exit" then
     st.exit = msg
   elseif ev == "done" then
@@ -217,7 +220,9 @@ local function finish_file(run, st, status)
     result = { directive = "SKIP", reason = run.opts.filter
       and "no test matches the filter" or "the file has no tests" }
   end
-  return run.reporter:file_end(st.index, result)
+  local ok = run.reporter:file_end(st.index, result)
+  if run.report then run.report:file_end(st.index, ok, diag) end
+  return ok
 end
 
 -- A path JSON cannot carry (not UTF-8) goes as hex too, so the child opens
@@ -233,6 +238,7 @@ local function start_child(run, st)
       history_file = st.history,
       test_timeout = run.opts.test_timeout, verbose = run.opts.verbose,
       cluster = run.cluster_description, cluster_error = run.cluster_error,
+      report = run.report and run.report.dir,
     })
   end)
   if not ok then return nil, type(p) == "table" and p.message or p end
@@ -288,6 +294,7 @@ end
 local function run_file(run, index, file)
   local st = { file = file, index = run.reporter:file_begin(file),
                scenario_id = run.id .. "." .. index }
+  if run.report then run.report:file_begin(st.index, file) end
   st.entry = { index = st.index }
   if run.histories then st.history, st.slug = run.histories:path_for(file) end
   local p, err = start_child(run, st)
@@ -359,11 +366,13 @@ local DEFAULT_GC_PAUSE = 200          -- Lua's own (LUAI_GCPAUSE)
 -- each file's process records its history to a file; the caller calls
 -- histories:finish() when done with them), on_file_end (function({index=,
 -- file=, ok=, history=, slug=}) after each file: history is the path of
--- its history file, when one was written).
+-- its history file, when one was written), report (a
+-- mpod.runner.report_html writer, with --report).
 function M.run(opts)
   collectgarbage("incremental", RUNNER_GC_PAUSE)
   local run = {
     id = require("mpod.runner.state").new_run_id(), opts = opts, control = opts.control,
+    report = opts.report,
     cluster_description = opts.cluster_description, cluster_error = opts.cluster_error,
     histories = opts.histories,
     gate = new_gate(jobs_within_fd_limit(opts.jobs or 1)), files_done = 0, done_cond = sched.cond(),

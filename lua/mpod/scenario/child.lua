@@ -5,6 +5,7 @@
 --   runner -> child  {go=true}                             run the tests
 --   child -> runner  {ev="test_start"}, {ev="test"}, {ev="note"},
 --                    {ev="file_error", diag=}, {ev="exit", code=, at=},
+--                    {ev="report", bytes=, seconds=} (with --report),
 --                    {ev="done"}; requests {id=, op=} for pod control
 -- print() and mp.note become notes (TAP comments); os.exit tells the runner
 -- where it was called before the process ends; coroutine.yield refuses
@@ -23,6 +24,7 @@ local history = require "mpod.scenario.history"
 local json = require "mpod.json"
 local proc = require "mpod.proc"
 local reaper = require "mpod.reaper"
+local report_data = require "mpod.scenario.report_data"
 local runtime = require "mpod.scenario.runtime"
 local sched = require "mpod.sched"
 local stream = require "mpod.stream"
@@ -106,6 +108,27 @@ local function start_history(cfg)
   end
 end
 
+-- emit_event(ev): a test event to the runner, followed by the report's
+-- data first; failed_at (when the failure was raised) is for the report only
+local function emit_event(ev)
+  local failed_at = ev.failed_at
+  ev.failed_at = nil
+  report_data.on_event(ev, failed_at)
+  runtime.emit(ev)
+end
+
+-- write_report(file): with --report, the file's timeline data and page;
+-- the runner is told their size and the time they took (or why not)
+local function write_report(file)
+  if not runtime.options.report then return end
+  local ok, bytes, seconds = pcall(report_data.write, file)
+  if ok and bytes then
+    runtime.emit { ev = "report", bytes = bytes, seconds = seconds }
+  else
+    runtime.emit { ev = "report", error = tostring(ok and seconds or bytes) }
+  end
+end
+
 local function wait_for_go(ch, gate)
   while not gate.go and not ch.closed do gate.cond:wait() end
   return gate.go
@@ -122,6 +145,7 @@ function M.main(args)
   end)
   runtime.channel, runtime.file, runtime.options = ch, cfg.file, cfg
   runtime.cluster, runtime.cluster_error = cfg.cluster, cfg.cluster_error
+  report_data.begin(cfg.report)
   install_globals(ch)
   start_history(cfg)
   reaper.install(cfg.scenario_id)
@@ -134,8 +158,9 @@ function M.main(args)
   if not ok then
     runtime.emit { ev = "file_error", diag = diag }
   elseif wait_for_go(ch, gate) then
-    dsl.run { emit = runtime.emit, filter = cfg.filter, test_timeout = cfg.test_timeout }
+    dsl.run { emit = emit_event, filter = cfg.filter, test_timeout = cfg.test_timeout }
   end
+  write_report(cfg.file)
   reaper.sweep()
   pcall(history.file_ending, "the file ended")
   ch:send { ev = "done" }

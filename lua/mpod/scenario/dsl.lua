@@ -15,6 +15,7 @@ local history = require "mpod.scenario.history"
 local runtime = require "mpod.scenario.runtime"
 local sched = require "mpod.sched"
 local sync = require "mpod.scenario.sync"
+local timeline = require "mpod.scenario.timeline"
 local trace = require "mpod.trace"
 
 local M = {}
@@ -133,7 +134,8 @@ end
 
 function M.count(filter) return count_selected(state.root, filter) end
 
--- Run fn in a task with a time limit; returns true or false, diag.
+-- Run fn in a task with a time limit; returns true or false, diag, time
+-- (the sched.now() of the failure, when it was raised).
 local function run_limited(fn, timeout, what)
   local t = sched.spawn(function() return xpcall(fn, trace.capture) end)
   t:name(what)
@@ -141,22 +143,23 @@ local function run_limited(fn, timeout, what)
   t:set_deadline(sched.now() + timeout)
   local status, ok, captured = t:join(timeout)
   if status == "timeout" then
+    local when = sched.now()
     local where = t:traceback()             -- where it was waiting
     t:cancel(what .. " timed out")
     t:join(UNWIND_GRACE)
     return false, { kind = "timeout",
       message = string.format("%s timed out after %g s", what, timeout),
-      at = trace.frame_location(where), stack = trace.user_stack(where) }
+      at = trace.frame_location(where), stack = trace.user_stack(where) }, when
   end
   if status == "done" and ok then return true end
   if status == "done" then
-    return false, trace.diagnose(captured.err, captured.traceback, captured.at)
+    return false, trace.diagnose(captured.err, captured.traceback, captured.at), captured.time
   end
   local diag = trace.diagnose(ok, captured)
   if diag.kind == "timeout" then
     diag.message = string.format("%s timed out after %g s: %s", what, timeout, diag.message)
   end
-  return false, diag
+  return false, diag, sched.now()
 end
 
 local function collect_hooks(block, kind, outer_first)
@@ -238,7 +241,7 @@ local function execute(test, ctx)
   local spawned = {}
   sync.on_spawn = function(t) spawned[#spawned + 1] = t end
   test_end = {}
-  local ok, diag = run_limited(
+  local ok, diag, failed_at = run_limited(
     run_all(collect_hooks(test.block, "before_each", true), test.fn),
     timeout, "test")
   local leftover = settle_spawned(spawned)
@@ -246,14 +249,14 @@ local function execute(test, ctx)
   local ending = test_end
   test_end = nil
   local end_failure = run_test_end(ending, timeout)
-  if ok and end_failure then ok, diag = false, end_failure end
+  if ok and end_failure then ok, diag, failed_at = false, end_failure, sched.now() end
   local after = collect_hooks(test.block, "after_each", false)
   if #after > 0 then
-    local ok2, diag2 = run_limited(run_all(after), timeout, "after_each hook")
-    if ok and not ok2 then ok, diag = false, prefix(diag2, "after_each hook: ") end
+    local ok2, diag2, when = run_limited(run_all(after), timeout, "after_each hook")
+    if ok and not ok2 then ok, diag, failed_at = false, prefix(diag2, "after_each hook: "), when end
   end
-  if ok and leftover then ok, diag = false, leftover end
-  return ok, diag
+  if ok and leftover then ok, diag, failed_at = false, leftover, sched.now() end
+  return ok, diag, failed_at
 end
 
 local function run_test(test, ctx, setup_failure)
@@ -266,21 +269,25 @@ local function run_test(test, ctx, setup_failure)
   history.test_started(test.name)
   runtime.begin_test()
   local start = sched.now()
-  local ok, diag
+  local ok, diag, failed_at
   if setup_failure then
     ok, diag = false, setup_failure
   elseif not test.fn then
     ok, diag = false, { message = "not written yet" }
   else
-    ok, diag = execute(test, ctx)
+    ok, diag, failed_at = execute(test, ctx)
   end
   local elapsed = sync.elapsed(start)
   if diag then diag.elapsed = diag.elapsed or elapsed end
-  if not ok then runtime.add_failure_context(diag) end
+  failed_at = failed_at or sched.now()
+  if not ok then
+    runtime.add_failure_context(diag)
+    timeline.add(diag, failed_at, test.name)
+  end
   history.test_ended(ok and "ok" or "fail", diag, { at = diag and diag.at, todo = test.todo })
   ctx.emit { ev = "test", name = test.name, ok = ok, diag = (not ok) and diag or nil,
              directive = test.todo and "TODO" or nil, reason = test.todo,
-             elapsed = elapsed }
+             elapsed = elapsed, failed_at = (not ok) and failed_at or nil }
 end
 
 local run_block

@@ -1,0 +1,155 @@
+-- mpod/scenario/timeline.lua: the `timeline:` of a failed test's YAML, the
+-- operations of the last seconds before the failure, one line each, so the
+-- story can be read in the CI log itself (docs/report.md, "In the CI log").
+--
+--   timeline: |
+--     -1.204 s  mesh-1  pod.kill                 ok
+--     -0.310 s  mesh-2  http GET /v1/items       503
+--     -0.002 s  mesh-2  http GET /v1/items       connect (fail)
+--
+-- A row is one operation (an invoke and its completion read together, or a
+-- point operation), at the time it started relative to the failure. Rows
+-- are the operations of the pods the test touched, the faults and the
+-- nemesis's actions, and the test's own operations without a pod, started
+-- at most WINDOW seconds before the failure: the last ROWS of them. Each
+-- row is cut to ROW_MAX bytes; the runtime redacts the YAML as any event.
+
+local runtime = require "mpod.scenario.runtime"
+
+local M = {}
+
+M.ROWS = 12
+M.WINDOW = 5
+M.ROW_MAX = 160
+local NAME_WIDTH = 24
+
+local function field(op, name)
+  local v = op[name]
+  if v == nil and type(op.value) == "table" then v = op.value[name] end
+  return v
+end
+
+local function short(v, max)
+  local s = type(v) == "string" and v or require("mpod.inspect").inspect(v, max)
+  s = s:gsub("%s+", " ")
+  if #s > max then s = s:sub(1, max - 3) .. "..." end
+  return s
+end
+
+-- describe(op) -> what the operation was: "http GET /path", "pod.kill",
+-- "sse.event 12 update", "write 3"
+function M.describe(op)
+  local f = tostring(op.f)
+  if f == "http" or f == "sse.open" then
+    return string.format("%s %s %s", f, tostring(field(op, "method") or "GET"),
+      short(field(op, "path") or "", 60))
+  elseif f == "sse.event" then
+    return string.format("sse.event %s %s", tostring(field(op, "event_id") or ""),
+      tostring(field(op, "event") or "")):gsub("%s+$", "")
+  elseif f == "pg.query" then
+    return "pg.query " .. short(op.value or "", 60)
+  elseif f == "poll_until" or f == "consistently" or f == "test" then
+    return f .. " " .. short(op.value or "", 60)
+  elseif f:match("^pod%.") or f:match("^fault%.") or f:match("^nemesis%.") then
+    return f
+  elseif op.value ~= nil then
+    return f .. " " .. short(op.value, 60)
+  end
+  return f
+end
+
+-- outcome(invoke, completion) -> "200", "ok", "connect (fail)", "pending", ...
+function M.outcome(op, done)
+  if op.point then return "seen" end
+  if not done then return "pending" end
+  local status = field(done, "status")
+  if done.type == "ok" and status then return tostring(status) end
+  if done.type == "ok" then return "ok" end
+  local err = done.error
+  local kind = type(err) == "table" and (err.kind or err.message)
+  if kind then return string.format("%s (%s)", short(kind, 40), done.type) end
+  return done.type
+end
+
+-- pods(op) -> the set of pods an operation concerns (nil: none)
+local function pods_of(op)
+  local set
+  local pod = op.pod or field(op, "pod")
+  if type(pod) == "string" then set = { [pod] = true } end
+  local list = field(op, "pods")
+  if type(list) == "table" then
+    set = set or {}
+    for _, p in ipairs(list) do set[tostring(p)] = true end
+  end
+  return set
+end
+
+-- wanted(op, touched, test) -> true when the op belongs in the test's timeline
+local function wanted(op, touched, test)
+  local f = tostring(op.f)
+  if f:match("^fault%.") or f:match("^nemesis%.") then return true end
+  local pods = pods_of(op)
+  if pods then
+    for p in pairs(pods) do
+      if touched[p] then return true end
+    end
+    return false
+  end
+  return op.test == test and f ~= "test"
+end
+
+-- rows(ops, failed_at, touched, test) -> the timeline's lines (strings),
+-- oldest first. ops: the history's operations in index order (times in
+-- the same clock as failed_at).
+function M.rows(ops, failed_at, touched, test)
+  local from = failed_at - M.WINDOW
+  local done, picked = {}, {}
+  for i = #ops, 1, -1 do
+    local op = ops[i]
+    if op.type ~= "invoke" and op.invoke ~= nil and not op.point then
+      done[op.invoke] = op
+    elseif (op.type == "invoke" or op.point) and op.time <= failed_at then
+      if op.time < from then break end
+      if wanted(op, touched, test) then
+        picked[#picked + 1] = op
+        if #picked >= M.ROWS then break end
+      end
+    end
+  end
+  local lines = {}
+  for i = #picked, 1, -1 do
+    local op = picked[i]
+    local c = done[op.index]
+    if c and c.time > failed_at then c = nil end
+    local pods = {}
+    for p in pairs(pods_of(op) or {}) do pods[#pods + 1] = p end
+    table.sort(pods)
+    local line = string.format("%+.3f s  %s  %-" .. NAME_WIDTH .. "s  %s",
+      op.time - failed_at, #pods > 0 and table.concat(pods, ",") or "-",
+      M.describe(op), M.outcome(op, c))
+    if #line > M.ROW_MAX then line = line:sub(1, M.ROW_MAX - 3) .. "..." end
+    lines[#lines + 1] = line
+  end
+  return lines
+end
+
+-- The file's history, when there is one.
+local function history()
+  local ok, mod = pcall(require, "mpod.scenario.history")
+  if ok and type(mod) == "table" and mod.current then return mod.current() end
+end
+
+-- add(diag, failed_at, test): diag.timeline, when the history holds
+-- operations of the seconds before the failure (failed_at: sched.now())
+function M.add(diag, failed_at, test)
+  local ok, err = pcall(function()
+    local h = history()
+    if not h then return end
+    local origin = h.origin and h:origin() or require("mpod.scenario.report_data").origin()
+    local lines = M.rows(h:ops(), failed_at - origin, runtime.touched, test)
+    if #lines > 0 then diag.timeline = table.concat(lines, "\n") .. "\n" end
+  end)
+  if not ok then diag.timeline = "(cannot be shown: " .. tostring(err) .. ")\n" end
+end
+
+return M
