@@ -58,12 +58,18 @@ function M.describe(op)
   return f
 end
 
--- outcome(invoke, completion) -> "200", "ok", "connect (fail)", "pending", ...
+-- outcome(invoke, completion) -> "200", "ok", "ok 3" (a user op that
+-- completed with another value than it was invoked with), "connect
+-- (fail)", "pending", ...
 function M.outcome(op, done)
   if op.point then return "seen" end
   if not done then return "pending" end
   local status = field(done, "status")
   if done.type == "ok" and status then return tostring(status) end
+  if done.type == "ok" and not done.engine and done.value ~= nil
+     and short(done.value, 40) ~= short(op.value, 40) then
+    return "ok " .. short(done.value, 40)                   -- what a read returned
+  end
   if done.type == "ok" then return "ok" end
   local err = done.error
   local kind = type(err) == "table" and (err.kind or err.message)
@@ -116,7 +122,7 @@ function M.rows(ops, failed_at, touched, test)
       end
     end
   end
-  local lines = {}
+  local rows, pod_width = {}, 1
   for i = #picked, 1, -1 do
     local op = picked[i]
     local c = done[op.index]
@@ -124,11 +130,16 @@ function M.rows(ops, failed_at, touched, test)
     local pods = {}
     for p in pairs(pods_of(op) or {}) do pods[#pods + 1] = p end
     table.sort(pods)
-    local line = string.format("%+.3f s  %s  %-" .. NAME_WIDTH .. "s  %s",
-      op.time - failed_at, #pods > 0 and table.concat(pods, ",") or "-",
-      M.describe(op), M.outcome(op, c))
+    local pod = #pods > 0 and table.concat(pods, ",") or "-"
+    pod_width = math.max(pod_width, #pod)
+    rows[#rows + 1] = { op.time - failed_at, pod, M.describe(op), M.outcome(op, c) }
+  end
+  local lines = {}
+  local format = "%+.3f s  %-" .. math.min(pod_width, 20) .. "s  %-" .. NAME_WIDTH .. "s  %s"
+  for i, r in ipairs(rows) do
+    local line = string.format(format, r[1], r[2], r[3], r[4])
     if #line > M.ROW_MAX then line = line:sub(1, M.ROW_MAX - 3) .. "..." end
-    lines[#lines + 1] = line
+    lines[i] = line
   end
   return lines
 end

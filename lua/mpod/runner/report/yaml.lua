@@ -5,7 +5,7 @@
 -- metamethod runs, so a value whose __index, __pairs or __tostring raises
 -- or loops prints like any other, and a protected metatable hides nothing.
 -- Keys come in the diagnostics order (message, kind, at, got, expected,
--- diff first; log, logs, stack last; the rest by name). Bounds keep a
+-- diff first; timeline, log, logs, stack last; the rest by name). Bounds keep a
 -- report readable and its size bounded whatever a test raised: depth,
 -- entries of a mapping or list, bytes of a string, of a key, of a block;
 -- what is left out is said so in the output.
@@ -25,7 +25,7 @@ local null = require("mpod.json").null
 local getmetatable = debug.getmetatable
 
 local RANK = { message = 0, kind = 1, at = 2, got = 3, expected = 4, diff = 5,
-               log = 100, logs = 101, stack = 102 }
+               timeline = 99, log = 100, logs = 101, stack = 102 }
 
 -- YAML 1.1 reads these plain words as booleans or null
 local SPECIAL_WORDS = { ["true"] = true, ["false"] = true, yes = true, no = true, on = true,
