@@ -1,10 +1,11 @@
 -- golden.lua: the exact TAP, closing line and JUnit XML that mpod-lua
 -- prints for every kind of file (passing, failing, skipped, todo, timed
 -- out, busy loop, crash, syntax error, load error, error values, os.exit,
--- several files at once), compared whole with tests/golden/<case>.tap,
--- .stderr and .xml after normalising only what varies from run to run:
--- elapsed times, the time and timestamp attributes, the closing line's
--- duration. MPOD_GOLDEN_UPDATE=1 rewrites the golden files instead
+-- several files at once, a failed test's timeline), compared whole with
+-- tests/golden/<case>.tap, .stderr and .xml after normalising only what
+-- varies from run to run: elapsed times, the time offsets of timeline
+-- rows, the time and timestamp attributes, the closing line's duration.
+-- MPOD_GOLDEN_UPDATE=1 rewrites the golden files instead
 -- (tests/golden/README.md). The JUnit output must also parse with xmllint,
 -- match tests/golden/junit.rng and the Jenkins xunit rules
 -- (tests/golden/junit-10.xsd), and its counts must add up.
@@ -35,6 +36,7 @@ local CASES = {
   { name = "names", code = 0 },
   { name = "matchers", code = 1 },
   { name = "diagnostics", code = 1 },
+  { name = "timeline", files = { "timeline_failure" }, code = 1 },
   { name = "missing_file", files = { "does_not_exist", "passing" }, code = 1 },
   { name = "filter", files = { "passing", "hooks" }, args = { "--filter", "nested" }, code = 0 },
   { name = "tap14", files = { "passing", "failing" }, args = { "--tap-version", "14" }, code = 1 },
@@ -51,8 +53,10 @@ local function map_lines(text, fn)
   return table.concat(out, "\n")
 end
 
--- YAML "elapsed: 0.301" (in TAP and inside JUnit <failure> bodies)
+-- YAML "elapsed: 0.301" (in TAP and inside JUnit <failure> bodies), and
+-- the time offsets of a `timeline:` row ("  -0.012 s  -  write 1  ok")
 local function elapsed_line(line)
+  line = line:gsub("^(%s+)[-+]%d+%.%d%d%d s  ", "%1<t> s  ")
   return (line:gsub("^(%s*elapsed: )%-?[%d.]+$", "%1<elapsed>"))
 end
 

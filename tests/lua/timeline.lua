@@ -65,19 +65,36 @@ mp.test("rows: the touched pods' operations, faults and the test's own, before t
   mp.expect(#rows):eq(7)                   -- b's operations are left out now
 end)
 
-mp.test("rows: at most ROWS, the last ones, each cut to ROW_MAX bytes", function()
+mp.test("rows: at most ROWS, the last ones, each cut to ROW_MAX bytes; a line counts the rest", function()
   local ops, h = history()
   for i = 1, 30 do
     h.call(i * 0.1, i * 0.1 + 0.01, "http", { method = "GET", path = "/" .. i .. string.rep("x", 300), pod = "a" },
       { status = 200 })
   end
   local rows = timeline.rows(ops, 3.5, { a = true }, "t")
-  mp.expect(#rows):eq(timeline.ROWS)
+  mp.expect(#rows):eq(timeline.ROWS + 1)
+  mp.expect(rows[1]):eq("(18 more operations in the 5 s before, left out)")
+  mp.expect(rows[2]):matches("^%-1%.600 s  a  http GET /19x")
   mp.expect(rows[#rows]):matches("^%-0%.500 s  a  http GET /30x")
   for _, row in ipairs(rows) do
     mp.expect(#row <= timeline.ROW_MAX):truthy()
   end
   mp.expect(timeline.rows(ops, 100, { a = true }, "t")):eq {}    -- nothing in the window
+end)
+
+mp.test("rows: the last actions stay, however many requests came after them", function()
+  local ops, h = history()
+  h.call(1.0, 1.1, "pod.pause", { pod = "b" }, { type = "ok" })
+  h.call(1.5, 1.6, "pod.kill", { pod = "a" }, { type = "ok" })
+  for i = 1, 40 do
+    h.call(1.6 + i * 0.05, 1.61 + i * 0.05, "http", { method = "GET", path = "/" .. i, pod = "a" }, { status = 200 })
+  end
+  local rows = timeline.rows(ops, 4, { a = true, b = true }, "t")
+  mp.expect(#rows):eq(timeline.ROWS + 1)
+  mp.expect(rows[1]):eq("(30 more operations in the 5 s before, left out)")
+  mp.expect(rows[2]):eq("-3.000 s  b  pod.pause                 ok")
+  mp.expect(rows[3]):eq("-2.500 s  a  pod.kill                  ok")
+  mp.expect(rows[4]):matches("^%-0%.850 s  a  http GET /31 ")
 end)
 
 mp.test("log stamps become seconds since the file started", function()

@@ -11,8 +11,10 @@
 -- point operation), at the time it started relative to the failure. Rows
 -- are the operations of the pods the test touched, the faults and the
 -- nemesis's actions, and the test's own operations without a pod, started
--- at most WINDOW seconds before the failure: the last ROWS of them. Each
--- row is cut to ROW_MAX bytes; the runtime redacts the YAML as any event.
+-- at most WINDOW seconds before the failure: at most ROWS of them, the
+-- last pod, fault and nemesis actions first (up to half), then the last
+-- others; a first line counts those left out. Each row is cut to ROW_MAX
+-- bytes; the runtime redacts the YAML as any event.
 
 local runtime = require "mpod.scenario.runtime"
 
@@ -104,23 +106,47 @@ local function wanted(op, touched, test)
   return op.test == test and f ~= "test"
 end
 
--- rows(ops, failed_at, touched, test) -> the timeline's lines (strings),
--- oldest first. ops: the history's operations in index order (times in
--- the same clock as failed_at).
-function M.rows(ops, failed_at, touched, test)
-  local from = failed_at - M.WINDOW
+-- A pod action, a fault or a nemesis action: the story's turning points,
+-- kept even when many requests came after them.
+local function is_action(op)
+  local f = tostring(op.f)
+  return f:match("^pod%.") or f:match("^fault%.") or f:match("^nemesis%.")
+end
+
+-- pick(ops, from, to, touched, test) -> the invokes and points wanted in
+-- [from, to], newest first; the completions seen, by invoke index
+local function pick(ops, from, to, touched, test)
   local done, picked = {}, {}
   for i = #ops, 1, -1 do
     local op = ops[i]
     if op.type ~= "invoke" and op.invoke ~= nil and not op.point then
       done[op.invoke] = op
-    elseif (op.type == "invoke" or op.point) and op.time <= failed_at then
+    elseif (op.type == "invoke" or op.point) and op.time <= to then
       if op.time < from then break end
-      if wanted(op, touched, test) then
-        picked[#picked + 1] = op
-        if #picked >= M.ROWS then break end
-      end
+      if wanted(op, touched, test) then picked[#picked + 1] = op end
     end
+  end
+  return picked, done
+end
+
+-- rows(ops, failed_at, touched, test) -> the timeline's lines (strings),
+-- oldest first. ops: the history's operations in index order (times in
+-- the same clock as failed_at). At most ROWS rows: the last actions (at
+-- most half of them), and the last other operations in the rest; a first
+-- line says how many more the window held.
+function M.rows(ops, failed_at, touched, test)
+  local candidates, done = pick(ops, failed_at - M.WINDOW, failed_at, touched, test)
+  local actions, keep = 0, {}
+  for _, op in ipairs(candidates) do
+    if is_action(op) and actions < M.ROWS // 2 then actions, keep[op] = actions + 1, true end
+  end
+  local others = 0
+  for _, op in ipairs(candidates) do
+    if not keep[op] and others < M.ROWS - actions then others, keep[op] = others + 1, true end
+  end
+  local picked = {}
+  for _, op in ipairs(candidates) do
+    if keep[op] then picked[#picked + 1] = op end
   end
   local rows, pod_width = {}, 1
   for i = #picked, 1, -1 do
@@ -135,11 +161,14 @@ function M.rows(ops, failed_at, touched, test)
     rows[#rows + 1] = { op.time - failed_at, pod, M.describe(op), M.outcome(op, c) }
   end
   local lines = {}
+  if #candidates > #picked then
+    lines[1] = string.format("(%d more operations in the %g s before, left out)", #candidates - #picked, M.WINDOW)
+  end
   local format = "%+.3f s  %-" .. math.min(pod_width, 20) .. "s  %-" .. NAME_WIDTH .. "s  %s"
   for i, r in ipairs(rows) do
     local line = string.format(format, r[1], r[2], r[3], r[4])
     if #line > M.ROW_MAX then line = line:sub(1, M.ROW_MAX - 3) .. "..." end
-    lines[i] = line
+    lines[#lines + 1] = line
   end
   return lines
 end
