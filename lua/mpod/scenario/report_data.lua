@@ -39,8 +39,12 @@ function M.begin(dir)
   state.tests, state.current = {}, nil
 end
 
--- origin() -> the sched.now() value time 0 of the file stands for
+-- origin() -> the sched.now() value time 0 of the file stands for: the
+-- history's, when there is one (its ops' times count from it)
 function M.origin()
+  local ok, history = pcall(require, "mpod.scenario.history")
+  local h = ok and type(history) == "table" and history.current and history.current()
+  if h and type(h.t0) == "number" then return h.t0 end
   return state.t0 or sched.now()
 end
 
@@ -164,14 +168,40 @@ local function cluster_pods()
   return names
 end
 
--- The history's operations (json arrays), or an empty list when the
--- history is not there.
+local UNDERSCORE = string.byte("_")
+
+-- export_op(op, public) -> the op as the report shows it. An op with
+-- detail (headers, a body) or a table value goes through the history's
+-- own public() (headers parsed, every string redacted, secret keys
+-- hidden); any other op is copied as it is, its private fields left out:
+-- redacting each of 100k ops took seconds, and the whole JSON text is
+-- redacted once before it is written (write()).
+local function export_op(op, public)
+  if op._detail or type(op.value) == "table" then return public(op) end
+  local t = {}
+  for k, v in next, op do
+    if type(k) ~= "string" or k:byte(1) ~= UNDERSCORE then t[k] = v end
+  end
+  t.time = micro(op.time)
+  if t.duration then t.duration = micro(t.duration) end
+  return t
+end
+
+-- The history's operations (json arrays) and counters, or an empty list
+-- when the history is not there. Its list in memory is read directly when
+-- the history exposes it (h.list, h.n, history.public), else h:ops().
 local function history_ops()
   local ok, history = pcall(require, "mpod.scenario.history")
   if not ok or type(history) ~= "table" or not history.current then return json.array(), nil end
   local h = history.current()
   if not h then return json.array(), nil end
-  return json.array(h:ops()), h.stats and h:stats() or nil
+  local stats = h.stats and h:stats() or nil
+  if type(h.list) ~= "table" or type(h.n) ~= "number" or type(history.public) ~= "function" then
+    return json.array(h:ops()), stats
+  end
+  local ops, public = json.array(), history.public
+  for i = 1, h.n do ops[i] = export_op(h.list[i], public) end
+  return ops, stats
 end
 
 -- Writing -----------------------------------------------------------------

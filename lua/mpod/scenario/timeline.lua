@@ -10,7 +10,7 @@
 -- A row is one operation (an invoke and its completion read together, or a
 -- point operation), at the time it started relative to the failure. Rows
 -- are the operations of the pods the test touched, the faults and the
--- nemesis's actions, and the test's own operations without a pod, started
+-- nemesis's actions, and the test's own operations (h:invoke), started
 -- at most WINDOW seconds before the failure: at most ROWS of them, the
 -- last pod, fault and nemesis actions first (up to half), then the last
 -- others; a first line counts those left out. Each row is cut to ROW_MAX
@@ -96,6 +96,7 @@ end
 local function wanted(op, touched, test)
   local f = tostring(op.f)
   if f:match("^fault%.") or f:match("^nemesis%.") then return true end
+  if not op.engine and op.test == test then return true end   -- the test's own ops
   local pods = pods_of(op)
   if pods then
     for p in pairs(pods) do
@@ -115,9 +116,9 @@ end
 
 -- pick(ops, from, to, touched, test) -> the invokes and points wanted in
 -- [from, to], newest first; the completions seen, by invoke index
-local function pick(ops, from, to, touched, test)
+local function pick(ops, n, from, to, touched, test)
   local done, picked = {}, {}
-  for i = #ops, 1, -1 do
+  for i = n, 1, -1 do
     local op = ops[i]
     if op.type ~= "invoke" and op.invoke ~= nil and not op.point then
       done[op.invoke] = op
@@ -129,13 +130,14 @@ local function pick(ops, from, to, touched, test)
   return picked, done
 end
 
--- rows(ops, failed_at, touched, test) -> the timeline's lines (strings),
--- oldest first. ops: the history's operations in index order (times in
--- the same clock as failed_at). At most ROWS rows: the last actions (at
+-- rows(ops, failed_at, touched, test [, n]) -> the timeline's lines
+-- (strings), oldest first. ops: the history's operations in index order
+-- (times in the same clock as failed_at), the first n of them (default
+-- all). At most ROWS rows: the last actions (at
 -- most half of them), and the last other operations in the rest; a first
 -- line says how many more the window held.
-function M.rows(ops, failed_at, touched, test)
-  local candidates, done = pick(ops, failed_at - M.WINDOW, failed_at, touched, test)
+function M.rows(ops, failed_at, touched, test, n)
+  local candidates, done = pick(ops, n or #ops, failed_at - M.WINDOW, failed_at, touched, test)
   local actions, keep = 0, {}
   for _, op in ipairs(candidates) do
     if is_action(op) and actions < M.ROWS // 2 then actions, keep[op] = actions + 1, true end
@@ -180,13 +182,19 @@ local function history()
 end
 
 -- add(diag, failed_at, test): diag.timeline, when the history holds
--- operations of the seconds before the failure (failed_at: sched.now())
+-- operations of the seconds before the failure (failed_at: sched.now()).
+-- The history's own list is read as it is (the ops in memory, in index
+-- order; its time 0 is h.t0) rather than copied whole by h:ops(), which
+-- would redact every op of the file for a dozen rows; the YAML is
+-- redacted on its way out like every diagnostic.
 function M.add(diag, failed_at, test)
   local ok, err = pcall(function()
     local h = history()
     if not h then return end
-    local origin = h.origin and h:origin() or require("mpod.scenario.report_data").origin()
-    local lines = M.rows(h:ops(), failed_at - origin, runtime.touched, test)
+    local ops, n = h.list, h.n
+    if type(ops) ~= "table" or type(n) ~= "number" then ops = h:ops(); n = #ops end
+    local origin = type(h.t0) == "number" and h.t0 or require("mpod.scenario.report_data").origin()
+    local lines = M.rows(ops, failed_at - origin, runtime.touched, test, n)
     if #lines > 0 then diag.timeline = table.concat(lines, "\n") .. "\n" end
   end)
   if not ok then diag.timeline = "(cannot be shown: " .. tostring(err) .. ")\n" end
