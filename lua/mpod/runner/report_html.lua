@@ -136,6 +136,10 @@ end
 
 function Report:index_html(totals)
   local c = counts(self.files)
+  if totals then               -- the closing line's counts, which count failed files too
+    c.pass, c.fail, c.skip, c.todo = totals.passed or c.pass, totals.failed or c.fail,
+      totals.skipped or c.skip, totals.todo or c.todo
+  end
   local out = { string.format([[<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -145,7 +149,7 @@ function Report:index_html(totals)
 <header class="top"><h1>mpod-lua report</h1>
 <p class="summary"><span class="pass">%d passed</span>, <span class="fail">%d failed</span>, <span class="skip">%d skipped</span>%s &middot; %s &middot; %s</p></header>
 <main><table class="runs"><thead><tr><th>status</th><th>file / test</th><th>time</th><th>message</th></tr></thead>
-]], c.pass, totals and totals.failed or c.fail, c.skip, c.todo > 0 and string.format(", %d todo", c.todo) or "",
+]], c.pass, c.fail, c.skip, c.todo > 0 and string.format(", %d todo", c.todo) or "",
     html(self.header or ""), os.date("!%Y-%m-%d %H:%M:%S UTC")) }
   file_rows(out, self.files)
   out[#out + 1] = "</table></main>\n</body></html>\n"
