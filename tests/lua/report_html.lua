@@ -264,6 +264,10 @@ mp.test("the JSON data of a small deterministic file matches the golden file", f
     mp.expect(sys.stat(dir .. "/" .. path)):truthy()
   end
   mp.expect(read(dir .. "/assets/report.js")):eq(require "mpod.runner.report.report.js")
+  -- the password the file recorded is nowhere in the report
+  local grep = mp.exec { "grep", "-rl", "hunter2-secret", dir }
+  mp.expect(grep.stdout):eq("")
+  mp.expect(text):contains('"password":"***"')
 end)
 
 mp.test("a report folder that cannot be made is a usage error", function()
