@@ -200,6 +200,17 @@ mp.test("a real failing scenario's timeline, rendered by chromium", function()
   mp.expect(outcomes.s2):truthy()                           -- podsvc answers 200
   mp.expect(outcomes["e-connect"] or outcomes["e-other"] or outcomes["e-reset"]):truthy()
 
+  -- deep links: an operation (the kill) opens its details, a test and a
+  -- time range set the view (the page keeps its state on <body>)
+  local linked = chromium(page .. "#op=" .. kill.attrs["data-op"], { "--dump-dom" })
+  mp.expect(unescape(linked:match('id="details"[^>]*><h2>details</h2><pre>([^<]*)') or "")):matches("^pod%.kill")
+  linked = chromium(page .. "#t=0.5-1.25", { "--dump-dom" })
+  mp.expect(linked):contains('data-view="0.500-1.250"')
+  local test_name = assert_marker.attrs["data-test"]
+  linked = chromium(page .. "#test=" .. test_name:gsub("[^%w]", function(c) return string.format("%%%02X", c:byte()) end),
+    { "--dump-dom" })
+  mp.expect(linked):contains('data-test="' .. test_name .. '"')
+
   -- the screenshot is not blank: a PNG of the window with many colours
   local shot = tmp .. "/report.png"
   chromium(page, { "--screenshot=" .. shot, "--hide-scrollbars" })

@@ -51,6 +51,7 @@
     return e;
   }
   function fmt(t) { return (Math.round(t * 1000) / 1000).toFixed(3) + " s"; }
+  function fmtDur(d) { return d < 1 ? (d * 1000).toFixed(1) + " ms" : fmt(d); }
   function field(op, name) {
     if (op[name] !== undefined) return op[name];
     if (op.value && typeof op.value === "object" && !Array.isArray(op.value)) return op.value[name];
@@ -439,7 +440,7 @@
       n.dataset.kind = mk.kind; n.dataset.lane = mk.lane; n.dataset.op = mk.op.index;
       var text = mk.label + " at " + fmt(mk.t);
       if (mk.done) text += "\n" + mk.done.type + (mk.done.error ? ": " + (mk.done.error.message || mk.done.error.kind) : "") +
-        " after " + fmt(mk.done.time - mk.t);
+        " after " + fmtDur(mk.done.time - mk.t);
       a.hoverTip(n, text);
       a.clickable(n, mk.op);
       a.addItem(n, mk.t, mk.t, mk.lane, l.y, l.h);
@@ -479,7 +480,7 @@
         if (!l) return;
         var n = el("div", "op-box");
         n.dataset.op = s.op.index; n.dataset.cls = s.cls;
-        a.hoverTip(n, describe(s.op) + "\n" + outcomeText(s) + " \u00b7 " + fmt(s.t0) + " +" + fmt(s.t1 - s.t0));
+        a.hoverTip(n, describe(s.op) + "\n" + outcomeText(s) + " \u00b7 " + fmt(s.t0) + " +" + fmtDur(s.t1 - s.t0));
         a.clickable(n, s.op);
         var box = rowBox(l, s.row);
         a.addItem(n, s.t0, s.t1, s.lane, box[0], box[1], 3);
@@ -498,11 +499,15 @@
   App.prototype.x = function (t) { return (t - this.view.t0) / (this.view.t1 - this.view.t0) * this.width; };
   App.prototype.t = function (x) { return this.view.t0 + x / this.width * (this.view.t1 - this.view.t0); };
 
-  // the time of the last draw is kept on <body data-draw-ms> (for tests)
+  // the state of the last draw is kept on <body>: data-draw-ms (how long
+  // it took), data-view (the time range shown), data-test (the filter)
   App.prototype.draw = function () {
     var started = performance.now();
     this.drawAll();
-    document.body.dataset.drawMs = (performance.now() - started).toFixed(1);
+    var body = document.body.dataset;
+    body.drawMs = (performance.now() - started).toFixed(1);
+    body.view = this.view.t0.toFixed(3) + "-" + this.view.t1.toFixed(3);
+    body.test = this.testFilter || "";
   };
 
   App.prototype.drawAll = function () {
@@ -712,7 +717,7 @@
     if (!h) { this.hideTip(); return; }
     if (h.log) { this.showTip(h.log[1] + " " + fmt(h.log[0]) + "\n" + h.log[2], e); return; }
     if (!h.op) { this.hideTip(); return; }
-    this.showTip(describe(h.op) + "\n" + outcomeText(h) + " \u00b7 " + fmt(h.t0) + " +" + fmt((h.t1 || h.t0) - h.t0), e);
+    this.showTip(describe(h.op) + "\n" + outcomeText(h) + " \u00b7 " + fmt(h.t0) + " +" + fmtDur((h.t1 || h.t0) - h.t0), e);
   };
 
   App.prototype.showTip = function (text, e) {
@@ -731,7 +736,7 @@
     lines.push(describe(op));
     lines.push("index " + op.index + (d ? " \u2192 " + d.index : "") + " \u00b7 process " + op.process +
       (op.pod ? " \u00b7 pod " + op.pod : "") + (op.test ? " \u00b7 test " + op.test : ""));
-    lines.push("time " + fmt(op.time) + (d ? " \u2192 " + fmt(d.time) + " (" + fmt(d.time - op.time) + ")" : "") +
+    lines.push("time " + fmt(op.time) + (d ? " \u2192 " + fmt(d.time) + " (" + fmtDur(d.time - op.time) + ")" : "") +
       " \u00b7 " + outcomeText(span));
     function block(title, v) {
       if (v === undefined || v === null) return;
