@@ -161,7 +161,7 @@ mp.test("a real failing scenario's timeline, rendered by chromium", function()
   -- a lane per pod, one-shot services left out
   local lanes = {}
   for _, l in ipairs(elements(dom, "lane")) do lanes[l.attrs["data-lane"]] = l.attrs["data-kind"] end
-  mp.expect(lanes):eq { tests = "tests", a = "pod", b = "pod", worker = "pod" }
+  mp.expect(lanes):eq { ["#tests"] = "tests", a = "pod", b = "pod", worker = "pod" }
 
   -- the kill marker on a's lane comes before the failed assertion's marker
   local kill

@@ -40,6 +40,9 @@
   }
   var LEGEND = [["s2", "2xx"], ["s3", "3xx"], ["s4", "4xx"], ["s5", "5xx"], ["e-connect", "connect error"],
     ["e-timeout", "timeout"], ["e-reset", "reset / cut"], ["e-other", "other error"], ["open", "no reply"]];
+  // the keys of the lanes that are not pods (a pod may be called "postgres")
+  var SEP = "\u0001";      // joins a lane's key and a row's in a column's key
+  var TESTS = "#tests", CHECKS = "#checks", PG = "#postgres", NO_POD = "#no-pod";
   var STATE_STARTS = { kill: "dead", stop: "dead", pause: "paused", isolate: "isolated" };
   var STATE_ENDS = { start: ["dead"], restart: ["dead", "paused"], unpause: ["paused"],
     heal: ["isolated", "paused", "dead"], rejoin: ["isolated"] };
@@ -184,8 +187,8 @@
           return;
         }
         if (f === "sse.close" && s) { s.t1 = op.time; return; }
-        var lane = pod || "(no pod)";
-        if (pod) usePod(pod); else m.lanesUsed["(no pod)"] = true;
+        var lane = pod || NO_POD;
+        if (pod) usePod(pod); else m.lanesUsed[NO_POD] = true;
         m.points.push({ op: op, t: op.time, lane: lane, row: "req", cls: "point" });
         return;
       }
@@ -210,15 +213,15 @@
         return;
       }
       var span = { op: op, done: done, t0: op.time, t1: done ? done.time : null, cls: outcomeClass(done) };
-      if (f === "pg.query") { span.lane = "postgres"; span.row = "req"; m.lanesUsed.postgres = true; }
-      else if (f === "poll_until" || f === "consistently") { span.lane = "checks"; m.polls.push(span); return; }
+      if (f === "pg.query") { span.lane = PG; span.row = "req"; m.lanesUsed[PG] = true; }
+      else if (f === "poll_until" || f === "consistently") { span.lane = CHECKS; m.polls.push(span); return; }
       else if (f === "sse.open") {
-        span.lane = pod || "(no pod)"; span.row = "sse"; span.cls = done && done.type === "ok" ? "ok" : outcomeClass(done);
+        span.lane = pod || NO_POD; span.row = "sse"; span.cls = done && done.type === "ok" ? "ok" : outcomeClass(done);
         var sid = field(op, "stream") !== undefined ? field(op, "stream") : done && field(done, "stream");
         span.t1 = null;
         if (sid !== undefined) streams[sid] = span;
-      } else { span.lane = pod || "(no pod)"; span.row = "req"; }
-      if (pod) usePod(pod); else if (span.lane === "(no pod)") m.lanesUsed["(no pod)"] = true;
+      } else { span.lane = pod || NO_POD; span.row = "req"; }
+      if (pod) usePod(pod); else if (span.lane === NO_POD) m.lanesUsed[NO_POD] = true;
       m.spans.push(span);
     });
     m.logs.forEach(function (row) { usePod(row[1]); if (row[0] > m.end) m.end = row[0]; });
@@ -229,7 +232,7 @@
     m.spans.sort(function (a, b) { return a.t0 - b.t0; });
     m.maxDuration = 0;
     m.spans.forEach(function (s) {
-      s.key = s.lane + "|" + s.row;
+      s.key = s.lane + SEP + s.row;
       if (s.t1 - s.t0 > m.maxDuration) m.maxDuration = s.t1 - s.t0;
     });
     m.pods = pods;
@@ -244,16 +247,16 @@
 
   function buildLanes(model, hidden) {
     var lanes = [], y = AXIS_H;
-    function add(name, kind, h, sub) {
-      if (hidden[name]) return;
-      lanes.push({ name: name, kind: kind, y: y, h: h, sub: sub });
+    function add(key, label, kind, h, sub) {
+      if (hidden[key]) return;
+      lanes.push({ name: key, label: label, kind: kind, y: y, h: h, sub: sub });
       y += h;
     }
-    add("tests", "tests", 30, model.tests.length + (model.tests.length === 1 ? " test" : " tests"));
-    if (model.polls.length) add("checks", "checks", 22, "poll_until, consistently");
-    model.pods.forEach(function (p) { add(p, "pod", 48, "requests \u00b7 streams \u00b7 logs"); });
-    if (model.lanesUsed.postgres) add("postgres", "postgres", 24, "queries");
-    if (model.lanesUsed["(no pod)"]) add("(no pod)", "other", 24, "operations of no pod");
+    add(TESTS, "tests", "tests", 30, model.tests.length + (model.tests.length === 1 ? " test" : " tests"));
+    if (model.polls.length) add(CHECKS, "checks", "checks", 22, "poll_until, consistently");
+    model.pods.forEach(function (p) { add(p, p, "pod", 48, "requests \u00b7 streams \u00b7 logs"); });
+    if (model.lanesUsed[PG]) add(PG, "postgres queries", "postgres", 24, "mp.pg");
+    if (model.lanesUsed[NO_POD]) add(NO_POD, "(no pod)", "other", 24, "operations of no pod");
     return { list: lanes, height: y, byName: lanes.reduce(function (o, l) { o[l.name] = l; return o; }, {}) };
   }
 
@@ -364,7 +367,7 @@
     a.overlay.textContent = "";
     a.items = [];
     a.lanes.list.forEach(function (l) {
-      var lab = el("div", "lane-label", l.name);
+      var lab = el("div", "lane-label", l.label);
       lab.dataset.lane = l.name;
       lab.style.top = l.y + "px"; lab.style.height = l.h + "px";
       if (l.sub) lab.appendChild(el("small", null, l.sub));
@@ -413,7 +416,7 @@
       });
     });
     // tests: spans, and a marker where each failed
-    var tl = L.tests;
+    var tl = L[TESTS];
     m.tests.forEach(function (t, i) {
       if (!tl) return;
       var n = el("div", "test-span " + t.status, t.name);
@@ -421,7 +424,7 @@
       a.hoverTip(n, t.name + "\n" + t.status + " \u00b7 " + fmt(t.start) + " \u2192 " + fmt(t["end"]) +
         (t.message ? "\n" + t.message : ""));
       n.addEventListener("click", function () { a.filterTest(t.name, true); });
-      a.addItem(n, t.start, t["end"], "tests", tl.y + 6, 14, 2);
+      a.addItem(n, t.start, t["end"], TESTS, tl.y + 6, 14, 2);
       if (t.status === "fail") {
         var at = t.failed_at !== undefined ? t.failed_at : t["end"];
         var mk = el("a", "marker assert");
@@ -429,7 +432,7 @@
         mk.dataset.test = t.name;
         a.hoverTip(mk, "failed: " + t.name + " at " + fmt(at) + "\n" + (t.message || "") + (t.at ? "\n" + t.at : ""));
         mk.addEventListener("click", function (e) { e.preventDefault(); a.showDiag(i); });
-        a.addItem(mk, at, at, "tests", AXIS_H, a.lanes.height - AXIS_H);
+        a.addItem(mk, at, at, TESTS, AXIS_H, a.lanes.height - AXIS_H);
       }
     });
     // control markers (kill, stop, pause, ...) and stream drops, resumes
@@ -446,7 +449,7 @@
       a.addItem(n, mk.t, mk.t, mk.lane, l.y, l.h);
     });
     // checks: poll_until and consistently windows with their attempts
-    var cl = L.checks;
+    var cl = L[CHECKS];
     if (cl && m.polls.length <= DOM_POLL_MAX) {
       m.polls.forEach(function (s) {
         var attempts = s.done ? field(s.done, "attempts") : undefined;
@@ -456,7 +459,7 @@
         a.hoverTip(n, s.op.f + " " + short(s.op.value, 200) + "\n" + outcomeText(s) +
           (attempts !== undefined ? " after " + attempts + " attempts" : "") + " \u00b7 " + fmt(s.t1 - s.t0));
         a.clickable(n, s.op);
-        a.addItem(n, s.t0, s.t1, "checks", cl.y + 6, 10, 2);
+        a.addItem(n, s.t0, s.t1, CHECKS, cl.y + 6, 10, 2);
       });
     }
     // log lines: DOM ticks with their text while there are few
@@ -554,12 +557,12 @@
     m.points.forEach(function (p) {
       var x = a.x(p.t);
       if (x < 0 || x > W || !L[p.lane]) return;
-      column(p.lane + "|" + p.row + "|pt", x, "point");
+      column(p.lane + SEP + p.row + SEP + "pt", x, "point");
     });
     if (!a.domLogs) m.logs.forEach(function (row) {
       var x = a.x(row[0]);
       if (x < 0 || x > W || !L[row[1]]) return;
-      column(row[1] + "|log", x, "point");
+      column(row[1] + SEP + "log", x, "point");
     });
     // aggregated columns: one pixel each, the worst outcome's colour,
     // darker with more operations
@@ -567,7 +570,7 @@
     // each (the worst on top, at least one pixel each); one path per colour
     var paths = [];
     Object.keys(cols).forEach(function (key) {
-      var parts = key.split("|"), l = L[parts[0]], row = parts[1], box = rowBox(l, row), c = cols[key];
+      var parts = key.split(SEP), l = L[parts[0]], row = parts[1], box = rowBox(l, row), c = cols[key];
       var top = box[0], h = box[1];
       if (parts[2] === "pt" && row === "sse") { top -= 2; h += 4; }
       for (var k = 0; k < Wc; k++) {
