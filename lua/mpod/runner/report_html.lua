@@ -31,7 +31,7 @@ function M.new(dir)
     local ok, err = sys.mkdir_p(dir .. sub)
     if not ok then return nil, string.format("cannot create %s: %s", dir .. sub, tostring(err)) end
   end
-  return setmetatable({ dir = dir, files = {}, bytes = 0, seconds = 0, errors = {},
+  return setmetatable({ dir = dir, files = {}, taken = {}, bytes = 0, seconds = 0, errors = {},
                         started = sched.now() }, Report)
 end
 
@@ -40,13 +40,29 @@ function M.asset(name)
   return require("mpod.runner.assets." .. name)
 end
 
+-- A slug no other file of the run has: a file given twice gets -2, -3...
+local function unique(report, base)
+  local name, n = base, 1
+  while report.taken[name] do
+    n = n + 1
+    name = base .. "-" .. n
+  end
+  report.taken[name] = true
+  return name
+end
+
 function Report:file(index, name)
   local f = self.files[index]
   if not f then
-    f = { name = name, slug = slug(name or ""), tests = {}, started = sched.now() }
+    f = { name = name, slug = unique(self, slug(name or "")), tests = {}, started = sched.now() }
     self.files[index] = f
   end
   return f
+end
+
+-- slug_of(index) -> the name of the file's pages and data in the report
+function Report:slug_of(index)
+  return self:file(index).slug
 end
 
 -- file_begin(index, file): the runner admitted a file

@@ -238,7 +238,7 @@ local function start_child(run, st)
       history_file = st.history,
       test_timeout = run.opts.test_timeout, verbose = run.opts.verbose,
       cluster = run.cluster_description, cluster_error = run.cluster_error,
-      report = run.report and run.report.dir,
+      report = run.report and run.report.dir, report_slug = run.report and run.report:slug_of(st.index),
     })
   end)
   if not ok then return nil, type(p) == "table" and p.message or p end

@@ -145,7 +145,7 @@ function M.main(args)
   end)
   runtime.channel, runtime.file, runtime.options = ch, cfg.file, cfg
   runtime.cluster, runtime.cluster_error = cfg.cluster, cfg.cluster_error
-  report_data.begin(cfg.report)
+  report_data.begin(cfg.report, cfg.report_slug)
   install_globals(ch)
   start_history(cfg)
   reaper.install(cfg.scenario_id)

@@ -32,9 +32,11 @@ local state = {
   current = nil,
 }
 
--- begin(dir): the file starts now; dir is --report's folder (or nil)
-function M.begin(dir)
-  state.dir = dir
+-- begin(dir, slug): the file starts now; dir is --report's folder (or
+-- nil), slug the name of the file's data and page there (the runner's:
+-- unique in the run)
+function M.begin(dir, slug)
+  state.dir, state.slug = dir, slug
   state.t0, state.wall0 = sched.now(), sched.wallclock()
   state.tests, state.current = {}, nil
 end
@@ -235,7 +237,7 @@ function M.data(file)
   local tests = json.array()
   for i, t in ipairs(state.tests) do tests[i] = t end
   return {
-    format = files.FORMAT, file = file, slug = files.slug(file),
+    format = files.FORMAT, file = file, slug = state.slug or files.slug(file),
     started = os.date("!%Y-%m-%dT%H:%M:%S", math.floor(state.wall0 or 0)) .. "Z",
     duration = math.floor(M.time() * 1000 + 0.5) / 1000,
     pods = json.array(pods), tests = tests, ops = ops, stats = stats,
@@ -251,7 +253,7 @@ function M.write(file)
   -- one pass over the whole text: the history redacted the headers and
   -- bodies it keeps already; this catches the cluster's secrets anywhere
   local text = redact.redact(json.encode(M.data(file)))
-  local slug = files.slug(file)
+  local slug = state.slug or files.slug(file)
   local dir = state.dir
   local ok, err = write_file(dir .. "/data/" .. slug .. ".json", text, "\n")
   if ok then
