@@ -51,12 +51,34 @@ local function exit_code(code)
     or "number expected, got " .. type(code)) .. ")", 3)
 end
 
+-- emit_event(ev): a test event, noted for the report, then sent to the
+-- runner; failed_at (when the failure was raised) is for the report only
+local function emit_event(ev)
+  local failed_at = ev.failed_at
+  ev.failed_at = nil
+  report_data.on_event(ev, failed_at)
+  runtime.emit(ev)
+end
+
+-- write_report(file): with --report, the file's timeline data and page;
+-- the runner is told their size and the time they took (or why not)
+local function write_report(file)
+  if not runtime.options.report then return end
+  local ok, bytes, seconds = pcall(report_data.write, file)
+  if ok and bytes then
+    runtime.emit { ev = "report", bytes = bytes, seconds = seconds }
+  else
+    runtime.emit { ev = "report", error = tostring(ok and seconds or bytes) }
+  end
+end
+
 local function install_globals(ch)
   _G.print = function(...) runtime.emit { ev = "note", text = join_args(...) } end
   coroutine.yield = sched.yield
   os.exit = function(code, _)
     code = exit_code(code)
     runtime.emit { ev = "exit", code = code, at = errors.location() }
+    pcall(write_report, runtime.file)       -- the timeline up to here
     pcall(history.file_ending, string.format("os.exit(%d) was called", code))
     pcall(ch.flush, ch)
     pcall(reaper.sweep)
@@ -105,27 +127,6 @@ local function start_history(cfg)
   if not ok then
     history.start { engine = engine }
     runtime.emit { ev = "note", text = "history: " .. tostring(type(err) == "table" and err.message or err) }
-  end
-end
-
--- emit_event(ev): a test event to the runner, followed by the report's
--- data first; failed_at (when the failure was raised) is for the report only
-local function emit_event(ev)
-  local failed_at = ev.failed_at
-  ev.failed_at = nil
-  report_data.on_event(ev, failed_at)
-  runtime.emit(ev)
-end
-
--- write_report(file): with --report, the file's timeline data and page;
--- the runner is told their size and the time they took (or why not)
-local function write_report(file)
-  if not runtime.options.report then return end
-  local ok, bytes, seconds = pcall(report_data.write, file)
-  if ok and bytes then
-    runtime.emit { ev = "report", bytes = bytes, seconds = seconds }
-  else
-    runtime.emit { ev = "report", error = tostring(ok and seconds or bytes) }
   end
 end
 
