@@ -189,20 +189,52 @@ local function export_op(op, public)
   return t
 end
 
+-- raw_ops(h [, from]) -> the history's ops in memory as it holds them
+-- (tables with private fields, not to be changed), in index order: its
+-- list, and its HTTP requests (h.requests, a ring of rows) as op tables;
+-- with `from`, only what was recorded from that time on (and the
+-- completions of requests invoked then). nil when the history does not
+-- hold them that way: then h:ops() serves.
+function M.raw_ops(h, from)
+  if type(h.list) ~= "table" or type(h.n) ~= "number" then return nil end
+  local out = {}
+  for i = h.n, 1, -1 do
+    local op = h.list[i]
+    if from and op.time < from then break end
+    out[#out + 1] = op
+  end
+  local ring = h.requests
+  local readable = ring ~= nil and pcall(function() return ring.op and ring.index_of end)
+  if readable and ring.op and ring.index_of then
+    local first, next_seq
+    if ring.range then first, next_seq = ring:range() else first, next_seq = ring.first, ring.next end
+    for seq = next_seq - 1, first, -1 do
+      local inv = ring:op(seq, 1)
+      if from and inv.time < from then break end
+      out[#out + 1] = inv
+      if ring:index_of(seq, 2) then out[#out + 1] = ring:op(seq, 2) end
+    end
+  elseif ring ~= nil then
+    return nil
+  end
+  table.sort(out, function(x, y) return x.index < y.index end)
+  return out
+end
+
 -- The history's operations (json arrays) and counters, or an empty list
--- when the history is not there. Its list in memory is read directly when
--- the history exposes it (h.list, h.n, history.public), else h:ops().
+-- when the history is not there. Its ops in memory are read directly
+-- (raw_ops, history.public) when it holds them as this module knows, else
+-- through h:ops().
 local function history_ops()
   local ok, history = pcall(require, "mpod.scenario.history")
   if not ok or type(history) ~= "table" or not history.current then return json.array(), nil end
   local h = history.current()
   if not h then return json.array(), nil end
   local stats = h.stats and h:stats() or nil
-  if type(h.list) ~= "table" or type(h.n) ~= "number" or type(history.public) ~= "function" then
-    return json.array(h:ops()), stats
-  end
+  local raw = type(history.public) == "function" and M.raw_ops(h)
+  if not raw then return json.array(h:ops()), stats end
   local ops, public = json.array(), history.public
-  for i = 1, h.n do ops[i] = export_op(h.list[i], public) end
+  for i, op in ipairs(raw) do ops[i] = export_op(op, public) end
   return ops, stats
 end
 

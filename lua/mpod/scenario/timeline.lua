@@ -183,18 +183,19 @@ end
 
 -- add(diag, failed_at, test): diag.timeline, when the history holds
 -- operations of the seconds before the failure (failed_at: sched.now()).
--- The history's own list is read as it is (the ops in memory, in index
--- order; its time 0 is h.t0) rather than copied whole by h:ops(), which
--- would redact every op of the file for a dozen rows; the YAML is
--- redacted on its way out like every diagnostic.
+-- The history's ops of the window are read as it holds them
+-- (report_data.raw_ops; its time 0 is h.t0) rather than copied whole by
+-- h:ops(), which would redact every op of the file for a dozen rows; the
+-- YAML is redacted on its way out like every diagnostic.
 function M.add(diag, failed_at, test)
   local ok, err = pcall(function()
     local h = history()
     if not h then return end
-    local ops, n = h.list, h.n
-    if type(ops) ~= "table" or type(n) ~= "number" then ops = h:ops(); n = #ops end
-    local origin = type(h.t0) == "number" and h.t0 or require("mpod.scenario.report_data").origin()
-    local lines = M.rows(ops, failed_at - origin, runtime.touched, test, n)
+    local report_data = require "mpod.scenario.report_data"
+    local origin = type(h.t0) == "number" and h.t0 or report_data.origin()
+    local at = failed_at - origin
+    local ops = report_data.raw_ops(h, at - M.WINDOW) or h:ops()
+    local lines = M.rows(ops, at, runtime.touched, test)
     if #lines > 0 then diag.timeline = table.concat(lines, "\n") .. "\n" end
   end)
   if not ok then diag.timeline = "(cannot be shown: " .. tostring(err) .. ")\n" end
