@@ -105,6 +105,29 @@ mp.test("--help and --version", function()
   mp.expect(version.stdout):eq("mpod-lua 0.1.0\n")
 end)
 
+-- A failed test's `timeline:` (a block of rows) is YAML that prove's own
+-- reader (TAP::Parser::YAMLish) takes: the file's subtest, unindented, is
+-- given to prove as a TAP stream of its own, where the YAML is parsed.
+mp.test("prove reads a failed test's timeline: block", function()
+  local dir = require("mpod.sys").mkdtemp("mpod-prove")
+  local r = st.run(case_args { "timeline_failure" })
+  mp.expect(r.stdout):contains("      timeline: |\n")
+  local lines = {}
+  for line in r.stdout:gmatch("[^\n]*") do
+    local inner = line:match("^    (.*)$")
+    if inner then lines[#lines + 1] = inner end
+  end
+  local path = dir .. "/subtest.tap"
+  local f = assert(io.open(path, "w"))
+  f:write("TAP version 13\n", table.concat(lines, "\n"), "\n")
+  f:close()
+  local prove = mp.exec { "prove", "--verbose", "--exec", "cat", path }
+  mp.expect(prove.stdout):contains("Failed 1/2 subtests")
+  mp.expect(prove.stdout:find("Parse errors", 1, true)):is_nil()
+  mp.expect(prove.stderr:find("YAML", 1, true)):is_nil()
+  require("mpod.sys").rmtree(dir)
+end)
+
 mp.test("prove accepts the output: passing runs pass, failing runs fail", function()
   local dir = require("mpod.sys").mkdtemp("mpod-prove")
   local function prove_on(names)
