@@ -208,11 +208,18 @@ function M.raw_ops(h, from)
   if readable and ring.op and ring.index_of then
     local first, next_seq
     if ring.range then first, next_seq = ring:range() else first, next_seq = ring.first, ring.next end
+    local names = type(h.names) == "table" and h.names or {}
+    local function request_op(seq, half)   -- pod and test by name, not number
+      local op = ring:op(seq, half)
+      if op and op._pod then op.pod = names[op._pod] end
+      if op and op._test then op.test = names[op._test] end
+      return op
+    end
     for seq = next_seq - 1, first, -1 do
-      local inv = ring:op(seq, 1)
-      if from and inv.time < from then break end
+      local inv = request_op(seq, 1)
+      if not inv or (from and inv.time < from) then break end
       out[#out + 1] = inv
-      if ring:index_of(seq, 2) then out[#out + 1] = ring:op(seq, 2) end
+      if ring:index_of(seq, 2) then out[#out + 1] = request_op(seq, 2) end
     end
   elseif ring ~= nil then
     return nil
