@@ -175,6 +175,54 @@
       if (STATE_ENDS[action]) closeState(pod, STATE_ENDS[action], t);
     }
 
+    // the pods a fault's value names: pods, or both sides of a partition,
+    // or the pod its proxy is named after; null: every pod
+    function faultLanes(v) {
+      if (Array.isArray(v.pods) && v.pods.length) return v.pods.map(String);
+      if (Array.isArray(v.a) || Array.isArray(v.b)) return [].concat(v.a || [], v.b || []).map(String);
+      if (v.pod) return [String(v.pod)];
+      if (v.proxy && known[v.proxy]) return [String(v.proxy)];
+      return null;
+    }
+    // fault.add opens the fault's interval, fault.remove (same number)
+    // closes it; one given for_s ends by itself
+    function fault(op, f, done) {
+      var v = op.value || (done && done.value) || {};
+      var id = field(op, "fault") !== undefined ? field(op, "fault") : done && field(done, "fault");
+      if (f === "fault.remove") {
+        if (faults[id]) { faults[id].t1 = op.time; delete faults[id]; }
+        return;
+      }
+      if (done && done.type === "fail") return;
+      var lanes = faultLanes(v), t0 = done ? done.time : op.time;
+      var iv = { t0: t0, t1: typeof v.for_s === "number" ? t0 + v.for_s : null, lanes: lanes, kind: "fault",
+        label: "fault " + (v.kind || "") + (v.proxy ? " " + v.proxy : "") + (lanes ? " on " + lanes.join(", ") : ""), op: op };
+      if (iv.t1 === null) faults[id] = iv;
+      m.intervals.push(iv);
+    }
+    // the nemesis: nemesis.<fault> is a marker and opens an interval over
+    // its pod (or proxy) that its nemesis.heal closes; the pod control it
+    // did is recorded apart (pod.kill, ...) and drawn as such
+    var nemesisOpen = {};
+    function nemesis(op, what, done) {
+      var v = op.value || {}, target = String(v.pod || v.proxy || "");
+      var lanes = faultLanes(v), t = done ? done.time : op.time;
+      if (what === "heal") {
+        var open = nemesisOpen[target];
+        if (open) { open.t1 = t; delete nemesisOpen[target]; }
+        return;
+      }
+      (lanes || pods.slice()).forEach(function (lane) {
+        usePod(lane);
+        m.markers.push({ op: op, done: done, t: op.time, lane: lane, kind: "nemesis",
+          label: "nemesis." + what + (target ? " " + target : "") });
+      });
+      if (done && done.type === "fail") return;
+      var iv = { t0: t, t1: null, lanes: lanes, kind: "nemesis", label: "nemesis " + what, op: op };
+      nemesisOpen[target] = iv;
+      m.intervals.push(iv);
+    }
+
     ops.forEach(function (op) {
       var f = String(op.f), done, pod = op.pod || field(op, "pod");
       if (op.type !== "invoke" && !op.point) return;
@@ -194,24 +242,14 @@
       }
       done = doneOf[op.index];
       if (f === "test") return;                      // the tests lane reads data.tests
-      var mm = /^(?:pod|nemesis)\.(\w+)$/.exec(f);
-      if (mm) { control(op, f.indexOf("nemesis.") === 0 && !STATE_ENDS[mm[1]] && !STATE_STARTS[mm[1]] ? "nemesis" : mm[1], pod); return; }
-      if (f === "fault.add" || f === "fault.remove") {
-        var id = field(op, "fault") !== undefined ? field(op, "fault") : done && field(done, "fault");
-        if (f === "fault.add") {
-          var v = op.value || {}, lanes = Array.isArray(v.pods) ? v.pods.map(String) : null;
-          if (v.a && v.b) lanes = [].concat(v.a, v.b).map(String);
-          var iv = { t0: done ? done.time : op.time, t1: null, lanes: lanes, kind: "fault",
-            label: "fault " + (v.kind || "") + (v.proxy ? " " + v.proxy : "") + (lanes ? " on " + lanes.join(", ") : ""), op: op };
-          if (done && done.type === "fail") return;
-          faults[id] = iv;
-          m.intervals.push(iv);
-        } else if (faults[id]) {
-          faults[id].t1 = op.time;
-          delete faults[id];
-        }
+      if (f.indexOf("nemesis.") === 0) { nemesis(op, f.slice(8), done); return; }
+      var mm = /^pod\.(\w+)$/.exec(f);
+      if (mm && pod) { control(op, mm[1], pod); return; }
+      if (mm && mm[1] === "heal") {                  // c:heal(): every pod rejoins
+        pods.forEach(function (p) { closeState(p, ["isolated"], done ? done.time : op.time); });
         return;
       }
+      if (f === "fault.add" || f === "fault.remove") { fault(op, f, done); return; }
       var span = { op: op, done: done, t0: op.time, t1: done ? done.time : null, cls: outcomeClass(done) };
       if (f === "pg.query") { span.lane = PG; span.row = "req"; m.lanesUsed[PG] = true; }
       else if (f === "poll_until" || f === "consistently") { span.lane = CHECKS; m.polls.push(span); return; }
