@@ -13,7 +13,8 @@
 --
 -- Also: the JSON data of a small deterministic file against
 -- tests/golden/report_data.json (times normalised; MPOD_GOLDEN_UPDATE=1
--- rewrites it), the summary page, and a folder that cannot be made.
+-- rewrites it), the summary page, the timeline of a file killed by its
+-- timeout (from its history file), and a folder that cannot be made.
 
 local mp = require "mpod"
 local json = require "mpod.json"
@@ -233,7 +234,8 @@ mp.test("a real failing scenario's timeline, rendered by chromium", function()
 end)
 
 -- normalise(data) -> data with what varies from run to run replaced:
--- times, the start's date, the time offsets of timeline rows
+-- times, the start's date, the time offsets of timeline rows, the
+-- history's counters
 local TIME_KEYS = { time = true, start = true, ["end"] = true, failed_at = true,
                     duration = true, elapsed = true }
 
@@ -241,6 +243,7 @@ local TIME_KEYS = { time = true, start = true, ["end"] = true, failed_at = true,
 local function normalise(v, key)
   if type(v) == "number" and TIME_KEYS[key] then return "<t>" end
   if type(v) == "string" and key == "started" then return "<date>" end
+  if key == "stats" then return "<h:stats()>" end   -- the history's counters, its own business
   if type(v) == "string" and key == "timeline" then
     return (v:gsub("[-+]%d+%.%d%d%d s  ", "<t> s  "))
   end
@@ -282,6 +285,23 @@ mp.test("the JSON data of a small deterministic file matches the golden file", f
   local grep = mp.exec { "grep", "-rl", "hunter2-secret", dir }
   mp.expect(grep.stdout):eq("")
   mp.expect(text):contains('"password":"***"')
+end)
+
+mp.test("a file killed by its timeout gets its timeline from its history file", function()
+  local dir = tmp .. "/killed"
+  local r = st.run({ "--seed", "1", "-t", "1", "--report", dir, st.case("sleep_forever"), st.case("passing") },
+    { env = { MPOD_CLUSTER = "" } })
+  st.expect_code(r, 1)
+  local data = json.decode(read(dir .. "/data/tests__cases__sleep_forever.json"))
+  mp.expect(data.from_history):eq(true)
+  mp.expect(#data.tests):eq(1)
+  mp.expect(data.tests[1].name):eq("waits")
+  mp.expect(data.tests[1].status):eq("fail")
+  mp.expect(data.tests[1].message):eq("the file's process ended during this test")
+  mp.expect(data.ops[1].f):eq("test")
+  mp.expect(data.duration >= 1):truthy()             -- the file ran until it was killed
+  mp.expect(read(dir .. "/index.html")):contains('href="files/tests__cases__sleep_forever.html"')
+  mp.expect(sys.stat(dir .. "/data/tests__cases__passing.json")):truthy()
 end)
 
 mp.test("a report folder that cannot be made is a usage error", function()

@@ -317,9 +317,16 @@ local function run_files(opts, positional)
   if opts.shard then files = M.shard(files, opts.shard[1], opts.shard[2]) end
   opts.seed = opts.seed or random_seed()
   if opts.shuffle then shuffle(files, opts.seed) end
+  local report_dir
+  if opts.report then
+    local why
+    report_dir, why = require("mpod.runner.report_html").new(opts.report)
+    if not report_dir then return usage_error("--report: " .. why) end
+  end
   local histories
   local made, problem = pcall(function()
-    histories = require("mpod.runner.histories").new { dir = opts.history, dump_logs = opts.dump_logs }
+    histories = require("mpod.runner.histories").new { dir = opts.history, dump_logs = opts.dump_logs,
+                                                       want = opts.report ~= nil }
   end)
   if not made then return usage_error(type(problem) == "table" and problem.message or tostring(problem)) end
   local path, explicit = cluster_path(opts)
@@ -327,12 +334,6 @@ local function run_files(opts, positional)
     tap_version = opts.tap_version, junit = opts.junit, total = #files,
     progress = report.stderr_is_tty and not opts.verbose,
   }
-  local report_dir
-  if opts.report then
-    local why
-    report_dir, why = require("mpod.runner.report_html").new(opts.report)
-    if not report_dir then return usage_error("--report: " .. why) end
-  end
   local session = require("mpod.runner.session")
   local s, code = session.open(path, explicit, opts, reporter)
   if not s then
@@ -340,6 +341,7 @@ local function run_files(opts, positional)
     if histories then histories:finish() end
     return code
   end
+  if report_dir then report_dir:set_pods(s.description) end
   local header = { string.format("mpod-lua %s, seed %d%s%s", VERSION, opts.seed,
     opts.shard and string.format(", shard %d/%d", opts.shard[1], opts.shard[2]) or "",
     s.cluster and string.format(", cluster %s (%s)", s.cluster.name, s.cluster.backend) or "") }
@@ -349,6 +351,7 @@ local function run_files(opts, positional)
     verbose = opts.verbose, header = header, reporter = reporter,
     cluster_description = s.description, cluster_error = s.cluster_error,
     control = s.control, histories = histories, report = report_dir,
+    on_file_end = report_dir and function(info) report_dir:file_history(info) end,
   }
   if report_dir then
     report_dir.header = header[1]

@@ -9,7 +9,8 @@
 --
 -- Each scenario process writes its own file's data and page
 -- (mpod.scenario.report_data) and says how big they were and how long
--- they took: the closing message adds those up.
+-- they took: the closing message adds those up. A file whose process did
+-- not get that far gets its timeline from its history file (file_history).
 
 local json = require "mpod.json"
 local redact = require "mpod.redact"
@@ -33,6 +34,17 @@ function M.new(dir)
   end
   return setmetatable({ dir = dir, files = {}, taken = {}, bytes = 0, seconds = 0, errors = {},
                         started = sched.now() }, Report)
+end
+
+-- set_pods(description): the cluster's pods (not one-shot services), for
+-- the timelines the runner writes itself
+function Report:set_pods(description)
+  local names = {}
+  for _, p in ipairs((description or {}).pods or {}) do
+    if not p.oneshot then names[#names + 1] = p.name end
+  end
+  table.sort(names)
+  self.pods = names
 end
 
 -- asset(name) -> the text of an embedded asset
@@ -99,6 +111,70 @@ function Report:file_end(index, ok, diag)
   local f = self:file(index)
   f.ok, f.elapsed = ok, sched.now() - f.started
   if diag then f.message = diag.message end
+end
+
+-- A file whose process ended before writing its data (killed by the file
+-- timeout, crashed): its timeline comes from the history file the process
+-- appended to as it ran (mpod.runner.histories), without log lines; its
+-- tests are the history's test ops.
+
+-- read_history(path) -> the ops of a JSON lines history file (its first
+-- line may be a header without an index: left out)
+local function read_history(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local ops = json.array()
+  for line in f:lines() do
+    local ok, op = pcall(json.decode, line)
+    if ok and type(op) == "table" and op.index ~= nil then ops[#ops + 1] = op end
+  end
+  f:close()
+  return ops
+end
+
+local TEST_STATUS = { ok = "pass", fail = "fail", info = "skip" }
+
+-- tests_of(ops) -> the tests as the data has them, from the history's
+-- test ops (a test never completed ran until the process ended)
+local function tests_of(ops, last_time)
+  local tests, by_invoke = json.array(), {}
+  for _, op in ipairs(ops) do
+    if op.f == "test" and op.type == "invoke" then
+      local t = { name = op.value, start = op.time, status = "fail",
+                  message = "the file's process ended during this test" }
+      t["end"] = last_time
+      tests[#tests + 1], by_invoke[op.index] = t, t
+    elseif op.f == "test" and by_invoke[op.invoke] then
+      local t = by_invoke[op.invoke]
+      t["end"], t.status = op.time, TEST_STATUS[op.type] or op.type
+      t.message = type(op.error) == "table" and op.error.message or nil
+      t.at = op.at
+      if op.type == "fail" then t.failed_at = op.time end
+    end
+  end
+  return tests
+end
+
+-- file_history{index=, file=, history=}: after each file (run.lua's
+-- on_file_end); writes the file's data from its history when its process
+-- wrote none
+function Report:file_history(info)
+  local f = self:file(info.index, info.file)
+  if f.has_timeline or not info.history then return end
+  local started = sched.now()
+  local ops = read_history(info.history)
+  if not ops then return end
+  local last = f.elapsed or 0          -- the file ran at least until its last op
+  for _, op in ipairs(ops) do if type(op.time) == "number" and op.time > last then last = op.time end end
+  local data = { format = report_files.FORMAT, file = f.name, slug = f.slug, duration = last,
+                 pods = json.array(self.pods or {}), tests = tests_of(ops, last), ops = ops,
+                 logs = json.array(), from_history = true }
+  local bytes, err = report_files.write_file_data(self.dir, f.slug, f.name, redact.redact(json.encode(data)))
+  if not bytes then
+    self.errors[#self.errors + 1] = f.name .. ": " .. tostring(err)
+    return
+  end
+  self:written(info.index, { bytes = bytes, seconds = sched.now() - started })
 end
 
 -- The summary page ---------------------------------------------------------

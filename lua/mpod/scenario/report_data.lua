@@ -247,28 +247,6 @@ end
 
 -- Writing -----------------------------------------------------------------
 
-local PAGE = [[<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>%s - mpod-lua report</title>
-<link rel="stylesheet" href="../assets/report.css">
-</head><body class="file-page" data-slug="%s">
-<header class="top"><a href="../index.html">&larr; all files</a> <h1>%s</h1></header>
-<main id="app"><noscript>The timeline needs JavaScript; the data is in ../data/%s.json.</noscript></main>
-<script src="../data/%s.js"></script>
-<script src="../assets/report.js"></script>
-</body></html>
-]]
-
-local function write_file(path, ...)
-  local f, err = io.open(path, "wb")
-  if not f then return nil, err end
-  local ok, werr = f:write(...)
-  local closed, cerr = f:close()
-  if not ok or not closed then return nil, werr or cerr end
-  return true
-end
-
 -- data(file) -> the file's report data (a table ready for JSON)
 function M.data(file)
   local ops, stats = history_ops()
@@ -292,18 +270,9 @@ function M.write(file)
   -- one pass over the whole text: the history redacted the headers and
   -- bodies it keeps already; this catches the cluster's secrets anywhere
   local text = redact.redact(json.encode(M.data(file)))
-  local slug = state.slug or files.slug(file)
-  local dir = state.dir
-  local ok, err = write_file(dir .. "/data/" .. slug .. ".json", text, "\n")
-  if ok then
-    ok, err = write_file(dir .. "/data/" .. slug .. ".js", "(window.MPOD_REPORT = window.MPOD_REPORT || {})[",
-      json.encode(slug), "] = ", text, ";\n")
-  end
-  local name, html_slug = files.html(file), files.html(slug)
-  local page = string.format(PAGE, name, html_slug, name, html_slug, html_slug)
-  if ok then ok, err = write_file(dir .. "/files/" .. slug .. ".html", page) end
-  if not ok then return nil, err end
-  return 2 * #text + #page, sched.now() - started
+  local bytes, err = files.write_file_data(state.dir, state.slug or files.slug(file), file, text)
+  if not bytes then return nil, err end
+  return bytes, sched.now() - started
 end
 
 return M
