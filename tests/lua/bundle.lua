@@ -2,7 +2,8 @@
 -- tool behind build/gen/lua_bundle.c) precompiles lua/ to bytecode: a
 -- syntax error fails the build naming file and line, and the bundled
 -- modules keep their debug information, so engine frames and errors still
--- read "mpod/x.lua:LINE" and parameter names stay visible.
+-- read "mpod/x.lua:LINE" and parameter names stay visible. A file that is
+-- not Lua (the report's .js and .css) becomes a module returning its bytes.
 
 local mp = require "mpod"
 local sys = require "mpod.sys"
@@ -43,4 +44,22 @@ mp.test("bundled modules are bytecode with their debug information", function()
     function() return false end, { timeout = 0.01 })
   mp.expect(ok):falsy()
   mp.expect(stack):matches("mpod/scenario/sync%.lua:%d+: in ")
+end)
+
+mp.test("a file that is not Lua is an asset: its module returns its bytes", function()
+  for _, name in ipairs { "report.js", "report.css" } do
+    local f = assert(io.open("lua/mpod/runner/assets/" .. name, "rb"))
+    local text = f:read("a")
+    f:close()
+    mp.expect(require("mpod.runner.assets." .. name)):eq(text)
+  end
+  -- any bytes: quotes, backslashes, NUL, bytes that are not UTF-8
+  local dir <close> = setmetatable({ path = assert(sys.mkdtemp("mpod-bundle")) },
+    { __close = function(d) sys.rmtree(d.path) end })
+  local asset = dir.path .. "/odd.bin"
+  write(asset, 'a"b\\c\n\0\255]]')
+  local r = mp.exec { GEN, dir.path .. "/bundle.c", asset }
+  mp.expect(r.code):eq(0)
+  local c = assert(io.open(dir.path .. "/bundle.c")):read("a")
+  mp.expect(c):contains('"' .. asset:gsub("/", ".") .. '"')   -- named by its path, extension kept
 end)
