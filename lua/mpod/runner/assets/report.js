@@ -18,7 +18,7 @@
 
   // spans narrower than COLUMN_SPAN pixels are drawn as pixel columns
   var COLUMN_SPAN = 6;
-  var LABEL_W = 140, AXIS_H = 22, DOM_LOG_MAX = 1500, DOM_POLL_MAX = 400, DOM_OPS_MAX = 150;
+  var LABEL_W = 140, AXIS_H = 22, DOM_LOG_MAX = 1500, DOM_POLL_MAX = 400, DOM_OPS_MAX = 300;
   var CLASS_COLOURS = {
     s2: "#3a9e5b", s3: "#2b8a9e", s4: "#e0a030", s5: "#d64545",
     "e-connect": "#7b3fa0", "e-timeout": "#a0522d", "e-reset": "#c2185b", "e-other": "#4a3a8c",
