@@ -170,79 +170,14 @@ local function cluster_pods()
   return names
 end
 
-local UNDERSCORE = string.byte("_")
-
--- export_op(op, public) -> the op as the report shows it. An op with
--- detail (headers, a body) or a table value goes through the history's
--- own public() (headers parsed, every string redacted, secret keys
--- hidden); any other op is copied as it is, its private fields left out:
--- redacting each of 100k ops took seconds, and the whole JSON text is
--- redacted once before it is written (write()).
-local function export_op(op, public)
-  if op._detail or type(op.value) == "table" then return public(op) end
-  local t = {}
-  for k, v in next, op do
-    if type(k) ~= "string" or k:byte(1) ~= UNDERSCORE then t[k] = v end
-  end
-  t.time = micro(op.time)
-  if t.duration then t.duration = micro(t.duration) end
-  return t
-end
-
--- raw_ops(h [, from]) -> the history's ops in memory as it holds them
--- (tables with private fields, not to be changed), in index order: its
--- list, and its HTTP requests (h.requests, a ring of rows) as op tables;
--- with `from`, only what was recorded from that time on (and the
--- completions of requests invoked then). nil when the history does not
--- hold them that way: then h:ops() serves.
-function M.raw_ops(h, from)
-  if type(h.list) ~= "table" or type(h.n) ~= "number" then return nil end
-  local out = {}
-  for i = h.n, 1, -1 do
-    local op = h.list[i]
-    if from and op.time < from then break end
-    out[#out + 1] = op
-  end
-  local ring = h.requests
-  local readable = ring ~= nil and pcall(function() return ring.op and ring.index_of end)
-  if readable and ring.op and ring.index_of then
-    local first, next_seq
-    if ring.range then first, next_seq = ring:range() else first, next_seq = ring.first, ring.next end
-    local names = type(h.names) == "table" and h.names or {}
-    local function request_op(seq, half)   -- pod and test by name, not number
-      local op = ring:op(seq, half)
-      if op and op._pod then op.pod = names[op._pod] end
-      if op and op._test then op.test = names[op._test] end
-      return op
-    end
-    for seq = next_seq - 1, first, -1 do
-      local inv = request_op(seq, 1)
-      if not inv or (from and inv.time < from) then break end
-      out[#out + 1] = inv
-      if ring:index_of(seq, 2) then out[#out + 1] = request_op(seq, 2) end
-    end
-  elseif ring ~= nil then
-    return nil
-  end
-  table.sort(out, function(x, y) return x.index < y.index end)
-  return out
-end
-
--- The history's operations (json arrays) and counters, or an empty list
--- when the history is not there. Its ops in memory are read directly
--- (raw_ops, history.public) when it holds them as this module knows, else
--- through h:ops().
+-- The history's operations (h:ops(): copies, redacted by the history) as
+-- a JSON array, and its counters; an empty list when there is no history.
 local function history_ops()
   local ok, history = pcall(require, "mpod.scenario.history")
   if not ok or type(history) ~= "table" or not history.current then return json.array(), nil end
   local h = history.current()
   if not h then return json.array(), nil end
-  local stats = h.stats and h:stats() or nil
-  local raw = type(history.public) == "function" and M.raw_ops(h)
-  if not raw then return json.array(h:ops()), stats end
-  local ops, public = json.array(), history.public
-  for i, op in ipairs(raw) do ops[i] = export_op(op, public) end
-  return ops, stats
+  return json.array(h:ops()), h.stats and h:stats() or nil
 end
 
 -- Writing -----------------------------------------------------------------

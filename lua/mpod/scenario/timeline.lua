@@ -175,6 +175,45 @@ function M.rows(ops, failed_at, touched, test, n)
   return lines
 end
 
+-- raw_ops(h [, from]) -> the history's ops in memory as it holds them
+-- (tables with private fields, not to be changed), in index order: its
+-- list, and its HTTP requests (h.requests, a ring of rows) as op tables;
+-- with `from`, only what was recorded from that time on (and the
+-- completions of requests invoked then). nil when the history does not
+-- hold them that way: then h:ops() serves.
+local function raw_ops(h, from)
+  if type(h.list) ~= "table" or type(h.n) ~= "number" then return nil end
+  local out = {}
+  for i = h.n, 1, -1 do
+    local op = h.list[i]
+    if from and op.time < from then break end
+    out[#out + 1] = op
+  end
+  local ring = h.requests
+  local readable = ring ~= nil and pcall(function() return ring.op and ring.index_of end)
+  if readable and ring.op and ring.index_of then
+    local first, next_seq
+    if ring.range then first, next_seq = ring:range() else first, next_seq = ring.first, ring.next end
+    local names = type(h.names) == "table" and h.names or {}
+    local function request_op(seq, half)   -- pod and test by name, not number
+      local op = ring:op(seq, half)
+      if op and op._pod then op.pod = names[op._pod] end
+      if op and op._test then op.test = names[op._test] end
+      return op
+    end
+    for seq = next_seq - 1, first, -1 do
+      local inv = request_op(seq, 1)
+      if not inv or (from and inv.time < from) then break end
+      out[#out + 1] = inv
+      if ring:index_of(seq, 2) then out[#out + 1] = request_op(seq, 2) end
+    end
+  elseif ring ~= nil then
+    return nil
+  end
+  table.sort(out, function(x, y) return x.index < y.index end)
+  return out
+end
+
 -- The file's history, when there is one.
 local function history()
   local ok, mod = pcall(require, "mpod.scenario.history")
@@ -184,17 +223,16 @@ end
 -- add(diag, failed_at, test): diag.timeline, when the history holds
 -- operations of the seconds before the failure (failed_at: sched.now()).
 -- The history's ops of the window are read as it holds them
--- (report_data.raw_ops; its time 0 is h.t0) rather than copied whole by
+-- (raw_ops; its time 0 is h.t0) rather than copied whole by
 -- h:ops(), which would redact every op of the file for a dozen rows; the
 -- YAML is redacted on its way out like every diagnostic.
 function M.add(diag, failed_at, test)
   local ok, err = pcall(function()
     local h = history()
     if not h then return end
-    local report_data = require "mpod.scenario.report_data"
-    local origin = type(h.t0) == "number" and h.t0 or report_data.origin()
+    local origin = type(h.t0) == "number" and h.t0 or require("mpod.scenario.report_data").origin()
     local at = failed_at - origin
-    local ops = report_data.raw_ops(h, at - M.WINDOW) or h:ops()
+    local ops = raw_ops(h, at - M.WINDOW) or h:ops()
     local lines = M.rows(ops, at, runtime.touched, test)
     if #lines > 0 then diag.timeline = table.concat(lines, "\n") .. "\n" end
   end)
