@@ -444,7 +444,7 @@
       lanes.forEach(function (name) {
         var l = L[name];
         if (!l) return;
-        var n = el("div", "fault " + iv.kind);
+        var n = el("div", "fault k-" + iv.kind);
         n.dataset.kind = iv.kind; n.dataset.lane = name;
         if (iv.op) n.dataset.op = iv.op.index;
         n.appendChild(el("span", "flabel", iv.label));
