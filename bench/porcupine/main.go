@@ -1,13 +1,17 @@
 // Command porcupine-bench times Porcupine (v1.3.1) on history files in
 // mpod-lua's export format (one JSON op a line: index, process, type =
-// invoke|ok|fail|info, f = read|write|cas, value, key, invoke), for the
-// linearizability part of `make bench` (bench/linear.sh). It reads the
-// ops exactly as mp.check.linearizable does (model "cas-register"): a
-// failed op never happened and is left out, as is a read whose result is
-// unknown; an op completed "info" or never completed returns after
-// everything (it may take effect any time after its invoke); a cas
-// completed ok with value false ran and found another value. Calls and
-// returns keep the file's order, partitions are the keys.
+// invoke|ok|fail|info, f = read|write|cas, value, key, invoke, engine),
+// for the linearizability part of `make bench` (bench/linear.sh), which
+// gives it the histories mpod-lua exported (`--history`) while running
+// bench/linear_workload.lua. It reads the ops exactly as
+// mp.check.linearizable does (model "cas-register"): the ops the engine
+// recorded itself ("engine": true: the test's start and end, requests)
+// are left out, as are ops of other names; a failed op never happened
+// and is left out, as is a read whose result is unknown; an op completed
+// "info" or never completed returns after everything (it may take effect
+// any time after its invoke); a cas completed ok with value false ran
+// and found another value. Calls and returns keep the file's order,
+// partitions are the keys.
 //
 // Usage: porcupine-bench [-runs N] [-timeout S] FILE...
 // Prints one line per file: "file verdict best-seconds runs", the best of
@@ -35,6 +39,7 @@ type op struct {
 	Key     json.RawMessage `json:"key"`
 	Invoke  *int            `json:"invoke"`
 	Process json.RawMessage `json:"process"`
+	Engine  bool            `json:"engine"`
 }
 
 type input struct {
@@ -101,7 +106,7 @@ func readMarks(path string) ([]mark, map[int]string, error) {
 		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
 			return nil, nil, fmt.Errorf("%s: %v", path, err)
 		}
-		if o.F != "read" && o.F != "write" && o.F != "cas" {
+		if o.Engine || (o.F != "read" && o.F != "write" && o.F != "cas") {
 			continue
 		}
 		if o.Type == "invoke" {
