@@ -1,0 +1,303 @@
+-- chaos-meshd: no fault schedule written by hand. Six clients, two signed
+-- in on each mesh pod, create threads (in bursts, so creations overlap on
+-- one pod), start runs and watch their streams from several pods (a
+-- watcher may move to another pod mid-run and resume with Last-Event-ID),
+-- and now and then sign a fresh session in, use it on every pod, sign it
+-- out and read it again everywhere. Meanwhile a seeded nemesis kills and
+-- pauses mesh pods (at most one down at a time) and slows the Postgres
+-- link through Toxiproxy. Every client operation is recorded in the
+-- file's history (invoke, then ok / fail / info), every chunk a watcher
+-- sees as an observed op. When it is over, the checkers read the history
+-- and Postgres:
+--   set              every thread a pod acknowledged (201) is in Postgres
+--   fencing          in each run's ownership log (run_claims and
+--                    thread_message_parts), after a takeover only the new
+--                    owner writes
+--   exactly_once     each watcher saw its run's chunks 1..n once each, in
+--                    order (all of them when it saw `done`)
+--   read_your_writes a session signed out is refused (401) by every pod
+--                    at every later read
+-- The schedule and every client's choices come from --seed: the same seed
+-- gives the same faults at the same times (the nemesis's schedule is in
+-- the notes and in a failing check's message). Planted-bug variants of
+-- meshd (build/meshd-bug-*) each fail one of the checks within 10 seeds:
+-- tests/lua/chaos_meshd.lua and `make chaos`. docs/chaos.md walks
+-- through it.
+
+local mp = require "mpod"
+local meshd = require "meshd"
+local spec16 = require "spec16"
+
+spec16.install(mp)
+mp.exclusive()
+
+local c = mp.cluster()
+
+-- Everything random is drawn from generators seeded here, at the file's
+-- top level: math.random is seeded by --seed, and drawing later (from
+-- tasks that interleave with the network) would not replay.
+local SEED = math.random(1, 1 << 40)
+local RUN = meshd.unique("chaos")
+
+local WORKLOAD_S = tonumber(os.getenv("CHAOS_SECONDS")) or 24
+local CLIENTS_PER_POD = 2
+local REQUEST_TIMEOUT = 3
+local WATCH_SLACK_S = 25          -- how long past the workload a watcher may still read
+
+-- The nemesis: a fault every 1.5 to 3.5 s; a pause of up to 7 s outlasts
+-- meshd's STALE_AFTER_MS (3 s) plus a heartbeat (1 s), so survivors take
+-- the paused pod's runs over; a killed pod is started again after 1 to
+-- 3 s; Postgres answers 100 to 300 ms late for 3 to 7 s.
+local NEMESIS = {
+  faults = { "kill", "pause", "pause", "slow_postgres" },
+  targets = { "mesh-1", "mesh-2", "mesh-3" },
+  interval = { 1.5, 3.5 }, duration = WORKLOAD_S, max_down = 1,
+  lengths = { kill = { 1, 3 }, pause = { 2, 7 }, slow_postgres = { 3, 7 } },
+  latency_ms = { 100, 300 },
+  seed = SEED,
+}
+
+local h = mp.history()
+local state = { clients = {}, watchers = {}, runs = {}, schedule = {} }
+
+-- outcome(op, res, err): completes op from a request's result: no
+-- connection -> fail (it did not happen), no answer -> info (unknown)
+local function outcome(op, res, err, ok_status, value)
+  if not res then
+    if err.kind == "connect" then op:fail(err) else op:info(err) end
+    return false
+  end
+  if res.status == ok_status then
+    op:ok(value and value(res) or res.status)
+    return true
+  end
+  if res.status >= 500 then op:info({ kind = "status", message = "status " .. res.status })
+  else op:fail({ kind = "status", message = "status " .. res.status }) end
+  return false
+end
+
+local function request_opts(session)
+  return meshd.auth(session, { timeout = REQUEST_TIMEOUT, raise = false })
+end
+
+-- create(client, pod, title) -> the thread id, or nil
+local function create(client, pod, title)
+  local op = h:invoke("add", title, { process = client.id, pod = pod.name })
+  local res, err = pod:post("/api/threads", { title = title }, request_opts(client.session))
+  if outcome(op, res, err, 201, function(r) return title end) then return res.json.id end
+end
+
+-- watch(client, w, thread_id, pods, hop_after, deadline): reads the run's
+-- stream from pods[1], moving to the next pod whenever the stream ends
+-- without `done`, or once after hop_after chunks (a client that navigated
+-- elsewhere), resuming with Last-Event-ID; each chunk is an observed op
+local function watch(client, w, thread_id, pods, hop_after, deadline)
+  local key = thread_id .. "#" .. w
+  local seen = { key = key, thread = thread_id, seqs = {}, hops = {} }
+  local i = 0
+  while not seen.done and mp.now() < deadline do
+    i = i % #pods + 1
+    local pod = pods[i]
+    local last = seen.seqs[#seen.seqs]
+    local op = h:invoke("watch", { thread = thread_id, last_event_id = last },
+      { process = client.id * 100 + w, pod = pod.name, key = key })
+    local s, err = meshd.open_stream(pod, client.session, thread_id,
+      { last_event_id = last, timeout = 2, raise = false })
+    if not s then
+      op:info(err)
+      mp.sleep(0.2)
+    else
+      op:ok()
+      seen.hops[#seen.hops + 1] = pod.name
+      while mp.now() < deadline do
+        local ev = s:next(math.max(deadline - mp.now(), 0))
+        if not ev then break end
+        if ev.event == "chunk" then
+          seen.seqs[#seen.seqs + 1] = ev.json.seq
+          h:observe("chunk", ev.json.seq, { process = client.id * 100 + w, pod = pod.name, key = key })
+          if hop_after and #seen.seqs == hop_after then hop_after = nil; break end
+        elseif ev.event == "done" then
+          seen.done = ev.json
+          h:observe("done", ev.json.last_seq, { process = client.id * 100 + w, pod = pod.name, key = key })
+          break
+        end
+      end
+      s:close()
+    end
+  end
+  return seen
+end
+
+-- start_run(client, pod, thread_id, rand): a run of 8 to 20 chunks, 100 to
+-- 250 ms apart, on pod, and two watchers (one starting on the run's pod,
+-- one elsewhere), each moving to another pod mid-run half the time
+local function start_run(client, pod, thread_id, rand, deadline)
+  local chunks, interval = math.floor(rand(8, 21)), math.floor(rand(100, 251))
+  local plans = {}
+  local others = {}
+  for _, p in ipairs(c:pods("mesh")) do
+    if p.name ~= pod.name then others[#others + 1] = p end
+  end
+  for w = 1, 2 do
+    local first = w == 1 and pod or others[1 + math.floor(rand() * #others)]
+    local order = { first }
+    for _, p in ipairs(c:pods("mesh")) do
+      if p.name ~= first.name then order[#order + 1] = p end
+    end
+    plans[w] = { order = order, hop = rand() < 0.5 and math.floor(rand(1, chunks)) or nil }
+  end
+  local op = h:invoke("run", { thread = thread_id, chunks = chunks, interval_ms = interval },
+    { process = client.id, pod = pod.name, key = thread_id })
+  local res, err = pod:post("/api/threads/" .. thread_id .. "/messages",
+    { text = "go", hint = string.format("slow:%dx%d", chunks, interval) }, request_opts(client.session))
+  if not outcome(op, res, err, 202) then return end
+  state.runs[#state.runs + 1] = { thread = thread_id, chunks = chunks, pod = pod.name }
+  for w, plan in ipairs(plans) do
+    state.watchers[#state.watchers + 1] = mp.spawn(watch, client, w, thread_id, plan.order, plan.hop,
+      deadline + WATCH_SLACK_S)
+  end
+end
+
+-- read_session(client, pod, s) -> status of get-session with s on pod (an op)
+local function read_session(client, pod, s)
+  local op = h:invoke("session", s.session_id, { process = client.id, pod = pod.name, key = s.session_id })
+  local res, err = pod:get("/api/auth/get-session", request_opts(s))
+  if not res then
+    if err.kind == "connect" then op:fail(err) else op:info(err) end
+    return nil
+  end
+  op:ok(res.status)
+  return res.status
+end
+
+-- session_cycle(client, pod): a new session signed in on pod, read on
+-- every pod, signed out on pod, then read on every pod again
+local function session_cycle(client, pod)
+  local res = pod:post("/api/auth/sign-in/email", { email = client.session.email, password = client.session.password },
+    { timeout = REQUEST_TIMEOUT, raise = false })
+  if not res or res.status ~= 200 then return end
+  local s = { cookie = res:cookie_header(), session_id = res.json.session.id }
+  for _, p in ipairs(c:pods("mesh")) do read_session(client, p, s) end
+  local op = h:invoke("sign_out", s.session_id, { process = client.id, pod = pod.name, key = s.session_id })
+  local out, err = pod:post("/api/auth/sign-out", nil, request_opts(s))
+  if not outcome(op, out, err, 200) then return end
+  for _, p in ipairs(c:pods("mesh")) do read_session(client, p, s) end
+end
+
+-- client(id, pod, deadline): the workload of one client, its choices drawn
+-- from its own generator
+local function client_loop(client, deadline)
+  local rand = spec16.generator(SEED * 31 + client.id)
+  local pod, n = client.pod, 0
+  while mp.now() < deadline do
+    local burst, ids = math.floor(rand(1, 4)), {}
+    local tasks = {}
+    for b = 1, burst do
+      n = n + 1
+      local title = string.format("%s-c%d-%d", RUN, client.id, n)
+      tasks[b] = mp.spawn(create, client, pod, title)
+    end
+    for b, t in ipairs(tasks) do ids[b] = t:wait(REQUEST_TIMEOUT * 3) end
+    local runs = rand() < 0.6
+    local cycle = rand() < 0.25
+    local pause = rand(0.05, 0.3)
+    if runs and ids[1] then start_run(client, pod, ids[1], rand, deadline) end
+    if cycle then session_cycle(client, pod) end
+    if not ids[1] then mp.sleep(0.3) end            -- the pod is down: do not spin
+    mp.sleep(pause)
+  end
+end
+
+mp.before_all(function()
+  meshd.wait_healthy(c)
+  local db <close> = c:db()
+  meshd.wait_settled(db, c:pods("mesh"), 3, 20)   -- every pod may take runs over
+end)
+
+mp.after_all(function() c:heal() end)
+
+mp.test("clients sign in, create, run and watch while the nemesis strikes", function()
+  mp.note(string.format("chaos seed %d, run %s, %d s of workload", SEED, RUN, WORKLOAD_S))
+  local clients = {}
+  for i, pod in ipairs(c:pods("mesh")) do
+    for k = 1, CLIENTS_PER_POD do
+      local id = (i - 1) * CLIENTS_PER_POD + k
+      clients[id] = { id = id, pod = pod, session = meshd.bootstrap_session(pod) }
+    end
+  end
+  state.clients = clients
+  local deadline = mp.now() + WORKLOAD_S
+  local nem <close> = mp.nemesis(NEMESIS)
+  state.schedule = nem:schedule()
+  mp.note("nemesis schedule:\n" .. spec16.describe(state.schedule))
+  local tasks = {}
+  for i, cl in ipairs(clients) do tasks[i] = mp.spawn(client_loop, cl, deadline) end
+  mp.wait_all(tasks, WORKLOAD_S + 30)
+  nem:heal()
+  meshd.wait_healthy(c, 40)
+  state.seen = mp.wait_all(state.watchers, WATCH_SLACK_S + 10)
+  local db <close> = c:db()
+  local op = h:invoke("read", nil, { process = 0 })
+  local titles = {}
+  for _, row in ipairs(db:query("SELECT title FROM threads WHERE title LIKE $1", RUN .. "-%")) do
+    titles[#titles + 1] = row.title
+  end
+  op:ok(titles)
+  state.logs = {}
+  for _, run in ipairs(state.runs) do state.logs[run.thread] = meshd.ownership_log(db, run.thread) end
+  mp.note(string.format("%d creates acknowledged, %d runs, %d watchers, %d threads in Postgres",
+    #h:ops { f = "add", type = "ok" }, #state.runs, #state.watchers, #titles))
+end, { timeout = 120 })
+
+-- the schedule, for the message of a failed check
+local function replay_hint()
+  return string.format("\n(chaos seed %d; nemesis schedule:\n%s)", SEED, spec16.describe(state.schedule))
+end
+
+local function checked(fn)
+  if not state.logs then mp.fail("the workload did not finish: nothing to check") end
+  local ok, err = pcall(fn)
+  if not ok then
+    if type(err) == "table" then err.message = tostring(err.message) .. replay_hint() end
+    error(err, 0)
+  end
+end
+
+mp.test("set: every thread a pod acknowledged is in Postgres", function()
+  checked(function()
+    local r = mp.check.set(h, { add = "add", read = "read" })
+    mp.expect(r.valid):eq(true)
+  end)
+end)
+
+mp.test("fencing: after a takeover only the new owner writes chunks", function()
+  checked(function()
+    for _, run in ipairs(state.runs) do
+      local rows, epoch = {}, 0
+      for _, e in ipairs(state.logs[run.thread] or {}) do
+        if e.kind == "takeover" then
+          epoch = epoch + 1
+          rows[#rows + 1] = { owner = e.owner, epoch = epoch, time = e.at }
+        else
+          rows[#rows + 1] = { owner = e.owner, write = e.seq, time = e.at }
+        end
+      end
+      mp.check.fencing(rows)
+    end
+  end)
+end)
+
+mp.test("exactly_once: each watcher saw its run's chunks once each, in order", function()
+  checked(function()
+    for _, seen in ipairs(state.seen or {}) do
+      mp.check.exactly_once(seen.seqs, seen.done and seen.done.last_seq or #seen.seqs)
+    end
+  end)
+end)
+
+mp.test("read_your_writes: a signed-out session is refused by every pod", function()
+  checked(function()
+    mp.check.read_your_writes(h, { write = "sign_out", read = "session", window = 0,
+      holds = function(status) return status == 401 end })
+  end)
+end)
