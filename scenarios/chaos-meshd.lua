@@ -44,17 +44,23 @@ local CLIENTS_PER_POD = 2
 local REQUEST_TIMEOUT = 3
 local WATCH_SLACK_S = 25          -- how long past the workload a watcher may still read
 
--- The nemesis: a fault every 1.5 to 3.5 s; a pause of up to 7 s outlasts
--- meshd's STALE_AFTER_MS (3 s) plus a heartbeat (1 s), so survivors take
--- the paused pod's runs over; a killed pod is started again after 1 to
--- 3 s; Postgres answers 100 to 300 ms late for 3 to 7 s.
-local NEMESIS = {
-  faults = { "kill", "pause", "pause", "slow_postgres" },
-  targets = { "mesh-1", "mesh-2", "mesh-3" },
-  interval = { 1.5, 3.5 }, duration = WORKLOAD_S, max_down = 1,
-  lengths = { kill = { 1, 3 }, pause = { 2, 7 }, slow_postgres = { 3, 7 } },
-  latency_ms = { 100, 300 },
+-- Two nemeses. One strikes the mesh pods, one at a time, every 0.5 to 2 s
+-- after the last came back: a pause of up to 7 s outlasts meshd's
+-- STALE_AFTER_MS (3 s) plus a heartbeat (1 s), so survivors take the
+-- paused pod's runs over (a pause lasts 3 to 7 s); a killed pod is
+-- started again after 1 to 3 s. Kills are twice as likely as pauses. The
+-- other makes Postgres answer 100 to 300 ms late, for 4 to 10 s at a
+-- time, most of the run.
+local POD_NEMESIS = {
+  faults = { "kill", "kill", "pause" }, targets = { "mesh-1", "mesh-2", "mesh-3" },
+  interval = { 0.5, 2 }, duration = WORKLOAD_S, max_down = 1,
+  lengths = { kill = { 1, 3 }, pause = { 3, 7 } },
   seed = SEED,
+}
+local POSTGRES_NEMESIS = {
+  faults = { "slow_postgres" }, interval = { 0.2, 1 }, duration = WORKLOAD_S,
+  lengths = { slow_postgres = { 4, 10 } }, latency_ms = { 100, 300 },
+  seed = SEED + 1,
 }
 
 local h = mp.history()
@@ -166,6 +172,10 @@ local function read_session(client, pod, s)
     if err.kind == "connect" then op:fail(err) else op:info(err) end
     return nil
   end
+  if res.status ~= 200 and res.status ~= 401 then     -- 503: the pod could not tell
+    op:info({ kind = "status", message = "status " .. res.status })
+    return nil
+  end
   op:ok(res.status)
   return res.status
 end
@@ -184,28 +194,42 @@ local function session_cycle(client, pod)
   for _, p in ipairs(c:pods("mesh")) do read_session(client, p, s) end
 end
 
--- client(id, pod, deadline): the workload of one client, its choices drawn
--- from its own generator
+-- creator(client, deadline, rand): creates threads on its pod from three
+-- loops at once, so that creations keep overlapping on one pod
+local function creator(client, deadline, rand)
+  local n, pauses = 0, {}
+  for i = 1, 300 do pauses[i] = rand(0, 0.1) end   -- drawn here: the loops interleave
+  local function loop()
+    while mp.now() < deadline do
+      n = n + 1
+      local id = create(client, client.pod, string.format("%s-c%d-%d", RUN, client.id, n))
+      if not id then mp.sleep(0.3) end              -- the pod is down: do not spin
+      mp.sleep(pauses[n % #pauses + 1])
+    end
+  end
+  mp.wait_all({ mp.spawn(loop), mp.spawn(loop), mp.spawn(loop) }, deadline - mp.now() + REQUEST_TIMEOUT * 3)
+end
+
+-- runner(client, deadline): creates a thread, runs it on its pod and
+-- watches it; a quarter of the time cycles a session
+local function runner(client, deadline, rand)
+  local n = 0
+  while mp.now() < deadline do
+    n = n + 1
+    local id = create(client, client.pod, string.format("%s-c%d-%d", RUN, client.id, n))
+    local cycle = rand() < 0.25
+    if id then start_run(client, client.pod, id, rand, deadline) end
+    if cycle then session_cycle(client, client.pod) end
+    if not id then mp.sleep(0.3) end
+    mp.sleep(rand(0.2, 0.6))
+  end
+end
+
+-- client_loop(client, deadline): its role, its choices drawn from its own
+-- generator
 local function client_loop(client, deadline)
   local rand = spec16.generator(SEED * 31 + client.id)
-  local pod, n = client.pod, 0
-  while mp.now() < deadline do
-    local burst, ids = math.floor(rand(1, 4)), {}
-    local tasks = {}
-    for b = 1, burst do
-      n = n + 1
-      local title = string.format("%s-c%d-%d", RUN, client.id, n)
-      tasks[b] = mp.spawn(create, client, pod, title)
-    end
-    for b, t in ipairs(tasks) do ids[b] = t:wait(REQUEST_TIMEOUT * 3) end
-    local runs = rand() < 0.6
-    local cycle = rand() < 0.25
-    local pause = rand(0.05, 0.3)
-    if runs and ids[1] then start_run(client, pod, ids[1], rand, deadline) end
-    if cycle then session_cycle(client, pod) end
-    if not ids[1] then mp.sleep(0.3) end            -- the pod is down: do not spin
-    mp.sleep(pause)
-  end
+  client.role(client, deadline, rand)
 end
 
 mp.before_all(function()
@@ -222,18 +246,24 @@ mp.test("clients sign in, create, run and watch while the nemesis strikes", func
   for i, pod in ipairs(c:pods("mesh")) do
     for k = 1, CLIENTS_PER_POD do
       local id = (i - 1) * CLIENTS_PER_POD + k
-      clients[id] = { id = id, pod = pod, session = meshd.bootstrap_session(pod) }
+      clients[id] = { id = id, pod = pod, session = meshd.bootstrap_session(pod),
+                      role = k == 1 and creator or runner }
     end
   end
   state.clients = clients
   local deadline = mp.now() + WORKLOAD_S
-  local nem <close> = mp.nemesis(NEMESIS)
-  state.schedule = nem:schedule()
+  local pod_nemesis <close> = mp.nemesis(POD_NEMESIS)
+  local pg_nemesis <close> = mp.nemesis(POSTGRES_NEMESIS)
+  state.schedule = {}
+  for _, e in ipairs(pod_nemesis:schedule()) do state.schedule[#state.schedule + 1] = e end
+  for _, e in ipairs(pg_nemesis:schedule()) do state.schedule[#state.schedule + 1] = e end
+  table.sort(state.schedule, function(x, y) return x.at < y.at end)
   mp.note("nemesis schedule:\n" .. spec16.describe(state.schedule))
   local tasks = {}
   for i, cl in ipairs(clients) do tasks[i] = mp.spawn(client_loop, cl, deadline) end
   mp.wait_all(tasks, WORKLOAD_S + 30)
-  nem:heal()
+  pod_nemesis:heal()
+  pg_nemesis:heal()
   meshd.wait_healthy(c, 40)
   state.seen = mp.wait_all(state.watchers, WATCH_SLACK_S + 10)
   local db <close> = c:db()
@@ -245,6 +275,11 @@ mp.test("clients sign in, create, run and watch while the nemesis strikes", func
   op:ok(titles)
   state.logs = {}
   for _, run in ipairs(state.runs) do state.logs[run.thread] = meshd.ownership_log(db, run.thread) end
+  if os.getenv("CHAOS_DUMP") then                  -- debugging: the history as JSON lines
+    local f = assert(io.open(os.getenv("CHAOS_DUMP"), "w"))
+    for _, o in ipairs(h:ops()) do f:write(mp.json.encode(o), "\n") end
+    f:close()
+  end
   mp.note(string.format("%d creates acknowledged, %d runs, %d watchers, %d threads in Postgres",
     #h:ops { f = "add", type = "ok" }, #state.runs, #state.watchers, #titles))
 end, { timeout = 120 })

@@ -92,35 +92,38 @@ end
 M.generator = generator
 
 -- plan(opts) -> the schedule: { {at=, fault=, pod=, length=, ms=}, ... }
--- sorted by `at`; never more than max_down pods down at once
+-- sorted by `at`: a fault every interval seconds; when max_down pods are
+-- down (killed, paused) the next pod fault waits for one to come back; a
+-- killed pod counts as down for 2 s more, while it starts again
 local function plan(opts)
   local rand = generator(opts.seed or 1)
   local lengths = opts.lengths or {}
-  local events, t = {}, 0
+  local events, t = {}, rand(opts.interval[1], opts.interval[2])
   local busy = {}                      -- pod or "postgres" -> free again at
-  while true do
-    t = t + rand(opts.interval[1], opts.interval[2])
-    if t >= opts.duration then break end
+  while t < opts.duration do
     local fault = opts.faults[1 + math.floor(rand() * #opts.faults)]
     local span = lengths[fault] or { 1, 3 }
-    local length = rand(span[1], span[2])
-    length = math.min(length, opts.duration - t)
-    if fault == "slow_postgres" then
-      if (busy.postgres or 0) <= t then
-        busy.postgres = t + length
-        events[#events + 1] = { at = t, fault = fault, length = length,
-          ms = math.floor(rand(opts.latency_ms[1], opts.latency_ms[2])) }
+    local length = math.min(rand(span[1], span[2]), opts.duration - t)
+    local free, down, back = {}, 0, math.huge
+    local targets = fault == "slow_postgres" and { "postgres" } or opts.targets
+    for _, name in ipairs(targets) do
+      if (busy[name] or 0) > t then
+        down, back = down + 1, math.min(back, busy[name])
+      else
+        free[#free + 1] = name
       end
+    end
+    if #free == 0 or (fault ~= "slow_postgres" and down >= (opts.max_down or 1)) then
+      t = back + rand(opts.interval[1], opts.interval[2])   -- wait for one to come back
     else
-      local down, free = 0, {}
-      for _, name in ipairs(opts.targets) do
-        if (busy[name] or 0) > t then down = down + 1 else free[#free + 1] = name end
+      local pod = free[1 + math.floor(rand() * #free)]
+      busy[pod] = t + length + (fault == "kill" and 2 or 0)
+      local e = { at = t, fault = fault, pod = pod ~= "postgres" and pod or nil, length = length }
+      if fault == "slow_postgres" then
+        e.ms = math.floor(rand(opts.latency_ms[1], opts.latency_ms[2]))
       end
-      if down < (opts.max_down or 1) and #free > 0 then
-        local pod = free[1 + math.floor(rand() * #free)]
-        busy[pod] = t + length + (fault == "kill" and 3 or 0)   -- a killed pod needs time to start
-        events[#events + 1] = { at = t, fault = fault, pod = pod, length = length }
-      end
+      events[#events + 1] = e
+      t = t + rand(opts.interval[1], opts.interval[2])
     end
   end
   return events
