@@ -13,6 +13,8 @@
 #                   stdout is the TAP alone (make run > run.tap), the rest
 #                   goes to stderr. BACKEND=compose for Docker, ARGS="..."
 #                   for mpod-lua options and files (ARGS="-j2 --junit j.xml")
+#   make chaos      the chaos scenario against meshd and each planted bug:
+#                   seeds 1..10 until it finds the bug, then the seed again
 #   make bench      benchmark figures, as ratios against reference tools
 #   make images     the Docker base image and the meshd image (cached)
 #   make install    PREFIX=/usr/local (make uninstall removes what it put)
@@ -54,7 +56,7 @@ MPOD       := $(BUILD)/mpod-lua
 
 C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: FORCE all deps deps-compose deps-dev test check run bench images install uninstall \
+.PHONY: FORCE all deps deps-compose deps-dev test check run chaos bench images install uninstall \
         clean test-asan test-valgrind fuzz
 .DEFAULT_GOAL := all
 
@@ -150,6 +152,16 @@ run:
 		$(MAKE) --no-print-directory all; } >&2 || \
 		{ printf 'TAP version 13\nBail out! make run: the build failed (its output is on stderr)\n'; exit 3; }
 	@tests/run-scenarios $(BACKEND) $(ARGS)
+
+# The chaos scenario's search (docs/chaos.md): on the process reference
+# cluster, scenarios/chaos-meshd.lua passes on plain meshd, and for each
+# planted-bug variant seeds 1, 2, ... 10 run until it fails the check of
+# that bug, then that seed is run again and must fail it again
+# (tests/lua/chaos_meshd.lua with CHAOS_SEARCH=1; make test runs the same
+# test trying first the seeds known to find each bug). About 30 s a seed.
+chaos: deps
+	@$(MAKE) --no-print-directory all toxiproxy >&2
+	CHAOS_SEARCH=1 MPOD=$(MPOD) BUILD=$(BUILD) $(MPOD) tests/lua/chaos_meshd.lua
 
 # The ASan + UBSan variant of the suite. Every process the run starts (the
 # runner, scenario children, the fixtures and meshd, built with $(SAN) too)

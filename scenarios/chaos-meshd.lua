@@ -48,13 +48,14 @@ local WATCH_SLACK_S = 25          -- how long past the workload a watcher may st
 -- after the last came back: a pause of up to 7 s outlasts meshd's
 -- STALE_AFTER_MS (3 s) plus a heartbeat (1 s), so survivors take the
 -- paused pod's runs over (a pause lasts 3 to 7 s); a killed pod is
--- started again after 1 to 3 s. Kills are twice as likely as pauses. The
+-- started again after 0.5 to 2 s. Kills are three times as likely as
+-- pauses. The
 -- other makes Postgres answer 100 to 300 ms late, for 4 to 10 s at a
 -- time, most of the run.
 local POD_NEMESIS = {
-  faults = { "kill", "kill", "pause" }, targets = { "mesh-1", "mesh-2", "mesh-3" },
+  faults = { "kill", "kill", "kill", "pause" }, targets = { "mesh-1", "mesh-2", "mesh-3" },
   interval = { 0.5, 2 }, duration = WORKLOAD_S, max_down = 1,
-  lengths = { kill = { 1, 3 }, pause = { 3, 7 } },
+  lengths = { kill = { 0.5, 2 }, pause = { 3, 7 } },
   seed = SEED,
 }
 local POSTGRES_NEMESIS = {
