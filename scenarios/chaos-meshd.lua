@@ -1,11 +1,11 @@
 -- chaos-meshd: no fault schedule written by hand. Six clients, two signed
--- in on each mesh pod, create threads (in bursts, so creations overlap on
--- one pod), start runs and watch their streams from several pods (a
--- watcher may move to another pod mid-run and resume with Last-Event-ID),
--- and now and then sign a fresh session in, use it on every pod, sign it
--- out and read it again everywhere. Meanwhile a seeded nemesis kills and
--- pauses mesh pods (at most one down at a time) and slows the Postgres
--- link through Toxiproxy. Every client operation is recorded in the
+-- in on each mesh pod, create threads (three loops at once per creator,
+-- so creations overlap on one pod), start runs and watch their streams
+-- from several pods (a watcher may move to another pod mid-run and resume
+-- with Last-Event-ID), and now and then sign a fresh session in, use it on
+-- every pod, sign it out and read it again everywhere. Meanwhile seeded
+-- nemeses kill mesh-2 and mesh-3, pause mesh-1 past meshd's staleness
+-- bound, and slow the Postgres link through Toxiproxy. Every client operation is recorded in the
 -- file's history (invoke, then ok / fail / info), every chunk a watcher
 -- sees as an observed op. When it is over, the checkers read the history
 -- and Postgres:
@@ -42,21 +42,28 @@ local CLIENTS_PER_POD = 2
 local REQUEST_TIMEOUT = 3
 local WATCH_SLACK_S = 25          -- how long past the workload a watcher may still read
 
--- Two nemeses. One strikes the mesh pods, one at a time, a fault every
--- 0.5 to 2 s while none is down, for 1 to 6 s: kills three times in four
--- (the pod is started again after), else a pause; a pause past 4.5 s
--- outlasts meshd's STALE_AFTER_MS (3 s) plus a heartbeat (1 s), so a
--- survivor takes the paused pod's runs over. The other makes Postgres
--- answer 120 or 250 ms late, for 4 to 10 s at a time, most of the run.
-local POD_NEMESIS = {
-  faults = { "kill", "kill", "kill", "pause" }, targets = { "mesh-1", "mesh-2", "mesh-3" },
-  interval = { 0.5, 2 }, length = { 1, 6 }, max_down = 1, duration = WORKLOAD_S,
-  seed = SEED,
-}
+-- Three nemeses. Postgres answers 120 or 250 ms late, for 4 to 10 s at a
+-- time, most of the run. mesh-2 and mesh-3 are killed, one at a time, a
+-- kill every 0.5 to 2 s while neither is down, for 0.5 to 3 s (then
+-- started again). mesh-1 is paused every 1 to 3 s while it is not, for
+-- 4.5 to 7 s: past meshd's STALE_AFTER_MS (3 s) plus a heartbeat (1 s),
+-- so a survivor takes its runs over while it sleeps. The pods they strike
+-- are apart, so a heal never meets another nemesis's fault, and at least
+-- one pod always serves.
 local POSTGRES_NEMESIS = {
   faults = { { "latency", proxy = "postgres", ms = 120 }, { "latency", proxy = "postgres", ms = 250 } },
   interval = { 0.2, 1 }, length = { 4, 10 }, duration = WORKLOAD_S,
   seed = SEED + 1,
+}
+local KILL_NEMESIS = {
+  faults = { "kill" }, targets = { "mesh-2", "mesh-3" },
+  interval = { 0.5, 2 }, length = { 0.5, 3 }, max_down = 1, duration = WORKLOAD_S,
+  seed = SEED,
+}
+local PAUSE_NEMESIS = {
+  faults = { "pause" }, targets = { "mesh-1" },
+  interval = { 1, 3 }, length = { 4.5, 7 }, max_down = 1, duration = WORKLOAD_S,
+  seed = SEED + 2,
 }
 
 -- generator(seed) -> rand([lo, hi]): floats in [0, 1) or [lo, hi), from a
@@ -277,10 +284,11 @@ mp.test("clients sign in, create, run and watch while the nemesis strikes", func
   end
   state.clients = clients
   local deadline = mp.now() + WORKLOAD_S
-  local pod_nemesis <close> = mp.nemesis(POD_NEMESIS)
   local pg_nemesis <close> = mp.nemesis(POSTGRES_NEMESIS)
+  local kill_nemesis <close> = mp.nemesis(KILL_NEMESIS)
+  local pause_nemesis <close> = mp.nemesis(PAUSE_NEMESIS)
   state.schedule = {}
-  for _, nem in ipairs({ pod_nemesis, pg_nemesis }) do
+  for _, nem in ipairs({ pg_nemesis, kill_nemesis, pause_nemesis }) do
     local sch = nem:schedule()
     for _, e in ipairs(sch.events or sch) do state.schedule[#state.schedule + 1] = e end
   end
@@ -289,8 +297,7 @@ mp.test("clients sign in, create, run and watch while the nemesis strikes", func
   local tasks = {}
   for i, cl in ipairs(clients) do tasks[i] = mp.spawn(client_loop, cl, deadline) end
   mp.wait_all(tasks, WORKLOAD_S + 30)
-  pod_nemesis:close()
-  pg_nemesis:close()
+  for _, nem in ipairs({ pause_nemesis, kill_nemesis, pg_nemesis }) do nem:close() end
   meshd.wait_healthy(c, 40)
   state.seen = mp.wait_all(state.watchers, WATCH_SLACK_S + 10)
   local db <close> = c:db()

@@ -10,6 +10,9 @@
 -- bug (BUGS[i].seeds below, then the rest of 1..10); `make chaos` sets
 -- CHAOS_SEARCH=1: seeds from 1 up, in order, the search the issue asks
 -- for. The notes say which seeds were tried and how long each run took.
+-- The planted bugs are searched in the plain half of make test only: the
+-- ASan half (MPOD_TEST_TIME_SCALE > 1) changes every timing the search
+-- relies on; plain meshd must pass there too.
 
 local mp = require "mpod"
 local st = require "selftest"
@@ -25,7 +28,7 @@ local RUN_TIMEOUT = 150            -- one run of the scenario: about 30 s
 -- Each variant, the scenario's test that must fail on it, and the seeds
 -- make test tries first (they found the bug when this was written)
 local BUGS = {
-  { name = "ack_before_commit", check = "set", seeds = { 2, 3, 5 },
+  { name = "ack_before_commit", check = "set", seeds = { 1 },
     test = "set: every thread a pod acknowledged is in Postgres" },
   { name = "takeover_without_cas", check = "fencing", seeds = { 1 },
     test = "fencing: after a takeover only the new owner writes chunks" },
@@ -130,7 +133,7 @@ end
 
 mp.test("plain meshd passes every check of the chaos scenario", function()
   with_cluster(BUILD .. "/meshd", function()
-    for _, seed in ipairs({ 1, 2 }) do
+    for _, seed in ipairs(SEARCH and { 1, 2 } or { 1 }) do
       local r, failed = run_seed(BUILD .. "/meshd", seed)
       mp.note(string.format("plain meshd, seed %d: %s in %.0f s", seed,
         #failed == 0 and "passed" or table.concat(failed, "; "), r.took))
@@ -139,6 +142,9 @@ mp.test("plain meshd passes every check of the chaos scenario", function()
     end
   end)
 end, { timeout = st.slow(2 * RUN_TIMEOUT + 120) })
+
+local SLOW_BUILD = st.TIME_SCALE > 1 and
+  "a sanitizer build changes the timings the search relies on; the plain half of make test runs it" or nil
 
 for _, bug in ipairs(BUGS) do
   mp.test("meshd-bug-" .. bug.name .. ": the chaos scenario finds it (" .. bug.check ..
@@ -168,5 +174,5 @@ for _, bug in ipairs(BUGS) do
         mp.fail(string.format("seed %d found %s once but did not replay it:\n%s", seed, bug.name, r.stdout))
       end
     end)
-  end, { timeout = st.slow(12 * RUN_TIMEOUT) })
+  end, { timeout = 12 * RUN_TIMEOUT, skip = SLOW_BUILD })
 end
