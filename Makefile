@@ -157,11 +157,12 @@ run:
 # cluster, scenarios/chaos-meshd.lua passes on plain meshd, and for each
 # planted-bug variant seeds 1, 2, ... 10 run until it fails the check of
 # that bug, then that seed is run again and must fail it again
-# (tests/lua/chaos_meshd.lua with CHAOS_SEARCH=1; make test runs the same
-# test trying first the seeds known to find each bug). About 30 s a seed.
+# (tests/suites/chaos-meshd.sh with CHAOS_SEARCH=1; make test runs the
+# same suite trying first the seeds known to find each bug). About 30 s a
+# seed.
 chaos: deps
 	@$(MAKE) --no-print-directory all toxiproxy >&2
-	CHAOS_SEARCH=1 MPOD=$(MPOD) BUILD=$(BUILD) $(MPOD) tests/lua/chaos_meshd.lua
+	CHAOS_SEARCH=1 MPOD=$(MPOD) BUILD=$(BUILD) tests/suites/chaos-meshd.sh
 
 # The ASan + UBSan variant of the suite. Every process the run starts (the
 # runner, scenario children, the fixtures and meshd, built with $(SAN) too)

@@ -21,7 +21,7 @@
 -- gives the same faults at the same times (the nemesis's schedule is in
 -- the notes and in a failing check's message). Planted-bug variants of
 -- meshd (build/meshd-bug-*) each fail one of the checks within 10 seeds:
--- tests/lua/chaos_meshd.lua and `make chaos`. docs/chaos.md walks
+-- tests/suites/chaos-meshd.sh and `make chaos`. docs/chaos.md walks
 -- through it.
 
 local mp = require "mpod"

@@ -1,4 +1,4 @@
--- chaos_meshd.lua: the chaos scenario (scenarios/chaos-meshd.lua) passes on
+-- chaos-meshd.lua: the chaos scenario (scenarios/chaos-meshd.lua) passes on
 -- meshd as it is and finds every planted bug (compose/meshd/bug.h) by
 -- itself. On the process reference cluster (compose/local.lua, Toxiproxy
 -- included: the scenario slows Postgres) brought up with plain meshd it
@@ -6,7 +6,8 @@
 -- it is run with seeds one after the other until it fails, the failure
 -- must be the check of that bug (a test "<checker>: ..." failing with an
 -- error of kind "check"), and the same seed run again must fail the same
--- check. In `make test` the seeds tried first are ones known to find each
+-- check. Run by tests/suites/chaos-meshd.sh (it needs more than a file's
+-- default 300 s). In `make test` the seeds tried first are ones known to find each
 -- bug (BUGS[i].seeds below, then the rest of 1..10); `make chaos` sets
 -- CHAOS_SEARCH=1: seeds from 1 up, in order, the search the issue asks
 -- for. The notes say which seeds were tried and how long each run took.
