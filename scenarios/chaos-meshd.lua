@@ -45,8 +45,8 @@ local WATCH_SLACK_S = 25          -- how long past the workload a watcher may st
 -- Three nemeses. Postgres answers 120 or 250 ms late, for 4 to 10 s at a
 -- time, most of the run. mesh-2 and mesh-3 are killed, one at a time, a
 -- kill every 0.5 to 2 s while neither is down, for 0.5 to 3 s (then
--- started again). mesh-1 is paused every 1 to 3 s while it is not, for
--- 4.5 to 7 s: past meshd's STALE_AFTER_MS (3 s) plus a heartbeat (1 s),
+-- started again). mesh-1 is paused (on compose: paused or isolated) every
+-- 1 to 3 s while it is not, for 4.5 to 7 s: past meshd's STALE_AFTER_MS (3 s) plus a heartbeat (1 s),
 -- so a survivor takes its runs over while it sleeps. The pods they strike
 -- are apart, so a heal never meets another nemesis's fault, and at least
 -- one pod always serves.
@@ -61,7 +61,8 @@ local KILL_NEMESIS = {
   seed = SEED,
 }
 local PAUSE_NEMESIS = {
-  faults = { "pause" }, targets = { "mesh-1" },
+  -- on compose, mesh-1 may also be cut off from the others (a partition)
+  faults = c.backend == "compose" and { "pause", "isolate" } or { "pause" }, targets = { "mesh-1" },
   interval = { 1, 3 }, length = { 4.5, 7 }, max_down = 1, duration = WORKLOAD_S,
   seed = SEED + 2,
 }

@@ -2,7 +2,7 @@
 -- "The nemesis") for an engine that does not have it yet. install(mp)
 -- sets mp.nemesis only when mp lacks it, so with the engine's own this file
 -- does nothing and can go. It takes the same options (faults: "kill",
--- "pause", "stop" or {"latency", proxy = name, ms = N}; targets, interval,
+-- "pause", "stop", "isolate" or {"latency", proxy = name, ms = N}; targets, interval,
 -- length, max_down, duration, seed), draws its schedule the same way (a
 -- fault every interval seconds, skipped while max_down pods are down or
 -- while its proxy already has one), records each fault and heal in
@@ -11,7 +11,7 @@
 
 local M = {}
 
-local UNDO = { kill = "start", stop = "start", pause = "unpause" }
+local UNDO = { kill = "start", stop = "start", pause = "unpause", isolate = "rejoin" }
 
 -- generator(seed) -> rand(): a float in [0, 1), from a 64-bit LCG
 local function generator(seed)
