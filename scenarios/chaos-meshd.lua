@@ -26,7 +26,6 @@
 
 local mp = require "mpod"
 local meshd = require "meshd"
-require("nemesis_compat").install(mp)     -- until the engine has mp.nemesis
 mp.exclusive()
 
 local c = mp.cluster()
@@ -291,7 +290,7 @@ mp.test("clients sign in, create, run and watch while the nemesis strikes", func
   state.schedule = {}
   for _, opts in ipairs({ POSTGRES_NEMESIS, KILL_NEMESIS, PAUSE_NEMESIS }) do
     -- plan, not nem:schedule(): the same events (the seed is given), and
-    -- drawing a running nemesis's whole schedule ended it early (h16-history)
+    -- drawing a running nemesis's whole schedule once ended it early
     for _, e in ipairs(mp.nemesis.plan(opts).events) do state.schedule[#state.schedule + 1] = e end
   end
   table.sort(state.schedule, function(x, y) return x.at < y.at end)
