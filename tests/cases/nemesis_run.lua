@@ -55,6 +55,19 @@ mp.test("a nemesis beside a workload, closed and healed", function()
   end
 end)
 
+local DURATION_TEST = "a nemesis with a duration asked for its schedule still runs all of it"
+mp.test(DURATION_TEST, function()
+  local h = mp.history()
+  local nem <close> = mp.nemesis { faults = { "pause" }, targets = { "b" }, interval = { 0.2, 0.3 },
+                                   length = { 0.1, 0.1 }, duration = 1.5 }
+  local planned = nem:schedule()        -- every fault of the run, drawn at once
+  mp.expect(#planned):ge(4)
+  mp.sleep(2)
+  nem:close()
+  local injected = #h:ops { process = "nemesis", type = "ok", f = "nemesis.pause", test = DURATION_TEST }
+  mp.expect(injected):eq(#planned)
+end)
+
 mp.test("a nemesis cut off by a failing test", function()
   mp.nemesis { faults = { "stop" }, targets = { "worker" }, interval = { 0.05, 0.05 },
                length = { 60, 60 } }

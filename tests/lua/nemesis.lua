@@ -122,10 +122,11 @@ mp.test("a nemesis injects and heals; cut off by a failing test it still heals",
   local r = run_case(7, dir)
   st.expect_code(r, 1)
   st.expect_line(r.stdout, "    ok 2 - a nemesis beside a workload, closed and healed")
-  st.expect_line(r.stdout, "    not ok 3 - a nemesis cut off by a failing test")
+  st.expect_line(r.stdout, "    ok 3 - a nemesis with a duration asked for its schedule still runs all of it")
+  st.expect_line(r.stdout, "    not ok 4 - a nemesis cut off by a failing test")
   mp.expect(r.stdout):contains("      nemesis: |\n        seed ")
   mp.expect(r.stdout):contains("s: stop worker for 60.00 s\n")
-  st.expect_line(r.stdout, "    ok 4 - the next test finds every pod running")
+  st.expect_line(r.stdout, "    ok 5 - the next test finds every pod running")
   -- the history: process "nemesis", each fault healed, never two pods down
   local down, most, open = 0, 0, {}
   for _, op in ipairs(read_jsonl(dir .. "/tests__cases__nemesis_run.jsonl")) do
