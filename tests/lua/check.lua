@@ -319,6 +319,16 @@ mp.test("set: lost, unexpected, duplicated, recovered", function()
   mp.expect(check.set(H { { 1, "invoke", "add", 1 }, { 1, "ok", "add", 1 } }).valid):eq("unknown")
 end)
 
+mp.test("set: a final read of thousands of items shows as one bounded line", function()
+  local big = {}
+  for i = 1, 3000 do big[i] = i + 10 end          -- 4 (acknowledged) is lost
+  local err = raises_check(check.set, set_history(big))
+  local line = err.ops:match("[^\n]*ok read %[[^\n]*")
+  mp.expect(line):matches("^9 0%.900 5 ok read %[11,12,13,")
+  mp.expect(#line):le(260)
+  mp.expect(line):matches("%.%.%. %(%d+ more bytes%)$")
+end)
+
 -- exactly_once -------------------------------------------------------------------------
 
 mp.test("exactly_once: each of first .. first + n - 1 once, in order", function()

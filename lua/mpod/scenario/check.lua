@@ -50,11 +50,22 @@ end
 
 local function is_null(v) return v == nil or v == json.null end
 
+-- A value as a proof line shows it: at most SHOW_MAX bytes (a final read
+-- of a set can hold thousands of items), cut between characters.
+local SHOW_MAX = 200
+
+local function cut(s)
+  if #s <= SHOW_MAX then return s end
+  local n = SHOW_MAX
+  while n > 0 and s:byte(n + 1) and s:byte(n + 1) >= 0x80 and s:byte(n + 1) < 0xC0 do n = n - 1 end
+  return string.format("%s... (%d more bytes)", s:sub(1, n), #s - n)
+end
+
 local function show_value(v)
   if is_null(v) then return "nil" end
   local ok, s = pcall(json.encode, v)
-  if ok and type(v) ~= "string" then return s end
-  return inspect.inspect(v, 200)
+  if ok and type(v) ~= "string" then return cut(s) end
+  return inspect.inspect(v, SHOW_MAX)
 end
 
 -- "index time process type f value", as in the export
