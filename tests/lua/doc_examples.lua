@@ -18,7 +18,8 @@
 -- them; `require "meshd"` finds scenarios/lib through LUA_PATH, as
 -- docs/reference-cluster.md says a scenario outside scenarios/ does. The
 -- others run without a cluster. `/path/to/mpod-lua` in a page stands for
--- the checkout. When the page shows a transcript of the example (a block
+-- the checkout, and its build/ for the build under test ($BUILD: the
+-- sanitizer and valgrind builds have their own folders). When the page shows a transcript of the example (a block
 -- with `# Subtest: PATH`), its test points must be the run's.
 
 local mp = require "mpod"
@@ -113,7 +114,9 @@ local function gather()
   for _, page in ipairs(PAGES) do
     local dir = string.format("%s/%s", work, page:gsub("[/.]", "_"))
     for n, b in ipairs(blocks(page)) do
-      local code = b.code:gsub("/path/to/mpod%-lua", ROOT)
+      local build_dir = BUILD:sub(1, 1) == "/" and BUILD or ROOT .. "/" .. BUILD
+      local code = b.code:gsub("/path/to/mpod%-lua/build/", function() return build_dir .. "/" end)
+        :gsub("/path/to/mpod%-lua", function() return ROOT end)
       local is_complete = complete(code)
       local ex = {
         page = page, line = b.line, dir = dir, file = b.attrs.file or ("example-" .. n .. ".lua"),
