@@ -17,6 +17,19 @@ function M.slug(path)
   return s
 end
 
+-- unique(taken, base) -> base, or base-2, base-3... the first that is not
+-- a key of `taken` (which it then becomes): a file given twice in a run
+-- gets names of its own (report pages, history files)
+function M.unique(taken, base)
+  local name, n = base, 1
+  while taken[name] do
+    n = n + 1
+    name = base .. "-" .. n
+  end
+  taken[name] = true
+  return name
+end
+
 -- html(text) -> text with &, <, >, " escaped
 function M.html(text)
   return (tostring(text):gsub('[&<>"]', { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",

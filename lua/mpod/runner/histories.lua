@@ -43,21 +43,10 @@ function M.new(opts)
   return h
 end
 
--- A slug no other file of the run has: a file given twice gets -2, -3...
-local function unique(h, slug)
-  local name, n = slug, 1
-  while h.taken[name] do
-    n = n + 1
-    name = slug .. "-" .. n
-  end
-  h.taken[name] = true
-  return name
-end
-
 -- h:path_for(file) -> the path the file's process appends to (emptied
 -- first: a run replaces the history of an earlier run)
 function Histories:path_for(file)
-  local slug = unique(self, M.slug(file))
+  local slug = require("mpod.report_files").unique(self.taken, M.slug(file))
   local path = (self.dir or self.temp) .. "/" .. slug .. ".jsonl"
   os.remove(path)
   return path, slug

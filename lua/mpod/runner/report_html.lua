@@ -52,21 +52,10 @@ function M.asset(name)
   return require("mpod.runner.assets." .. name)
 end
 
--- A slug no other file of the run has: a file given twice gets -2, -3...
-local function unique(report, base)
-  local name, n = base, 1
-  while report.taken[name] do
-    n = n + 1
-    name = base .. "-" .. n
-  end
-  report.taken[name] = true
-  return name
-end
-
 function Report:file(index, name)
   local f = self.files[index]
   if not f then
-    f = { name = name, slug = unique(self, slug(name or "")), tests = {}, started = sched.now() }
+    f = { name = name, slug = report_files.unique(self.taken, slug(name or "")), tests = {}, started = sched.now() }
     self.files[index] = f
   end
   return f
