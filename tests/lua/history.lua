@@ -456,3 +456,12 @@ mp.test("history file names: the path with / as __, without .lua", function()
   mp.expect(histories.slug("/abs/x.lua")):eq("__abs__x")
   mp.expect(histories.slug("noext")):eq("noext")
 end)
+
+mp.test("a file given twice in a run gets a history file of its own each time", function()
+  local out = assert(sys.mkdtemp("mpod-history-twice"))
+  local r = st.run { "--history", out, st.case("passing"), st.case("passing") }
+  st.expect_code(r, 0)
+  mp.expect(sys.stat(out .. "/tests__cases__passing.jsonl")):truthy()
+  mp.expect(sys.stat(out .. "/tests__cases__passing-2.jsonl")):truthy()
+  sys.rmtree(out)
+end)
